@@ -1,0 +1,3 @@
+from energy_core.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""Raw response cache: every response body with its (credential-free) request, in SQLite.
+
+Bodies are stored after secrets were redacted from them, compressed. The key is a hash of the
+request without credentials, so a cache can be replayed (``--offline``) without the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETENTION = timedelta(days=30)
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    fetched_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_fetched_at ON responses (fetched_at);
+"""
+
+
+def request_key(namespace: str, request: str) -> str:
+    """The cache key: a hash of where the request went and what it asked, without credentials."""
+    return hashlib.sha256(f"{namespace}\n{request}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    request: str
+    status: int
+    content_type: str
+    body: bytes
+    fetched_at: datetime
+
+
+class RawCache:
+    """SQLite-backed cache under ``<home>/raw/``. Safe to share between threads of one process."""
+
+    def __init__(self, directory: Path, *, retention: timedelta = DEFAULT_RETENTION) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "responses.sqlite"
+        self.retention = retention
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            quarantine = self.path.with_name(f"{self.path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            logger.warning("raw cache %s is unreadable (%s); moved aside to %s", self.path, exc, quarantine.name)
+            self.path.rename(quarantine)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, _SCHEMA_VERSION):
+            db.close()
+            raise sqlite3.DatabaseError(f"unknown cache schema version {version}")
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        return db
+
+    def get(self, key: str, *, now: datetime | None = None) -> CachedResponse | None:
+        """Return a live entry, or None when absent or older than the retention period."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT request, status, content_type, body, fetched_at FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        fetched_at = datetime.fromisoformat(row[4])
+        if not self._is_live(fetched_at, now or datetime.now(UTC)):
+            return None
+        return CachedResponse(row[0], row[1], row[2], zlib.decompress(row[3]), fetched_at)
+
+    def put(self, key: str, *, namespace: str, request: str, status: int, content_type: str, body: bytes,
+            fetched_at: datetime) -> None:
+        blob = zlib.compress(body, 3)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, namespace, request, status, content_type, blob, fetched_at.isoformat()),
+            )
+
+    def prune(self, *, now: datetime | None = None) -> int:
+        """Delete entries older than the retention period (or stamped in the future); return how many."""
+        now = now or datetime.now(UTC)
+        oldest = (now - self.retention).isoformat()
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM responses WHERE fetched_at < ? OR fetched_at > ?", (oldest, now.isoformat())
+            )
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("VACUUM")
+        return cursor.rowcount
+
+    def _is_live(self, fetched_at: datetime, now: datetime) -> bool:
+        return now - self.retention <= fetched_at <= now
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,69 @@
+"""The ``energy`` command line. Commands come from plugins (the built-ins too); this module is the
+only place where errors become exit codes."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import warnings
+
+import click
+
+from energy_core.errors import EnergyError
+from energy_core.plugins import get_plugin_manager
+from energy_core.secrets import RedactingFilter, redact
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
+    """Ingest, validate, store and fuse electricity-grid data."""
+    ctx.ensure_object(dict)["debug"] = debug
+    configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+
+
+def configure_logging(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)
+
+
+def build_cli() -> click.Group:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pm = get_plugin_manager()
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    pm.hook.register_commands(cli=cli)
+    cli.plugin_manager = pm  # type: ignore[attr-defined]
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    group = build_cli()
+    gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
+    try:
+        group.main(args=argv, prog_name="energy", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EnergyError as exc:
+        if "--debug" in (argv if argv is not None else sys.argv):
+            import traceback
+
+            click.echo(redact("".join(traceback.format_exception(exc))), err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(EXIT_FAILURE)

@@ -1,0 +1,117 @@
+"""``energy run``: fetch, validate, normalize and store data from one or more sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from energy_core.errors import EnergyError
+from energy_core.cli.options import home_option
+from energy_core.registry import Registry
+from energy_core.runner import RunConfig, RunReport, WindowOutcome, run
+from energy_core.time import parse_utc
+
+
+class UtcDate(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_utc(value), "T" in value or " " in value
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD) or timestamp (YYYY-MM-DDTHH:MM)", param, ctx)
+
+
+class Progress:
+    """A progress bar on stderr, one step per window."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def plan(self, total: int) -> None:
+        self._bar = click.progressbar(length=total, label="fetching", file=sys.stderr, show_pos=True,
+                                      item_show_func=lambda w: w)
+        self._bar.__enter__()
+
+    def step(self, outcome: WindowOutcome) -> None:
+        if self._bar is not None:
+            self._bar.update(1, f"{outcome.source} {outcome.window}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@click.command("run")
+@click.option("--source", "sources", multiple=True, required=True, help="Source plugin to run (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Region code, e.g. PACW (repeatable); default all.")
+@click.option("--dataset", "datasets", multiple=True, help="Dataset, e.g. eia.fuel (repeatable); default all.")
+@click.option("--start", type=UtcDate(), help="First day (UTC). Default: 7 days before --end.")
+@click.option("--end", type=UtcDate(), help="Last day, inclusive (UTC); a timestamp is an exclusive end. "
+              "Default: the current hour.")
+@click.option("--offline", is_flag=True, help="Serve only from the raw cache; fail on a miss.")
+@click.option("--simulate", is_flag=True, help="Start each source's simulator on 127.0.0.1 and use it: "
+              "no network, no API key.")
+@click.option("--refresh", is_flag=True, help="Refetch even responses the raw cache holds.")
+@click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
+@home_option
+@click.pass_context
+def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, sinks, home: Path):
+    """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
+    end_at = _end(end)
+    start_at = start[0] if start else end_at - timedelta(days=7)
+    config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,
+                       sinks=sinks, offline=offline, simulate=simulate, refresh=refresh)
+    progress = Progress()
+    try:
+        report = run(config, registry=Registry(ctx.find_root().command.plugin_manager), on_plan=progress.plan,
+                     on_window=progress.step)
+    finally:
+        progress.close()
+    report_path = _save(report, home)
+    click.echo(summary(report))
+    click.echo(f"report: {report_path}")
+    if not report.ok:
+        raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
+                          f"first: {report.failed[0].error}")
+
+
+def _end(end: tuple[datetime, bool] | None) -> datetime:
+    if end is None:
+        return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    moment, has_time = end
+    return moment if has_time else moment + timedelta(days=1)
+
+
+def _save(report: RunReport, home: Path) -> Path:
+    directory = home / "runs"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{report.started_at:%Y%m%dT%H%M%S%fZ}.json"
+    path.write_text(json.dumps(report.to_json(), indent=2, default=str))
+    return path
+
+
+def summary(report: RunReport) -> str:
+    ok = sum(w.status in ("ok", "empty") for w in report.windows)
+    lines = [f"energy run {', '.join(report.sources)} {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} "
+             f"UTC: {ok} of {len(report.windows)} windows ok, {report.rows_stored} rows new or changed"]
+    if report.rows:
+        lines.append("rows received (dataset, region):")
+        lines += [f"  {d:<16} {r:<8} {n:>10,}" for (d, r), n in sorted(report.rows.items())]
+    for source, stats in report.requests.items():
+        lines.append(f"requests {source}: {stats['requests']} sent, {stats['cache_hits']} cache hits, "
+                     f"{stats['retries']} retries")
+    if report.gaps:
+        lines.append(f"gaps: {len(report.gaps)} series miss hours in the range:")
+        lines += [f"  {d} {r} {s}: {n} h" for (d, r, s), n in sorted(report.gaps.items())[:20]]
+    else:
+        lines.append("gaps: none")
+    lines += [f"warning: {w}" for w in report.warnings[:20]]
+    lines += [f"failed: {w.source} {w.window}: {w.error}" for w in report.failed[:20]]
+    return "\n".join(lines)

@@ -1,0 +1,17 @@
+"""The built-in commands, registered through ``register_commands`` like any plugin's."""
+
+from __future__ import annotations
+
+import click
+
+from energy_core.cli.cache import cache_group
+from energy_core.cli.plugins import plugins_command
+from energy_core.cli.run import run_command
+from energy_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(run_command)
+    cli.add_command(plugins_command)
+    cli.add_command(cache_group)

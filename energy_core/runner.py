@@ -1,0 +1,203 @@
+"""``energy run`` as a library call: plan, fetch, normalize, validate and sink, source by source."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from energy_core.cache import RawCache
+from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError
+from energy_core.http import HttpClient
+from energy_core.interfaces import FetchRequest, Sink, Source, SourceContext, Window
+from energy_core.plugins import get_plugin_manager
+from energy_core.registry import Registry
+from energy_core.schema import validate_observations
+from energy_core.store import ParquetStore
+
+logger = logging.getLogger(__name__)
+
+_ABORT_SOURCE = (AuthError, QuotaExhaustedError)
+"""After these, every further request of the source would fail the same way."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    sources: tuple[str, ...]
+    start: datetime
+    end: datetime
+    home: Path = Path("data")
+    regions: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    sinks: tuple[str, ...] = ("parquet",)
+    offline: bool = False
+    simulate: bool = False
+    refresh: bool = False
+    env: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            if getattr(self, name).tzinfo is None:
+                raise ConfigError(f"run {name} must be timezone-aware (UTC)")
+        if self.end <= self.start:
+            raise ConfigError(f"run end {self.end:%Y-%m-%d %H:%M} is not after start {self.start:%Y-%m-%d %H:%M}")
+
+
+@dataclass
+class WindowOutcome:
+    source: str
+    window: str
+    status: str  # "ok" | "empty" | "failed" | "skipped"
+    rows: int = 0
+    from_cache: bool = False
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    started_at: datetime
+    sources: tuple[str, ...]
+    start: datetime
+    end: datetime
+    windows: list[WindowOutcome] = field(default_factory=list)
+    rows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Rows received per (dataset, region)."""
+    rows_stored: int = 0
+    requests: dict[str, dict[str, float]] = field(default_factory=dict)
+    gaps: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """Hours missing in the requested range per (dataset, region, series)."""
+    warnings: list[str] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    @property
+    def failed(self) -> list[WindowOutcome]:
+        return [w for w in self.windows if w.status in ("failed", "skipped")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["rows"] = [{"dataset": d, "region": r, "rows": n} for (d, r), n in sorted(self.rows.items())]
+        data["gaps"] = [{"dataset": d, "region": r, "series": s, "missing_hours": n}
+                        for (d, r, s), n in sorted(self.gaps.items())]
+        data["ok"] = self.ok
+        return data
+
+
+ProgressCallback = Callable[[WindowOutcome], None]
+
+
+def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callable[[int], None] | None = None,
+        on_window: ProgressCallback | None = None) -> RunReport:
+    """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised."""
+    registry = registry or Registry(get_plugin_manager())
+    source_classes = [registry.source(name) for name in config.sources]
+    report = RunReport(datetime.now(UTC), config.sources, config.start, config.end)
+    base_env = dict(os.environ if config.env is None else config.env)
+    cache = RawCache(config.home / "raw")
+    sinks: list[Sink] = []
+    try:
+        with ExitStack() as stack:
+            sinks.extend(registry.sink(name)(config.home) for name in config.sinks)
+            planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
+            if on_plan:
+                on_plan(sum(len(windows) for _, _, windows in planned))
+            for source, http, windows in planned:
+                normalizer = registry.normalizer(source.normalizer)()
+                _run_source(source, normalizer, windows, sinks, report, on_window)
+                report.requests[source.name] = asdict(http.stats)
+    finally:
+        report.rows_stored = sum(sink.close().rows_written for sink in sinks)
+        cache.close()
+    report.gaps = _gaps(config, source_classes)
+    report.finished_at = datetime.now(UTC)
+    return report
+
+
+def _prepare(source_cls, config: RunConfig, base_env, cache, stack: ExitStack):
+    env, namespace = base_env, None
+    if config.simulate:
+        env, namespace = {**base_env, **_start_simulator(source_cls, stack)}, f"simulator:{source_cls.name}"
+    http = HttpClient(source=source_cls.name, budget=source_cls.budget, cache=cache, cache_namespace=namespace,
+                      offline=config.offline, refresh=config.refresh)
+    stack.callback(http.close)
+    source = source_cls(SourceContext(http=http, env=env))
+    request = FetchRequest(config.start, config.end, config.regions, _datasets_for(source_cls, config))
+    return source, http, source.plan(request)
+
+
+def _datasets_for(source_cls: type[Source], config: RunConfig) -> tuple[str, ...]:
+    if not config.datasets:
+        return tuple(source_cls.datasets)
+    unknown = [d for d in config.datasets if d.split(".")[0] == source_cls.name and d not in source_cls.datasets]
+    if unknown:
+        raise ConfigError(f"unknown dataset(s) {unknown} for source {source_cls.name!r}; "
+                          f"it has {', '.join(source_cls.datasets)}")
+    return tuple(d for d in config.datasets if d in source_cls.datasets) or tuple(source_cls.datasets)
+
+
+def _start_simulator(source_cls: type[Source], stack: ExitStack) -> dict[str, str]:
+    simulator = source_cls.simulator()
+    if simulator is None:
+        raise ConfigError(f"source {source_cls.name!r} has no simulator; run it without --simulate")
+    stack.enter_context(simulator)
+    return simulator.env()
+
+
+def _run_source(source, normalizer, windows: Sequence[Window], sinks, report: RunReport, on_window) -> None:
+    abort: EnergyError | None = None
+    for window in windows:
+        outcome = WindowOutcome(source.name, window.describe(), "ok")
+        if abort is not None:
+            outcome.status, outcome.error = "skipped", f"not attempted after: {abort}"
+        else:
+            try:
+                _run_window(source, normalizer, window, sinks, report, outcome)
+            except EnergyError as exc:
+                outcome.status, outcome.error = "failed", str(exc)
+                logger.error("%s: %s failed: %s", source.name, window.describe(), exc)
+                if isinstance(exc, _ABORT_SOURCE):
+                    abort = exc
+        report.windows.append(outcome)
+        if on_window:
+            on_window(outcome)
+
+
+def _run_window(source, normalizer, window, sinks, report: RunReport, outcome: WindowOutcome) -> None:
+    for batch in source.fetch(window):
+        report.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
+        observations = validate_observations(normalizer.normalize(batch), producer=f"normalizer {normalizer.name!r}")
+        for dataset, region, n in observations.group_by("dataset", "region").len().iter_rows():
+            report.rows[(dataset, region)] += n
+        outcome.rows += observations.height
+        for sink in sinks:
+            sink.write(observations)
+    if outcome.rows == 0:
+        outcome.status = "empty"
+
+
+def _gaps(config: RunConfig, source_classes) -> dict[tuple[str, str, str], int]:
+    """Hours in the requested range with no stored row, per stored (dataset, region, series)."""
+    if "parquet" not in config.sinks:
+        return {}
+    datasets = [d for cls in source_classes for d in _datasets_for(cls, config)]
+    expected = int((config.end - config.start).total_seconds() // 3600)
+    store = ParquetStore(config.home / "processed")
+    frame = (
+        store.scan()
+        .filter(pl.col("dataset").is_in(datasets), pl.col("ts") >= config.start, pl.col("ts") < config.end,
+                *([pl.col("region").is_in(config.regions)] if config.regions else []))
+        .group_by("dataset", "region", "series")
+        .agg(hours=pl.col("ts").dt.truncate("1h").n_unique())
+        .collect()
+    )
+    return {(d, r, s): expected - n for d, r, s, n in frame.iter_rows() if n < expected}

@@ -1,0 +1,78 @@
+"""The canonical observation schema, defined once, and the validator every normalizer output passes."""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from energy_core.errors import SchemaError
+
+KEY = ("dataset", "region", "series", "ts")
+
+_UTC_US = pl.Datetime("us", "UTC")
+
+POLARS_SCHEMA = pl.Schema(
+    {
+        "ts": _UTC_US,
+        "source": pl.String,
+        "dataset": pl.String,
+        "region": pl.String,
+        "series": pl.String,
+        "value": pl.Float64,
+        "unit": pl.String,
+        "retrieved_at": _UTC_US,
+    }
+)
+
+ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("region", pa.string(), nullable=False),
+        pa.field("series", pa.string(), nullable=False),
+        pa.field("value", pa.float64(), nullable=True),
+        pa.field("unit", pa.string(), nullable=False),
+        pa.field("retrieved_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+COLUMNS = tuple(POLARS_SCHEMA.names())
+_NON_NULL = tuple(name for name in COLUMNS if name != "value")
+
+
+def empty_observations() -> pl.DataFrame:
+    return pl.DataFrame(schema=POLARS_SCHEMA)
+
+
+def validate_observations(frame: pl.DataFrame, *, producer: str = "normalizer") -> pl.DataFrame:
+    """Check ``frame`` against the canonical schema and return it with the canonical column order.
+
+    Raises :class:`SchemaError` naming the producer and the problem: a missing or extra column, a
+    wrong type, a timestamp that is not UTC, a null key or unit, a non-finite value, or a key that
+    appears twice.
+    """
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in POLARS_SCHEMA]
+    if missing or extra:
+        raise SchemaError(f"{producer} output has missing columns {missing} / unexpected columns {extra}")
+    for name, expected in POLARS_SCHEMA.items():
+        actual = frame.schema[name]
+        if actual != expected:
+            hint = " (timestamps must be timezone-aware UTC)" if isinstance(expected, pl.Datetime) else ""
+            raise SchemaError(f"{producer} output column {name!r} is {actual}, expected {expected}{hint}")
+    frame = frame.select(COLUMNS)
+    if frame.height == 0:
+        return frame
+    nulls = frame.select(pl.col(_NON_NULL).null_count()).row(0, named=True)
+    bad = {k: v for k, v in nulls.items() if v}
+    if bad:
+        raise SchemaError(f"{producer} output has nulls in non-nullable columns: {bad}")
+    non_finite = frame.select((pl.col("value").is_infinite() | pl.col("value").is_nan()).sum()).item()
+    if non_finite:
+        raise SchemaError(f"{producer} output has {non_finite} non-finite values; use null for missing")
+    duplicated = frame.select(pl.struct(KEY).is_duplicated().sum()).item()
+    if duplicated:
+        example = frame.filter(pl.struct(KEY).is_duplicated()).select(KEY).row(0, named=True)
+        raise SchemaError(f"{producer} output has {duplicated} rows with a duplicated key, e.g. {example}")
+    return frame

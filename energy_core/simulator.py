@@ -1,0 +1,108 @@
+"""Loopback HTTP servers that imitate real APIs, so the real client code runs with no network.
+
+A plugin subclasses :class:`Simulator`, answers :class:`SimRequest` with :class:`SimResponse`, and
+says in :meth:`Simulator.env` which settings point its source at the server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.query if k == name]
+
+    def first(self, name: str, default: str | None = None) -> str | None:
+        values = self.all(name)
+        return values[0] if values else default
+
+
+@dataclass(frozen=True)
+class SimResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    """Sleep before answering (a slow server)."""
+    truncate_at: int | None = None
+    """Send only this many body bytes, then close, while promising the full length."""
+
+
+class Simulator(ABC):
+    """A threaded HTTP server on 127.0.0.1 with a random free port."""
+
+    def __init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests: list[SimRequest] = []
+
+    @abstractmethod
+    def handle(self, request: SimRequest) -> SimResponse:
+        """Answer one GET request."""
+
+    @abstractmethod
+    def env(self) -> dict[str, str]:
+        """Environment overrides that point the plugin's source at this server."""
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("simulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                parts = urlsplit(self.path)
+                request = SimRequest(parts.path, parse_qsl(parts.query, keep_blank_values=True), dict(self.headers))
+                simulator.requests.append(request)
+                response = simulator.handle(request)
+                if response.delay_s:
+                    time.sleep(response.delay_s)
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                if response.truncate_at is not None:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(response.body[: response.truncate_at])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,33 @@
+"""EIA rows -> canonical observations.
+
+EIA's ``period`` (frequency=hourly) is the UTC hour *ending* the interval, so the canonical interval
+start is ``period - 1 hour``: ``2023-01-01T01`` covers 00:00-01:00 UTC and is stored at ``ts`` 00:00.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from energy_core.interfaces import Normalizer, RawBatch
+from energy_eia.codes import ROUTES, UNIT
+
+
+class EiaNormalizer(Normalizer):
+    name = "eia"
+
+    def normalize(self, batch: RawBatch) -> pl.DataFrame:
+        route = ROUTES[batch.window.dataset]
+        series = pl.col("code").replace_strict(
+            route.series, default=pl.lit(route.series_prefix) + pl.col("code").str.to_lowercase(),
+            return_dtype=pl.String,
+        )
+        return batch.rows.select(
+            ts=pl.col("period") - pl.duration(hours=1),
+            source=pl.lit("eia"),
+            dataset=pl.lit(route.dataset),
+            region=pl.col("respondent"),
+            series=series,
+            value=pl.col("value"),
+            unit=pl.lit(UNIT),
+            retrieved_at=pl.lit(batch.retrieved_at, dtype=pl.Datetime("us", "UTC")),
+        )

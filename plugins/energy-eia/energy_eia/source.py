@@ -1,0 +1,146 @@
+"""The EIA API v2 source: hourly EIA-930 region data and generation by fuel."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import polars as pl
+
+from energy_core.errors import AuthError, IncompleteFetchError
+from energy_core.http import CacheMode, RateBudget
+from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
+from energy_core.secrets import register_secret
+from energy_core.time import month_windows
+from energy_eia.codes import ROUTES, Route
+from energy_eia.parse import KEY_VARIABLE, REGISTER_URL, Page, classify, parse_page
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://api.eia.gov/v2"
+URL_VARIABLE = "ENERGY_EIA_URL"
+PAGE_LENGTH = 5000
+"""The most rows EIA returns in one JSON response."""
+RESPONDENTS_PER_WINDOW = 10
+FETCH_ATTEMPTS = 2
+"""A window whose row count does not match ``total`` is fetched again once, bypassing the cache."""
+
+
+class EiaSource(Source):
+    name = "eia"
+    normalizer = "eia"
+    datasets = {
+        "eia.region": "hourly demand, day-ahead demand forecast, net generation and total interchange per BA",
+        "eia.fuel": "hourly net generation by energy source per BA",
+    }
+    budget = RateBudget(5, per=1.0, burst=5)
+    revision_lookback = timedelta(days=14)
+    """Windows ending within this many days of now are refetched: EIA revises recent hours."""
+
+    def __init__(self, context: SourceContext) -> None:
+        super().__init__(context)
+        self.base_url = context.env.get(URL_VARIABLE, DEFAULT_URL).rstrip("/")
+        self._api_key = context.env.get(KEY_VARIABLE, "").strip()
+        register_secret(self._api_key)
+
+    def __repr__(self) -> str:
+        return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
+
+    @classmethod
+    def simulator(cls):
+        from energy_eia.simulator import EiaSimulator
+
+        return EiaSimulator.from_env(os.environ)
+
+    def plan(self, request: FetchRequest) -> list[Window]:
+        regions = tuple(dict.fromkeys(r.upper() for r in request.regions))
+        groups = [regions[i : i + RESPONDENTS_PER_WINDOW] for i in range(0, len(regions), RESPONDENTS_PER_WINDOW)]
+        return [
+            Window(self.name, dataset, start, end, group)
+            for start, end in month_windows(request.start, request.end)
+            for dataset in request.datasets
+            for group in groups or [()]
+        ]
+
+    def fetch(self, window: Window) -> Iterator[RawBatch]:
+        route = ROUTES[window.dataset]
+        settled = window.end <= datetime.now(UTC) - self.revision_lookback
+        mode = CacheMode.USE if settled else CacheMode.REFRESH
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                yield self._fetch_window(route, window, mode)
+                return
+            except IncompleteFetchError as exc:
+                if attempt == FETCH_ATTEMPTS:
+                    raise
+                logger.warning("%s; fetching the window again", exc)
+                mode = CacheMode.REFRESH
+
+    def _fetch_window(self, route: Route, window: Window, mode: CacheMode) -> RawBatch:
+        pages: list[Page] = []
+        fetched_at: list[datetime] = []
+        offset, total = 0, None
+        while total is None or offset < total:
+            fetched = self.http.get(
+                f"{self.base_url}/{route.path}/data/",
+                params=self._params(route, window, offset),
+                secrets=self._secrets(),
+                parse=partial(parse_page, route=route),
+                classify=classify,
+                cache=mode,
+            )
+            page = fetched.value
+            if total is not None and page.total != total:
+                raise IncompleteFetchError(f"eia: {window.describe()}: total changed from {total} to {page.total} "
+                                           "between pages", source=self.name)
+            total = page.total
+            pages.append(page)
+            fetched_at.append(fetched.fetched_at)
+            if page.rows.height == 0:
+                break
+            offset += PAGE_LENGTH
+        rows = pl.concat([p.rows for p in pages]) if pages else pl.DataFrame()
+        received = rows.height
+        rows = rows.unique(subset=["period", "respondent", "code"], keep="last", maintain_order=True)
+        if received != total or rows.height != total:
+            raise IncompleteFetchError(
+                f"eia: {window.describe()}: received {received} rows ({rows.height} distinct) but the API "
+                f"reported a total of {total}", source=self.name)
+        warnings = [w for p in pages for w in p.warnings]
+        rows, outside = _inside(rows, window)
+        if outside:
+            warnings.append(f"{outside} row(s) outside the requested hours were dropped")
+        unknown = sorted(set(rows["code"].unique()) - set(route.series))
+        if unknown:
+            warnings.append(f"unknown {route.code_column} code(s) {unknown} stored as "
+                            f"{[route.series_for_unknown(c) for c in unknown]}")
+        return RawBatch(window, rows, max(fetched_at), tuple(dict.fromkeys(warnings)))
+
+    def _secrets(self) -> dict[str, str]:
+        if not self._api_key and not self.http.offline:
+            raise AuthError(f"{KEY_VARIABLE} is not set: get a free key at {REGISTER_URL} and export it, "
+                            "or try the pipeline with --simulate", source=self.name)
+        return {"api_key": self._api_key} if self._api_key else {}
+
+    @staticmethod
+    def _params(route: Route, window: Window, offset: int) -> list[tuple[str, str]]:
+        """Query parameters for one page. ``period`` is hour-ending and both bounds are inclusive."""
+        first, last = window.start + timedelta(hours=1), window.end
+        params = [("frequency", "hourly"), ("data[0]", "value")]
+        params += [("facets[respondent][]", r) for r in window.regions]
+        if route.facet_codes:
+            params += [(f"facets[{route.code_column}][]", code) for code in route.series]
+        params += [("start", f"{first:%Y-%m-%dT%H}"), ("end", f"{last:%Y-%m-%dT%H}")]
+        for i, column in enumerate(("period", "respondent", route.code_column)):
+            params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
+        params += [("offset", str(offset)), ("length", str(PAGE_LENGTH))]
+        return params
+
+
+def _inside(rows: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, int]:
+    first, last = window.start + timedelta(hours=1), window.end
+    inside = rows.filter(pl.col("period").is_between(first, last))
+    return inside, rows.height - inside.height
