@@ -36,7 +36,7 @@ from energy_core.errors import (
     SourceUnavailableError,
     TransientSourceError,
 )
-from energy_core.secrets import redact, redact_bytes, register_secret
+from energy_core.secrets import install_log_redaction, redact, redact_bytes, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -184,17 +184,25 @@ class HttpClient:
     max_body_bytes: int = 256 * 1024 * 1024
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(60.0, connect=10.0))
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     seed: int | None = None
     transport: httpx.BaseTransport | None = None
     stats: HttpStats = field(default_factory=HttpStats)
 
     def __post_init__(self) -> None:
+        install_log_redaction()
         self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, transport=self.transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
         self._rng = random.Random(self.seed)
 
     def close(self) -> None:
         self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def get(
         self,
@@ -253,7 +261,7 @@ class HttpClient:
         return Fetched(value, True, hit.fetched_at)
 
     def _fetch(self, url, request, params, parse, classify):
-        started = time.monotonic()
+        started = self.clock()
         bucket = bucket_for(urlsplit(url).netloc, self.budget)
         last: SourceError | None = None
         for attempt in range(1, self.retry.max_attempts + 1):
@@ -269,15 +277,14 @@ class HttpClient:
             except TransientSourceError as exc:
                 last = exc
             wait = self._wait_before_retry(last, attempt)
-            if attempt == self.retry.max_attempts or time.monotonic() - started + wait > self.retry.deadline:
+            if attempt == self.retry.max_attempts or self.clock() - started + wait > self.retry.deadline:
                 break
-            logger.info("%s: %s; retrying in %.1f s (attempt %d of %d)", self.source, last, wait, attempt + 1,
-                        self.retry.max_attempts)
+            logger.info("%s; retrying in %.1f s (attempt %d of %d)", last, wait, attempt + 1, self.retry.max_attempts)
             self.stats.retries += 1
             self.stats.waited_s += wait
             self.sleep(wait)
         raise SourceUnavailableError(
-            f"{self.source}: gave up on {request} after {attempt} attempts: {last}", source=self.source,
+            f"gave up after {attempt} attempts: {last}", source=self.source,
             status=last.status if last else None,
         )
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from energy_core.cache import RawCache
 from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError
-from energy_core.http import HttpClient
+from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Sink, Source, SourceContext, Window
 from energy_core.plugins import get_plugin_manager
 from energy_core.registry import Registry
@@ -40,6 +40,7 @@ class RunConfig:
     offline: bool = False
     simulate: bool = False
     refresh: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     env: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
@@ -128,7 +129,7 @@ def _prepare(source_cls, config: RunConfig, base_env, cache, stack: ExitStack):
     if config.simulate:
         env, namespace = {**base_env, **_start_simulator(source_cls, stack)}, f"simulator:{source_cls.name}"
     http = HttpClient(source=source_cls.name, budget=source_cls.budget, cache=cache, cache_namespace=namespace,
-                      offline=config.offline, refresh=config.refresh)
+                      retry=config.retry, offline=config.offline, refresh=config.refresh)
     stack.callback(http.close)
     source = source_cls(SourceContext(http=http, env=env))
     request = FetchRequest(config.start, config.end, config.regions, _datasets_for(source_cls, config))
@@ -164,7 +165,7 @@ def _run_source(source, normalizer, windows: Sequence[Window], sinks, report: Ru
                 _run_window(source, normalizer, window, sinks, report, outcome)
             except EnergyError as exc:
                 outcome.status, outcome.error = "failed", str(exc)
-                logger.error("%s: %s failed: %s", source.name, window.describe(), exc)
+                logger.error("%s %s failed: %s", source.name, window.describe(), exc)
                 if isinstance(exc, _ABORT_SOURCE):
                     abort = exc
         report.windows.append(outcome)

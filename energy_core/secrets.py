@@ -60,3 +60,19 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+THIRD_PARTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+"""Loggers of the HTTP stack that write request URLs (httpx logs every request at INFO)."""
+
+
+def install_log_redaction() -> None:
+    """Attach a :class:`RedactingFilter` to the HTTP stack's own loggers, whatever handlers a user has.
+
+    Logger-level filters run before any handler, so an application's own logging setup (or pytest's
+    caplog) never sees a key either. Safe to call repeatedly.
+    """
+    for name in THIRD_PARTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

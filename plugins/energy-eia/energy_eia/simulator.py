@@ -261,7 +261,12 @@ def _read(path: Path) -> pl.DataFrame:
 
 def _as_utc(column: pl.Series) -> pl.Series:
     if column.dtype == pl.String:
-        column = column.str.to_datetime(time_zone="UTC")
+        eia_period = column.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}$").all()
+        try:
+            column = ((column + ":00").str.to_datetime("%Y-%m-%dT%H:%M", time_zone="UTC") if eia_period
+                      else column.str.to_datetime(time_zone="UTC"))
+        except pl.exceptions.PolarsError as exc:
+            raise ConfigError(f"simulator table column {column.name!r} holds text that is not a timestamp: {exc}")
     if not isinstance(column.dtype, pl.Datetime):
         raise ConfigError(f"simulator table column {column.name!r} must hold timestamps, not {column.dtype}")
     column = column.dt.cast_time_unit("us")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from energy_core.http import HttpClient, RetryPolicy
+from energy_core.interfaces import SourceContext
+from energy_eia.simulator import EiaSimulator
+from energy_eia.source import EiaSource
+
+REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
+"""Real recorded data beside the checkout; tests that need it skip when it is absent."""
+
+
+def real(path: str) -> Path:
+    target = REAL / path
+    if not target.exists():
+        pytest.skip(f"real recorded data not available at {target}")
+    return target
+
+
+@pytest.fixture
+def sim():
+    with EiaSimulator(respondents=("PACW", "CISO", "ERCO")) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def make_source(tmp_path):
+    """EiaSource pointed at a simulator, with retries that record waits instead of sleeping."""
+    clients: list[HttpClient] = []
+
+    def make(simulator: EiaSimulator, *, cache=None, env=None, **http) -> EiaSource:
+        http.setdefault("retry", RetryPolicy(max_attempts=4, backoff_base=0.01))
+        http.setdefault("sleep", lambda seconds: None)
+        client = HttpClient(source="eia", budget=EiaSource.budget, cache=cache, seed=0, **http)
+        clients.append(client)
+        return EiaSource(SourceContext(http=client, env={**simulator.env(), **(env or {})}))
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from energy_core.errors import (
+    AuthError,
+    InvalidRequestError,
+    PayloadValidationError,
+    RateLimitedError,
+    UnexpectedPayloadError,
+)
+from energy_core.http import HttpResponse
+from energy_eia.codes import ROUTES
+from energy_eia.parse import classify, parse_page
+
+REGION = ROUTES["eia.region"]
+
+
+def body(rows, total=None, **response) -> HttpResponse:
+    payload = {"response": {"total": str(len(rows) if total is None else total), "data": rows, **response},
+               "apiVersion": "2.1.8"}
+    return HttpResponse(200, "application/json", orjson.dumps(payload), "test")
+
+
+def row(value, period="2024-03-10T07", code="D"):
+    return {"period": period, "respondent": "PACW", "respondent-name": "PacifiCorp West", "type": code,
+            "type-name": "Demand", "value": value, "value-units": "megawatthours"}
+
+
+def test_value_forms_strings_numbers_and_missing():
+    page = parse_page(body([row("282"), row(282), row(282.5), row(None), row("NA"), row(""), row("-12")]), REGION)
+    assert page.rows["value"].to_list() == [282.0, 282.0, 282.5, None, None, None, -12.0]
+    assert page.warnings == ()
+
+
+def test_non_finite_and_garbage_values_become_missing_with_a_count():
+    page = parse_page(body([row("1e309"), row("abc"), row("5")]), REGION)
+    assert page.rows["value"].to_list() == [None, None, 5.0]
+    assert page.warnings == ("2 value(s) were not finite numbers and were stored as missing, e.g. '1e309'",)
+
+
+def test_missing_value_key_is_missing_not_an_error():
+    rows = [row("1")]
+    del rows[0]["value"]
+    assert parse_page(body(rows), REGION).rows["value"].to_list() == [None]
+
+
+@pytest.mark.parametrize("period", ["2024-03-10T01-08", "2024-03-10", "2024-03", "2024-03-10T25"])
+def test_other_period_forms_are_rejected_not_guessed(period):
+    with pytest.raises(PayloadValidationError, match=f"not in the hourly UTC form YYYY-MM-DDTHH, e.g. '{period}'"):
+        parse_page(body([row("1", period=period)]), REGION)
+
+
+def test_missing_required_field_names_it():
+    rows = [row("1")]
+    del rows[0]["respondent"]
+    with pytest.raises(PayloadValidationError, match="at 'response.data.0.respondent': Field required"):
+        parse_page(body(rows), REGION)
+
+
+def test_total_as_integer_and_warnings_reach_the_page():
+    page = parse_page(body([row("1")], total=1, warnings=[{"warning": "incomplete return",
+                                                            "description": "The API can only return 5000 rows"}]),
+                      REGION)
+    assert page.total == 1
+    assert page.warnings == ("EIA warning: incomplete return: The API can only return 5000 rows",)
+
+
+@pytest.mark.parametrize("payload", [b"<html><body>Maintenance</body></html>", b'{"response": {"total": "1", "da'])
+def test_html_and_truncated_json_are_transient(payload):
+    with pytest.raises(UnexpectedPayloadError) as info:
+        parse_page(HttpResponse(200, "text/html", payload, "test"), REGION)
+    assert info.value.transient
+
+
+def test_error_envelope_in_a_200_body_is_typed():
+    response = HttpResponse(200, "application/json", b'{"error":"Invalid frequency \'x\' provided.","code":400}', "t")
+    with pytest.raises(InvalidRequestError, match="Invalid frequency"):
+        parse_page(response, REGION)
+
+
+def test_gateway_throttle_is_transient_and_missing_key_is_auth():
+    throttle = classify(HttpResponse(429, "", b'{"error":{"code":"OVER_RATE_LIMIT","message":"slow down"}}', "t"))
+    missing = classify(HttpResponse(403, "", b'{"error":{"code":"API_KEY_MISSING","message":"No api_key"}}', "t"))
+    assert isinstance(throttle, RateLimitedError) and isinstance(missing, AuthError)
+    assert classify(HttpResponse(502, "", b"<html>bad gateway</html>", "t")) is None

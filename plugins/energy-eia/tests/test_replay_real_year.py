@@ -1,0 +1,32 @@
+"""The real 2019 EIA-930 year, replayed through the simulator and the real client into the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from energy_core.http import RetryPolicy
+from energy_core.runner import RunConfig, run
+
+from .conftest import real
+
+
+def test_replayed_real_data_lands_shifted_to_interval_start(tmp_path, monkeypatch):
+    path = real("eia930_2019/eia930_2019_6ba.parquet")
+    monkeypatch.setenv("ENERGY_EIA_SIMULATOR_TABLE", str(path))
+    config = RunConfig(sources=("eia",), start=datetime(2019, 3, 1, tzinfo=UTC), end=datetime(2019, 4, 1, tzinfo=UTC),
+                       home=tmp_path, regions=("PACW", "ERCO"), simulate=True, retry=RetryPolicy(backoff_base=0.01))
+    report = run(config)
+    assert report.ok, report.failed
+    stored = pl.read_parquet(tmp_path / "processed" / "eia.region" / "year=2019" / "month=03" / "data.parquet")
+    original = (pl.read_parquet(path)
+                .filter(pl.col("data_type") == "demand", pl.col("region").is_in(["PACW", "ERCO"]))
+                .select(region="region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
+                        expected="value")
+                .filter(pl.col("ts") >= datetime(2019, 3, 1, tzinfo=UTC), pl.col("ts") < datetime(2019, 4, 1, tzinfo=UTC)))
+    joined = stored.filter(series="demand").join(original, on=["region", "ts"], how="full", coalesce=True)
+    assert joined.height == original.height > 1400
+    assert (joined["value"] == joined["expected"]).all()
+    fuels = pl.read_parquet(tmp_path / "processed" / "eia.fuel" / "year=2019" / "month=03" / "data.parquet")
+    assert {"gen.coal", "gen.gas", "gen.wind", "gen.solar", "gen.hydro"} <= set(fuels["series"])

@@ -1,0 +1,128 @@
+"""The EIA source against its simulator over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import polars as pl
+import pytest
+
+from energy_core.cache import RawCache
+from energy_core.errors import AuthError, IncompleteFetchError
+from energy_core.http import RetryPolicy
+from energy_core.interfaces import FetchRequest, Window
+from energy_core.simulator import SimResponse
+from energy_eia.simulator import EiaSimulator, Faults
+
+JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+
+
+def window(dataset="eia.fuel", regions=("PACW", "CISO", "ERCO"), span=JAN) -> Window:
+    return Window("eia", dataset, *span, regions)
+
+
+def fetch_all(source, win) -> pl.DataFrame:
+    return pl.concat([batch.rows for batch in source.fetch(win)])
+
+
+def test_plan_splits_by_month_dataset_and_respondent_groups(sim, make_source):
+    source = make_source(sim)
+    request = FetchRequest(datetime(2024, 1, 15, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC),
+                           tuple(f"R{i}" for i in range(12)), ("eia.region", "eia.fuel"))
+    windows = source.plan(request)
+    assert len(windows) == 2 * 2 * 2  # months x datasets x groups of at most 10 respondents
+    assert windows[0].start == datetime(2024, 1, 15, tzinfo=UTC) and windows[0].end == datetime(2024, 2, 1, tzinfo=UTC)
+    assert [len(w.regions) for w in windows[:2]] == [10, 2]
+
+
+def test_pagination_collects_every_row_exactly_once(sim, make_source):
+    rows = fetch_all(make_source(sim), window())
+    hours = 31 * 24
+    assert rows.height > 5000 * 3  # several pages
+    assert rows.unique(["period", "respondent", "code"]).height == rows.height
+    assert rows.group_by("respondent", "code").len()["len"].unique().to_list() == [hours]
+    pages = [r for r in sim.requests if r.path.endswith("fuel-type-data/data/")]
+    assert [int(r.first("offset")) for r in pages] == list(range(0, rows.height, 5000))
+
+
+def test_every_request_carries_a_total_sort_and_inclusive_hour_ending_bounds(sim, make_source):
+    fetch_all(make_source(sim), window("eia.region", ("PACW",)))
+    request = sim.requests[0]
+    assert [request.first(f"sort[{i}][column]") for i in range(3)] == ["period", "respondent", "type"]
+    assert (request.first("start"), request.first("end")) == ("2024-01-01T01", "2024-02-01T00")
+    assert request.all("facets[type][]") == ["D", "DF", "NG", "TI"]
+
+
+def test_simulator_shuffles_unsorted_pages_like_the_real_api(sim):
+    import httpx
+
+    params = {"api_key": sim.api_key, "frequency": "hourly", "data[0]": "value", "facets[respondent][]": "PACW",
+              "start": "2024-01-01", "end": "2024-03-01", "length": "5000"}
+    url = f"{sim.url}/v2/electricity/rto/region-data/data/"
+    with httpx.Client() as client:
+        first = orjson.loads(client.get(url, params=params).content)["response"]["data"]
+        again = orjson.loads(client.get(url, params=params).content)["response"]["data"]
+    assert [r["period"] for r in first] != [r["period"] for r in again]
+
+
+def test_faults_are_retried_and_the_result_equals_a_clean_fetch(make_source):
+    with EiaSimulator(respondents=("PACW", "CISO", "ERCO")) as clean:
+        expected = fetch_all(make_source(clean), window())
+    faults = Faults(rate_limit_every=3, retry_after="0", error_every=4, truncate_every=7)
+    with EiaSimulator(respondents=("PACW", "CISO", "ERCO"), faults=faults) as flaky:
+        source = make_source(flaky, retry=RetryPolicy(max_attempts=6, backoff_base=0.01))
+        got = fetch_all(source, window())
+    assert got.equals(expected)
+    assert source.http.stats.retries >= 3
+
+
+def test_row_count_not_matching_total_fails_the_window_loudly(sim, make_source, monkeypatch):
+    real_handle = sim.handle
+
+    def lying(request):
+        response = real_handle(request)
+        payload = orjson.loads(response.body)
+        payload["response"]["total"] = str(int(payload["response"]["total"]) + 1)
+        return SimResponse(200, orjson.dumps(payload), response.headers)
+
+    monkeypatch.setattr(sim, "handle", lying)
+    with pytest.raises(IncompleteFetchError, match=r"received 2976 rows \(2976 distinct\) but the API reported a total of 2977"):
+        fetch_all(make_source(sim), window("eia.region", ("PACW",)))
+    assert len(sim.requests) == 2  # fetched again once, then failed
+
+
+def test_wrong_key_is_terminal(sim, make_source):
+    source = make_source(sim, env={"EIA_API_KEY": "wrong-key-123"})
+    with pytest.raises(AuthError, match="EIA rejected the API key"):
+        fetch_all(source, window("eia.region", ("PACW",)))
+    assert len(sim.requests) == 1
+
+
+def test_missing_key_fails_before_sending(sim, make_source):
+    source = make_source(sim, env={"EIA_API_KEY": ""})
+    with pytest.raises(AuthError, match="EIA_API_KEY is not set"):
+        fetch_all(source, window("eia.region", ("PACW",)))
+    assert sim.requests == []
+
+
+def test_offline_replays_the_cache_without_a_key(sim, make_source, tmp_path):
+    cache = RawCache(tmp_path)
+    online = fetch_all(make_source(sim, cache=cache), window())
+    sent = len(sim.requests)
+    offline = fetch_all(make_source(sim, cache=cache, offline=True, env={"EIA_API_KEY": ""}), window())
+    assert offline.equals(online) and len(sim.requests) == sent
+    cache.close()
+
+
+def test_table_mode_replays_a_users_long_table(make_source):
+    table = pl.DataFrame({
+        "period": ["2024-01-01T01", "2024-01-01T02", "2024-01-01T01"],
+        "respondent": ["PACW", "PACW", "PACW"],
+        "type": ["D", "D", None], "fueltype": [None, None, "WND"], "value": [2500.0, None, -2.0],
+    })
+    with EiaSimulator(table=table, respondents=("PACW",)) as sim:
+        region = fetch_all(make_source(sim), window("eia.region", ("PACW",)))
+        fuel = fetch_all(make_source(sim), window("eia.fuel", ("PACW",)))
+    assert region["value"].to_list() == [2500.0, None]
+    assert fuel.select("code", "value").row(0) == ("WND", -2.0)

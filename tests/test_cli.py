@@ -1,0 +1,82 @@
+"""The ``energy`` command line, run the way users run it: as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RANGE = ["--start", "2024-01-01", "--end", "2024-01-31"]
+
+
+def energy(*args: str, home: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
+    environ.update(env or {})
+    if home is not None:
+        environ["ENERGY_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True,
+                          env=environ, timeout=120)
+
+
+def parquet_files(home: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(home)): p.read_bytes() for p in sorted((home / "processed").rglob("*.parquet"))}
+
+
+def test_plugins_lists_eia_and_parquet_as_json():
+    result = energy("plugins")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    assert plugins["eia"]["sources"] == ["eia"] and plugins["eia"]["normalizers"] == ["eia"]
+    assert plugins["eia"]["distribution"] == "energy-eia" and plugins["eia"]["version"]
+    assert plugins["parquet"]["sinks"] == ["parquet"]
+    assert plugins["core_commands"]["hooks"] == ["register_commands"]
+
+
+def test_simulated_run_then_rerun_gives_identical_parquet(tmp_path):
+    first = energy("run", "--source", "eia", "--simulate", "--region", "PACW", "--region", "ERCO", *RANGE,
+                   home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "2 of 2 windows ok" in first.stdout and "gaps: none" in first.stdout
+    assert "eia.fuel         PACW" in first.stdout
+    stored = parquet_files(tmp_path)
+    assert set(stored) == {"processed/eia.region/year=2024/month=01/data.parquet",
+                           "processed/eia.fuel/year=2024/month=01/data.parquet"}
+    again = energy("run", "--source", "eia", "--simulate", "--region", "PACW", "--region", "ERCO", *RANGE,
+                   home=tmp_path)
+    assert again.returncode == 0 and "0 rows new or changed" in again.stdout and "cache hits" in again.stdout
+    assert parquet_files(tmp_path) == stored
+    offline = energy("run", "--source", "eia", "--simulate", "--offline", "--region", "PACW", "--region", "ERCO",
+                     *RANGE, home=tmp_path)
+    assert offline.returncode == 0, offline.stderr
+    assert parquet_files(tmp_path) == stored
+
+
+def test_failure_is_one_line_and_nonzero_with_traceback_only_in_debug(tmp_path):
+    result = energy("run", "--source", "eia", "--offline", "--region", "PACW", *RANGE, home=tmp_path)
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "not in the raw cache; run once without --offline" in error_lines[0]
+    assert "Traceback" not in result.stderr
+    debug = energy("--debug", "run", "--source", "eia", "--offline", "--region", "PACW", *RANGE, home=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_unknown_source_suggests_the_known_one(tmp_path):
+    result = energy("run", "--source", "eai", "--simulate", home=tmp_path)
+    assert result.returncode == 1
+    assert "unknown source 'eai'. Did you mean 'eia'?" in result.stderr
+
+
+def test_end_before_start_is_a_usage_error(tmp_path):
+    result = energy("run", "--source", "eia", "--start", "2024-02-01", "--end", "2024-01-01", home=tmp_path)
+    assert result.returncode == 1 and "is not after start" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["cache", "prune"], ["cache", "prune", "--days", "0"]])
+def test_cache_prune_reports_what_it_removed(tmp_path, args):
+    result = energy(*args, home=tmp_path)
+    assert result.returncode == 0 and "removed 0 cached response(s)" in result.stdout
