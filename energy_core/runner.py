@@ -6,6 +6,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import polars as pl
 from energy_core.cache import RawCache
 from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError
 from energy_core.http import HttpClient, RetryPolicy
-from energy_core.interfaces import FetchRequest, Sink, Source, SourceContext, Window
+from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
 from energy_core.plugins import get_plugin_manager
 from energy_core.registry import Registry
 from energy_core.schema import validate_observations
@@ -154,36 +155,100 @@ def _start_simulator(source_cls: type[Source], stack: ExitStack) -> dict[str, st
     return simulator.env()
 
 
+class BatchWriter:
+    """Normalizes, validates and writes batches on one background thread.
+
+    While a batch is stored (polars work, which releases the GIL), the caller fetches and parses
+    the next one. At most one batch is in flight, so memory holds two windows at most. Results
+    (row counts, or the error that failed the batch) land on the batch's window outcome.
+    """
+
+    def __init__(self, normalizer: Normalizer, sinks: Sequence[Sink], report: RunReport) -> None:
+        self.normalizer = normalizer
+        self.sinks = sinks
+        self.report = report
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energy-writer")
+        self._pending: tuple[WindowOutcome, Future[pl.DataFrame]] | None = None
+
+    def submit(self, batch: RawBatch, outcome: WindowOutcome) -> None:
+        """Settle the batch in flight, then start storing ``batch``."""
+        self.wait()
+        if outcome.status != "failed":
+            self._pending = (outcome, self._pool.submit(self._store, batch))
+
+    def wait(self) -> None:
+        """Block until the batch in flight is stored and its outcome updated."""
+        if self._pending is None:
+            return
+        (outcome, future), self._pending = self._pending, None
+        try:
+            counts = future.result()
+        except EnergyError as exc:
+            outcome.status, outcome.error = "failed", str(exc)
+            logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
+            return
+        for dataset, region, n in counts.iter_rows():
+            self.report.rows[(dataset, region)] += n
+            outcome.rows += n
+
+    def holds(self, outcome: WindowOutcome) -> bool:
+        return self._pending is not None and self._pending[0] is outcome
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _store(self, batch: RawBatch) -> pl.DataFrame:
+        observations = validate_observations(self.normalizer.normalize(batch),
+                                             producer=f"normalizer {self.normalizer.name!r}")
+        for sink in self.sinks:
+            sink.write(observations)
+        return observations.group_by("dataset", "region").len()
+
+
 def _run_source(source, normalizer, windows: Sequence[Window], sinks, report: RunReport, on_window) -> None:
-    abort: EnergyError | None = None
-    for window in windows:
-        outcome = WindowOutcome(source.name, window.describe(), "ok")
-        if abort is not None:
-            outcome.status, outcome.error = "skipped", f"not attempted after: {abort}"
-        else:
-            try:
-                _run_window(source, normalizer, window, sinks, report, outcome)
-            except EnergyError as exc:
-                outcome.status, outcome.error = "failed", str(exc)
-                logger.error("%s %s failed: %s", source.name, window.describe(), exc)
-                if isinstance(exc, _ABORT_SOURCE):
-                    abort = exc
+    """Fetch window after window; each window's store overlaps the next window's fetch."""
+    writer = BatchWriter(normalizer, sinks, report)
+    unrecorded: WindowOutcome | None = None  # fetched, but its last batch may still be storing
+
+    def record(outcome: WindowOutcome) -> None:
+        if outcome.status == "ok" and outcome.rows == 0:
+            outcome.status = "empty"
         report.windows.append(outcome)
         if on_window:
             on_window(outcome)
 
-
-def _run_window(source, normalizer, window, sinks, report: RunReport, outcome: WindowOutcome) -> None:
-    for batch in source.fetch(window):
-        report.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
-        observations = validate_observations(normalizer.normalize(batch), producer=f"normalizer {normalizer.name!r}")
-        for dataset, region, n in observations.group_by("dataset", "region").len().iter_rows():
-            report.rows[(dataset, region)] += n
-        outcome.rows += observations.height
-        for sink in sinks:
-            sink.write(observations)
-    if outcome.rows == 0:
-        outcome.status = "empty"
+    abort: EnergyError | None = None
+    try:
+        for window in windows:
+            outcome = WindowOutcome(source.name, window.describe(), "ok")
+            if abort is not None:
+                outcome.status, outcome.error = "skipped", f"not attempted after: {abort}"
+            else:
+                try:
+                    for batch in source.fetch(window):
+                        report.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
+                        writer.submit(batch, outcome)
+                        if unrecorded is not None:  # submit() settled it
+                            record(unrecorded)
+                            unrecorded = None
+                except EnergyError as exc:
+                    outcome.status, outcome.error = "failed", str(exc)
+                    logger.error("%s %s failed: %s", source.name, window.describe(), exc)
+                    if isinstance(exc, _ABORT_SOURCE):
+                        abort = exc
+            if writer.holds(outcome):
+                unrecorded = outcome
+                continue
+            writer.wait()
+            for done in (unrecorded, outcome):
+                if done is not None:
+                    record(done)
+            unrecorded = None
+        writer.wait()
+        if unrecorded is not None:
+            record(unrecorded)
+    finally:
+        writer.close()
 
 
 def _gaps(config: RunConfig, source_classes) -> dict[tuple[str, str, str], int]:

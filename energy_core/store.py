@@ -3,7 +3,9 @@
 Writes are upserts on the key (dataset, region, series, ts). A row whose value is unchanged keeps
 its stored ``retrieved_at`` (the first time that value was known); a changed value replaces the
 row when it was retrieved later. Each partition is one file, written to a temporary name, synced
-and renamed, so a reader sees the old file or the new one, never half of either.
+and renamed, so a reader sees the old file or the new one, never half of either. Rows keep the
+order they arrived in (sorting costs more than the rest of a write), so a partition's bytes are a
+function of the runs that wrote it; a re-run that changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from energy_core.errors import StorageError
-from energy_core.schema import ARROW_SCHEMA, COLUMNS, KEY, POLARS_SCHEMA
+from energy_core.schema import COLUMNS, KEY, POLARS_SCHEMA
 
 logger = logging.getLogger(__name__)
 
 PARTITION_FILE = "data.parquet"
-_SORT = ("region", "series", "ts")
 
 
 @dataclass
@@ -47,29 +46,33 @@ class ParquetStore:
 
     def upsert(self, observations: pl.DataFrame) -> UpsertStats:
         """Merge validated canonical observations into their partitions."""
-        stats = UpsertStats(rows_in=observations.height)
-        if observations.height == 0:
-            return stats
-        keyed = observations.with_columns(_year=pl.col("ts").dt.year(), _month=pl.col("ts").dt.month())
-        for (dataset, year, month), part in keyed.group_by("dataset", "_year", "_month"):
-            self._upsert_partition(dataset, year, month, part.drop("_year", "_month"), stats)
+        stats = UpsertStats()
+        for partition, rows in partitions(observations):
+            result = self.upsert_partition(partition, rows)
+            for name in ("rows_in", "rows_new", "rows_changed", "files_written"):
+                setattr(stats, name, getattr(stats, name) + getattr(result, name))
         return stats
 
-    def _upsert_partition(self, dataset: str, year: int, month: int, new: pl.DataFrame, stats: UpsertStats) -> None:
-        directory = self.partition_dir(dataset, year, month)
+    def upsert_partition(self, partition: tuple[str, int, int], new: pl.DataFrame, *,
+                         keys_unique: bool = False) -> UpsertStats:
+        """Merge rows that all belong to one (dataset, year, month) partition.
+
+        :param keys_unique: the caller guarantees no key repeats in ``new``, which skips a dedup pass.
+        """
+        stats = UpsertStats(rows_in=new.height)
+        directory = self.partition_dir(*partition)
         path = directory / PARTITION_FILE
-        new = _latest_per_key(new)
+        if not keys_unique:
+            new = _latest_per_key(new)
         if path.exists():
-            old = pl.read_parquet(path)
-            merged, added, changed = _merge(old, new)
+            new, stats.rows_new, stats.rows_changed = _merge(pl.read_parquet(path), new)
+            if stats.rows_new == 0 and stats.rows_changed == 0:
+                return stats
         else:
-            merged, added, changed = new, new.height, 0
-        if path.exists() and added == 0 and changed == 0:
-            return
-        stats.rows_new += added
-        stats.rows_changed += changed
-        _write_atomically(merged.sort(_SORT), directory)
-        stats.files_written += 1
+            stats.rows_new = new.height
+        _write_atomically(new, directory)
+        stats.files_written = 1
+        return stats
 
     def scan(self, dataset: str | None = None) -> pl.LazyFrame:
         """All stored observations (of one dataset), lazily; an empty frame when nothing is stored."""
@@ -82,8 +85,24 @@ class ParquetStore:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
 
 
+def partitions(observations: pl.DataFrame) -> list[tuple[tuple[str, int, int], pl.DataFrame]]:
+    """Split observations by (dataset, year, month); a batch inside one month is not copied."""
+    if observations.height == 0:
+        return []
+    first, last = observations.select(first=pl.col("ts").min(), last=pl.col("ts").max()).row(0)
+    datasets = observations["dataset"].unique()
+    if len(datasets) == 1 and (first.year, first.month) == (last.year, last.month):
+        return [((datasets[0], first.year, first.month), observations)]
+    keyed = observations.with_columns(_year=pl.col("ts").dt.year(), _month=pl.col("ts").dt.month())
+    return [((d, y, m), part.drop("_year", "_month"))
+            for (d, y, m), part in keyed.group_by("dataset", "_year", "_month", maintain_order=True)]
+
+
 def _latest_per_key(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.sort("retrieved_at", maintain_order=True).unique(subset=KEY, keep="last", maintain_order=True)
+    """Where a key repeats (overlapping windows), keep its latest retrieval (the last one on ties)."""
+    order = frame.with_row_index("_arrival").sort("retrieved_at", maintain_order=True)
+    latest = order.unique(subset=KEY, keep="last", maintain_order=True)
+    return latest.sort("_arrival").drop("_arrival") if latest.height < frame.height else frame
 
 
 def _merge(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
@@ -106,11 +125,9 @@ def _write_atomically(frame: pl.DataFrame, directory: Path) -> None:
     for stale in directory.glob(".tmp-*"):
         stale.unlink(missing_ok=True)
     tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
-    table = pa.Table.from_arrays([frame[c].to_arrow() for c in COLUMNS], schema=ARROW_SCHEMA)
     try:
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", row_group_size=256 * 1024,
-                           use_dictionary=["source", "dataset", "region", "series", "unit"])
+            frame.select(COLUMNS).write_parquet(fh, compression="zstd", row_group_size=256 * 1024)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, directory / PARTITION_FILE)

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from energy_core.hookspecs import hookimpl
 from energy_core.interfaces import Sink, SinkStats
-from energy_core.store import ParquetStore, StoreLock
+from energy_core.store import ParquetStore, StoreLock, partitions
+
+Partition = tuple[str, int, int]
+
+
+@dataclass
+class _Buffer:
+    """Rows waiting for one partition, and whether two of its batches may share a key."""
+
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    extents: list[tuple[frozenset[str], datetime, datetime]] = field(default_factory=list)
+    overlapping: bool = False
+
+    def add(self, rows: pl.DataFrame) -> None:
+        regions = frozenset(rows["region"].unique())
+        first, last = rows.select(first=pl.col("ts").min(), last=pl.col("ts").max()).row(0)
+        self.overlapping = self.overlapping or any(
+            regions & other and first <= other_last and other_first <= last
+            for other, other_first, other_last in self.extents)
+        self.frames.append(rows)
+        self.extents.append((regions, first, last))
 
 
 class ParquetSink(Sink):
-    """Upserts observations into ``<home>/processed``, buffering to rewrite each partition rarely."""
+    """Upserts observations into ``<home>/processed``.
+
+    Rows are buffered per partition so each file is rewritten rarely: when the buffer is full, the
+    partitions the latest batch did not touch (usually finished months) are written first. Each
+    batch arrives validated (no repeated key), so a partition needs a dedup pass only when two of
+    its batches overlap in region and time.
+    """
 
     name = "parquet"
     flush_rows = 1_000_000
@@ -20,25 +48,31 @@ class ParquetSink(Sink):
     def __init__(self, home: Path) -> None:
         super().__init__(home)
         self.store = ParquetStore(home / "processed")
-        self._lock = StoreLock(self.store.root / ".lock").__enter__()
-        self._buffer: list[pl.DataFrame] = []
+        self._lock: StoreLock | None = StoreLock(self.store.root / ".lock").__enter__()
+        self._buffer: dict[Partition, _Buffer] = {}
         self._buffered = 0
         self.stats = SinkStats()
 
     def write(self, observations: pl.DataFrame) -> None:
-        self._buffer.append(observations)
+        touched = []
+        for partition, rows in partitions(observations):
+            self._buffer.setdefault(partition, _Buffer()).add(rows)
+            touched.append(partition)
         self._buffered += observations.height
         if self._buffered >= self.flush_rows:
-            self.flush()
+            self.flush(keep=set(touched))
+            if self._buffered >= self.flush_rows:
+                self.flush()
 
-    def flush(self) -> None:
-        if not self._buffer:
-            return
-        frame = pl.concat(self._buffer, rechunk=False)
-        self._buffer, self._buffered = [], 0
-        result = self.store.upsert(frame)
-        self.stats.rows_written += result.rows_new + result.rows_changed
-        self.stats.files_written += result.files_written
+    def flush(self, keep: set[Partition] = frozenset()) -> None:
+        """Write every buffered partition except those in ``keep``."""
+        for partition in [p for p in self._buffer if p not in keep]:
+            buffer = self._buffer.pop(partition)
+            rows = pl.concat(buffer.frames, rechunk=False)
+            self._buffered -= rows.height
+            result = self.store.upsert_partition(partition, rows, keys_unique=not buffer.overlapping)
+            self.stats.rows_written += result.rows_new + result.rows_changed
+            self.stats.files_written += result.files_written
 
     def close(self) -> SinkStats:
         if self._lock is not None:

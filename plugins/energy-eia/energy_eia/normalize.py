@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from energy_core.errors import PayloadValidationError
 from energy_core.interfaces import Normalizer, RawBatch
-from energy_eia.codes import ROUTES, UNIT
+from energy_eia.codes import ROUTES, UNIT, Route
 
 
 class EiaNormalizer(Normalizer):
@@ -22,7 +23,7 @@ class EiaNormalizer(Normalizer):
             return_dtype=pl.String,
         )
         return batch.rows.select(
-            ts=pl.col("period") - pl.duration(hours=1),
+            ts=_interval_start(batch.rows["period"], route),
             source=pl.lit("eia"),
             dataset=pl.lit(route.dataset),
             region=pl.col("respondent"),
@@ -31,3 +32,14 @@ class EiaNormalizer(Normalizer):
             unit=pl.lit(UNIT),
             retrieved_at=pl.lit(batch.retrieved_at, dtype=pl.Datetime("us", "UTC")),
         )
+
+
+def _interval_start(period: pl.Series, route: Route) -> pl.Series:
+    """``YYYY-MM-DDTHH`` hour-ending UTC text -> interval start; any other form is rejected, never guessed."""
+    ending = (period + ":00").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M", strict=False)
+    bad = ending.is_null()
+    if bad.any():
+        raise PayloadValidationError(
+            f"eia: {route.dataset} has {bad.sum()} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
+            f"e.g. {period[bad.arg_true()[0]]!r}; other frequencies are not supported", source="eia")
+    return ending - pl.duration(hours=1)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 
+import msgspec
 import polars as pl
 from pydantic import ValidationError
 
@@ -21,7 +20,7 @@ from energy_core.errors import (
 )
 from energy_core.http import HttpResponse
 from energy_eia.codes import Route
-from energy_eia.models import ERROR_BODY, PAGE_ADAPTERS, KeyErrorBody
+from energy_eia.models import ERROR_BODY, PAGE_DECODERS, KeyErrorBody
 
 KEY_VARIABLE = "EIA_API_KEY"
 REGISTER_URL = "https://www.eia.gov/opendata/register.php"
@@ -31,85 +30,74 @@ _MISSING_TOKENS = ("", "na", "n/a", "null", "none", "nan", "-")
 @dataclass(frozen=True)
 class Page:
     rows: pl.DataFrame
-    """period (hour-ending, UTC), respondent, code, value (float, null when missing)."""
+    """period (text ``YYYY-MM-DDTHH``, hour-ending UTC), respondent, code, value (float, null when missing)."""
     total: int
     warnings: tuple[str, ...]
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Validation allocates many short-lived objects; letting the collector scan them all is wasted work."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def parse_page(response: HttpResponse, route: Route) -> Page:
-    """Validate one 2xx body as a page of ``route`` and return it as a frame."""
+    """Validate one 2xx body as a page of ``route`` and return its rows as columns.
+
+    ``period`` stays text (the normalizer turns it into a UTC interval start); its fixed width makes
+    text order time order, which is all the window checks need.
+    """
     body = response.body
     if body.lstrip()[:1] != b"{":
         raise UnexpectedPayloadError(
             f"eia: expected JSON from {response.request}, got {response.content_type or 'no content type'} "
             f"starting {body[:40]!r}", source="eia", status=response.status)
+    fast, general = PAGE_DECODERS[route.code_column]
+    warnings: tuple[str, ...] = ()
     try:
-        with _gc_paused():
-            page = PAGE_ADAPTERS[route.code_column].validate_json(body)
-            rows = page.response.data
-            code = route.code_column
-            frame = pl.DataFrame({
-                "period": [r["period"] for r in rows],
-                "respondent": [r["respondent"] for r in rows],
-                "code": [r[code] for r in rows],
-                "value": pl.Series([r.get("value") for r in rows], dtype=pl.String, strict=False),
-            }, schema={"period": pl.String, "respondent": pl.String, "code": pl.String, "value": pl.String})
-    except ValidationError as exc:
+        try:
+            page = fast.decode(body)
+            values = pl.Series("value", list(map(_VALUE, page.response.data)), dtype=pl.Float64)
+        except msgspec.ValidationError:
+            page = general.decode(body)
+            values, warnings = _numbers(pl.Series("value", list(map(_VALUE, page.response.data)), dtype=pl.String,
+                                                  strict=False))
+    except msgspec.DecodeError as exc:
         raise _invalid_body(exc, response, route) from None
-    frame, warnings = _typed_columns(frame, route)
+    rows = page.response.data
+    frame = pl.DataFrame([
+        pl.Series("period", list(map(_PERIOD, rows)), dtype=pl.String),
+        pl.Series("respondent", list(map(_RESPONDENT, rows)), dtype=pl.String),
+        pl.Series("code", list(map(attrgetter(route.code_column), rows)), dtype=pl.String),
+        values,
+    ])
     warnings += tuple(f"EIA warning: {w.warning}: {w.description}" for w in page.response.warnings)
     return Page(frame, page.response.total, warnings)
 
 
-def _invalid_body(exc: ValidationError, response: HttpResponse, route: Route) -> EnergyError:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    if first["type"] == "json_invalid":
-        return UnexpectedPayloadError(f"eia: invalid JSON from {response.request}: {first['msg']}",
+_PERIOD, _RESPONDENT, _VALUE = attrgetter("period"), attrgetter("respondent"), attrgetter("value")
+
+
+def _numbers(raw: pl.Series) -> tuple[pl.Series, tuple[str, ...]]:
+    """Values sent as text: numbers become floats, documented blanks (``NA``, ``""``) become missing,
+    and anything else becomes missing too, counted in a warning."""
+    text = raw.str.strip_chars()
+    number = text.cast(pl.Float64, strict=False)
+    documented_missing = raw.is_null() | text.str.to_lowercase().is_in(_MISSING_TOKENS)
+    undocumented = ~documented_missing & ~number.is_finite().fill_null(False)
+    warnings: tuple[str, ...] = ()
+    if undocumented.any():
+        example = raw[undocumented.arg_true()[0]]
+        warnings = (f"{undocumented.sum()} value(s) were not finite numbers and were stored as missing, "
+                    f"e.g. {example!r}",)
+    finite = pl.select(pl.when(number.is_finite()).then(number).otherwise(None)).to_series()
+    return finite.alias("value"), warnings
+
+
+def _invalid_body(exc: msgspec.DecodeError, response: HttpResponse, route: Route) -> EnergyError:
+    if not isinstance(exc, msgspec.ValidationError):
+        return UnexpectedPayloadError(f"eia: invalid JSON from {response.request}: {exc}",
                                       source="eia", status=response.status)
     error = classify(response)
     if error is not None:
         return error
-    where = ".".join(str(part) for part in first["loc"])
     return PayloadValidationError(
-        f"eia: {route.dataset} response does not match the API's documented shape at {where!r}: {first['msg']} "
-        f"({exc.error_count()} problem(s)); the API may have changed", source="eia", status=response.status)
-
-
-def _typed_columns(frame: pl.DataFrame, route: Route) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Parse periods and values for the whole page at once; count what had to be nulled."""
-    period = (pl.col("period") + ":00").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M", strict=False)
-    raw = pl.col("value")
-    number = raw.str.strip_chars().cast(pl.Float64, strict=False)
-    documented_missing = raw.is_null() | raw.str.strip_chars().str.to_lowercase().is_in(_MISSING_TOKENS)
-    typed = frame.with_columns(
-        period=period,
-        value=pl.when(number.is_finite()).then(number).otherwise(None),
-        _bad=~documented_missing & ~number.is_finite().fill_null(False),
-    )
-    bad_period = typed.filter(pl.col("period").is_null())
-    if bad_period.height:
-        example = frame["period"][typed["period"].is_null().arg_true()[0]]
-        raise PayloadValidationError(
-            f"eia: {route.dataset} has {bad_period.height} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
-            f"e.g. {example!r}; other frequencies are not supported", source="eia")
-    warnings: tuple[str, ...] = ()
-    bad = typed["_bad"].sum()
-    if bad:
-        example = frame["value"][typed["_bad"].arg_true()[0]]
-        warnings = (f"{bad} value(s) were not finite numbers and were stored as missing, e.g. {example!r}",)
-    return typed.drop("_bad"), warnings
+        f"eia: {route.dataset} response does not match the API's documented shape: {exc}; the API may have changed",
+        source="eia", status=response.status)
 
 
 def classify(response: HttpResponse) -> EnergyError | None:

@@ -86,7 +86,7 @@ class EiaSource(Source):
         while total is None or offset < total:
             fetched = self.http.get(
                 f"{self.base_url}/{route.path}/data/",
-                params=self._params(route, window, offset),
+                params=page_params(route, window, offset),
                 secrets=self._secrets(),
                 parse=partial(parse_page, route=route),
                 classify=classify,
@@ -102,22 +102,7 @@ class EiaSource(Source):
             if page.rows.height == 0:
                 break
             offset += PAGE_LENGTH
-        rows = pl.concat([p.rows for p in pages]) if pages else pl.DataFrame()
-        received = rows.height
-        rows = rows.unique(subset=["period", "respondent", "code"], keep="last", maintain_order=True)
-        if received != total or rows.height != total:
-            raise IncompleteFetchError(
-                f"eia: {window.describe()}: received {received} rows ({rows.height} distinct) but the API "
-                f"reported a total of {total}", source=self.name)
-        warnings = [w for p in pages for w in p.warnings]
-        rows, outside = _inside(rows, window)
-        if outside:
-            warnings.append(f"{outside} row(s) outside the requested hours were dropped")
-        unknown = sorted(set(rows["code"].unique()) - set(route.series))
-        if unknown:
-            warnings.append(f"unknown {route.code_column} code(s) {unknown} stored as "
-                            f"{[route.series_for_unknown(c) for c in unknown]}")
-        return RawBatch(window, rows, max(fetched_at), tuple(dict.fromkeys(warnings)))
+        return assemble_window(route, window, pages, max(fetched_at))
 
     def _secrets(self) -> dict[str, str]:
         if not self._api_key and not self.http.offline:
@@ -125,22 +110,54 @@ class EiaSource(Source):
                             "or try the pipeline with --simulate", source=self.name)
         return {"api_key": self._api_key} if self._api_key else {}
 
-    @staticmethod
-    def _params(route: Route, window: Window, offset: int) -> list[tuple[str, str]]:
-        """Query parameters for one page. ``period`` is hour-ending and both bounds are inclusive."""
-        first, last = window.start + timedelta(hours=1), window.end
-        params = [("frequency", "hourly"), ("data[0]", "value")]
-        params += [("facets[respondent][]", r) for r in window.regions]
-        if route.facet_codes:
-            params += [(f"facets[{route.code_column}][]", code) for code in route.series]
-        params += [("start", f"{first:%Y-%m-%dT%H}"), ("end", f"{last:%Y-%m-%dT%H}")]
-        for i, column in enumerate(("period", "respondent", route.code_column)):
-            params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
-        params += [("offset", str(offset)), ("length", str(PAGE_LENGTH))]
-        return params
+def page_params(route: Route, window: Window, offset: int) -> list[tuple[str, str]]:
+    """Query parameters for one page. ``period`` is hour-ending and both bounds are inclusive."""
+    first, last = window.start + timedelta(hours=1), window.end
+    params = [("frequency", "hourly"), ("data[0]", "value")]
+    params += [("facets[respondent][]", r) for r in window.regions]
+    if route.facet_codes:
+        params += [(f"facets[{route.code_column}][]", code) for code in route.series]
+    params += [("start", f"{first:%Y-%m-%dT%H}"), ("end", f"{last:%Y-%m-%dT%H}")]
+    for i, column in enumerate(("period", "respondent", route.code_column)):
+        params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
+    params += [("offset", str(offset)), ("length", str(PAGE_LENGTH))]
+    return params
+
+
+def assemble_window(route: Route, window: Window, pages: list[Page], retrieved_at: datetime) -> RawBatch:
+    """Join a window's pages, drop overlap, and insist that exactly ``total`` distinct rows arrived."""
+    total = pages[0].total
+    rows = pl.concat([p.rows for p in pages])
+    received = rows.height
+    if not _strictly_increasing(rows):  # the sort we ask for makes a correct answer strictly increasing
+        rows = rows.unique(subset=["period", "respondent", "code"], keep="last", maintain_order=True)
+    if received != total or rows.height != total:
+        raise IncompleteFetchError(
+            f"eia: {window.describe()}: received {received} rows ({rows.height} distinct) but the API "
+            f"reported a total of {total}", source="eia")
+    warnings = [w for p in pages for w in p.warnings]
+    rows, outside = _inside(rows, window)
+    if outside:
+        warnings.append(f"{outside} row(s) outside the requested hours were dropped")
+    unknown = sorted(set(rows["code"].unique()) - set(route.series))
+    if unknown:
+        warnings.append(f"unknown {route.code_column} code(s) {unknown} stored as "
+                        f"{[route.series_for_unknown(c) for c in unknown]}")
+    return RawBatch(window, rows, retrieved_at, tuple(dict.fromkeys(warnings)))
+
+
+def _strictly_increasing(rows: pl.DataFrame) -> bool:
+    """True when (period, respondent, code) strictly increases row to row, which proves no key repeats."""
+    later = pl.lit(False)
+    for column in reversed(("period", "respondent", "code")):
+        previous = pl.col(column).shift(1)
+        later = (pl.col(column) > previous) | ((pl.col(column) == previous) & later)
+    return rows.select(later.slice(1).all()).item()
 
 
 def _inside(rows: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, int]:
-    first, last = window.start + timedelta(hours=1), window.end
+    first, last = f"{window.start + timedelta(hours=1):%Y-%m-%dT%H}", f"{window.end:%Y-%m-%dT%H}"
+    if rows.height == 0 or (first <= rows["period"].min() and rows["period"].max() <= last):
+        return rows, 0
     inside = rows.filter(pl.col("period").is_between(first, last))
     return inside, rows.height - inside.height

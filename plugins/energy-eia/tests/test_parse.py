@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
 
@@ -11,10 +13,13 @@ from energy_core.errors import (
     UnexpectedPayloadError,
 )
 from energy_core.http import HttpResponse
+from energy_core.interfaces import RawBatch, Window
 from energy_eia.codes import ROUTES
+from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page
 
 REGION = ROUTES["eia.region"]
+WINDOW = Window("eia", "eia.region", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 
 
 def body(rows, total=None, **response) -> HttpResponse:
@@ -40,6 +45,19 @@ def test_non_finite_and_garbage_values_become_missing_with_a_count():
     assert page.warnings == ("2 value(s) were not finite numbers and were stored as missing, e.g. '1e309'",)
 
 
+def test_out_of_range_json_number_fails_the_page_naming_the_field():
+    """EIA sends values as text; a numeric literal beyond float range is a malformed body, not data."""
+    raw = body([row(12345), row("5")])
+    with pytest.raises(PayloadValidationError, match=r"Number out of range - at `\$.response.data\[0\].value`"):
+        parse_page(HttpResponse(200, "application/json", raw.body.replace(b"12345", b"1e309"), "t"), REGION)
+
+
+@pytest.mark.parametrize("value", [True, {"n": 1}, [1]])
+def test_value_of_a_wrong_json_type_is_a_schema_violation(value):
+    with pytest.raises(PayloadValidationError, match=r"Expected `float \| str \| null`, got"):
+        parse_page(body([row(value)]), REGION)
+
+
 def test_missing_value_key_is_missing_not_an_error():
     rows = [row("1")]
     del rows[0]["value"]
@@ -49,13 +67,14 @@ def test_missing_value_key_is_missing_not_an_error():
 @pytest.mark.parametrize("period", ["2024-03-10T01-08", "2024-03-10", "2024-03", "2024-03-10T25"])
 def test_other_period_forms_are_rejected_not_guessed(period):
     with pytest.raises(PayloadValidationError, match=f"not in the hourly UTC form YYYY-MM-DDTHH, e.g. '{period}'"):
-        parse_page(body([row("1", period=period)]), REGION)
+        EiaNormalizer().normalize(RawBatch(WINDOW, parse_page(body([row("1", period=period)]), REGION).rows,
+                                           datetime(2024, 4, 1, tzinfo=UTC)))
 
 
 def test_missing_required_field_names_it():
     rows = [row("1")]
     del rows[0]["respondent"]
-    with pytest.raises(PayloadValidationError, match="at 'response.data.0.respondent': Field required"):
+    with pytest.raises(PayloadValidationError, match=r"missing required field `respondent` - at `\$.response.data\[0\]`"):
         parse_page(body(rows), REGION)
 
 

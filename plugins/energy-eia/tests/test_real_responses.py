@@ -8,10 +8,11 @@ import pytest
 
 from energy_core.errors import AuthError, InvalidRequestError
 from energy_core.http import HttpResponse
-from energy_core.interfaces import RawBatch, Window
+from energy_core.interfaces import Window
 from energy_eia.codes import ROUTES
 from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page
+from energy_eia.source import assemble_window
 
 from .conftest import real
 
@@ -36,10 +37,17 @@ def test_recorded_pages_parse_completely(name, dataset, total):
     assert page.warnings == ()
 
 
+def normalized(name: str, dataset: str):
+    """A recorded page through the same steps a fetched one takes."""
+    route = ROUTES[dataset]
+    window = Window("eia", dataset, datetime(2022, 12, 31, 23, tzinfo=UTC), datetime(2023, 1, 8, tzinfo=UTC))
+    batch = assemble_window(route, window, [parse_page(response(name), route)], datetime(2025, 7, 3, tzinfo=UTC))
+    assert batch.warnings == ()
+    return EiaNormalizer().normalize(batch)
+
+
 def test_hour_ending_period_becomes_interval_start():
-    page = parse_page(response(PAGES[0][0]), ROUTES["eia.region"])
-    window = Window("eia", "eia.region", datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 1, 8, tzinfo=UTC))
-    out = EiaNormalizer().normalize(RawBatch(window, page.rows, datetime(2025, 7, 3, tzinfo=UTC)))
+    out = normalized(PAGES[0][0], "eia.region")
     first = out.sort("ts").row(0, named=True)
     # period "2023-01-01T00" ends the hour 23:00-00:00 on Dec 31 (UTC), value 2455
     assert first["ts"] == datetime(2022, 12, 31, 23, tzinfo=UTC) and first["value"] == 2455.0
@@ -47,9 +55,7 @@ def test_hour_ending_period_becomes_interval_start():
 
 
 def test_recorded_fuel_mix_maps_codes_and_keeps_negative_wind():
-    page = parse_page(response(PAGES[2][0]), ROUTES["eia.fuel"])
-    window = Window("eia", "eia.fuel", datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 1, 8, tzinfo=UTC))
-    out = EiaNormalizer().normalize(RawBatch(window, page.rows, datetime(2025, 7, 3, tzinfo=UTC)))
+    out = normalized(PAGES[2][0], "eia.fuel")
     assert set(out["series"]) == {"gen.gas", "gen.other", "gen.solar", "gen.hydro", "gen.wind"}
     wind = out.filter(series="gen.wind")["value"]
     assert (wind < 0).sum() == 47 and wind.min() == -3.0

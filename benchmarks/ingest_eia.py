@@ -1,0 +1,193 @@
+"""Ingest benchmark: a simulated year of EIA-930 pages for 65 balancing authorities, from raw JSON
+pages on disk, through parse + validate + normalize + the Parquet sink.
+
+Each path runs in its own fresh process, so peak RSS is that path's alone:
+
+  decode  the limit: read the same bytes and orjson.loads them, nothing else
+  energy  energy's pipeline: parse_page (pydantic, whole pages) -> assemble_window -> EiaNormalizer
+          -> validate_observations -> ParquetSink
+  naive   the peer: json.load + one pydantic model per row + pandas + to_parquet
+
+    uv run --group bench python benchmarks/ingest_eia.py            # all three, prints the table
+    uv run --group bench python benchmarks/ingest_eia.py --skip-naive
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+CACHE = Path(__file__).parent / ".cache" / "eia_year"
+YEAR = (datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def generate(directory: Path) -> None:
+    """Write the pages energy's planner would request, as the simulator answers them."""
+    from energy_core.interfaces import FetchRequest
+    from energy_core.simulator import SimRequest
+    from energy_eia.codes import ROUTES
+    from energy_eia.simulator import EiaSimulator
+    from energy_eia.source import PAGE_LENGTH, EiaSource, page_params
+    from energy_eia.synthetic import BALANCING_AUTHORITIES
+
+    simulator = EiaSimulator(api_key="BENCH-KEY", numeric_values=0.4)  # 40% numbers, 60% strings
+    request = FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES))
+    windows = EiaSource.plan(EiaSource.__new__(EiaSource), request)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for w_index, window in enumerate(windows):
+        route = ROUTES[window.dataset]
+        offset, total = 0, None
+        while total is None or offset < total:
+            query = [*page_params(route, window, offset), ("api_key", "BENCH-KEY")]
+            response = simulator.handle(SimRequest(f"/v2/{route.path}/data/", query, {}))
+            total = int(json.loads(response.body)["response"]["total"]) if total is None else total
+            name = f"w{w_index:04d}_o{offset:06d}.json"
+            (directory / name).write_bytes(response.body)
+            manifest.append({"file": name, "window": w_index})
+            offset += PAGE_LENGTH
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    print(f"generated {len(manifest)} pages for {len(windows)} windows in {directory}", file=sys.stderr)
+
+
+def pages(directory: Path) -> list[dict]:
+    return json.loads((directory / "manifest.json").read_text())
+
+
+def run_decode(directory: Path, started: list[float]) -> int:
+    import orjson
+
+    started.append(time.perf_counter())
+    rows = 0
+    for entry in pages(directory):
+        rows += len(orjson.loads((directory / entry["file"]).read_bytes())["response"]["data"])
+    return rows
+
+
+def run_energy(directory: Path, home: Path, started: list[float]) -> int:
+    """The same steps ``energy run`` takes after a page arrives, with the runner's own writer."""
+    import gc
+    from itertools import groupby
+
+    from energy_core.default_plugins.parquet_sink import ParquetSink
+    from energy_core.http import HttpResponse
+    from energy_core.interfaces import FetchRequest
+    from energy_core.runner import BatchWriter, RunReport, WindowOutcome
+    from energy_eia.codes import ROUTES
+    from energy_eia.normalize import EiaNormalizer
+    from energy_eia.parse import parse_page
+    from energy_eia.source import EiaSource, assemble_window
+    from energy_eia.synthetic import BALANCING_AUTHORITIES
+
+    gc.freeze()  # as the CLI does after its imports
+    started.append(time.perf_counter())
+    windows = EiaSource.plan(EiaSource.__new__(EiaSource), FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES)))
+    fetched_at = datetime.now(UTC)
+    report = RunReport(fetched_at, ("eia",), *YEAR)
+    with ParquetSink(home) as sink:
+        writer = BatchWriter(EiaNormalizer(), [sink], report)
+        try:
+            for w_index, entries in groupby(pages(directory), key=lambda e: e["window"]):
+                window = windows[w_index]
+                route = ROUTES[window.dataset]
+                parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
+                                                  e["file"]), route) for e in entries]
+                outcome = WindowOutcome("eia", window.describe(), "ok")
+                writer.submit(assemble_window(route, window, parsed, fetched_at), outcome)
+                report.windows.append(outcome)
+            writer.wait()
+        finally:
+            writer.close()
+    if any(w.status == "failed" for w in report.windows):
+        raise RuntimeError(f"benchmark windows failed: {[w.error for w in report.windows if w.error]}")
+    return sum(report.rows.values())
+
+
+def run_naive(directory: Path, home: Path, started: list[float]) -> int:
+    import json as stdlib_json
+    from datetime import timedelta
+
+    import pandas as pd
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    class Row(BaseModel):
+        model_config = ConfigDict(populate_by_name=True)
+        period: datetime
+        respondent: str
+        respondent_name: str = Field(alias="respondent-name")
+        code: str = Field(validation_alias="type")
+        value: float | None
+
+        @field_validator("period", mode="before")
+        @classmethod
+        def hourly(cls, v: str) -> datetime:
+            return datetime.strptime(v, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+    class FuelRow(Row):
+        code: str = Field(validation_alias="fueltype")
+
+    started.append(time.perf_counter())
+    records = []
+    for entry in pages(directory):
+        data = stdlib_json.loads((directory / entry["file"]).read_bytes())["response"]["data"]
+        model = FuelRow if data and "fueltype" in data[0] else Row
+        for raw in data:
+            row = model.model_validate(raw)
+            records.append({"ts": row.period - timedelta(hours=1), "region": row.respondent, "series": row.code,
+                            "value": row.value})
+    frame = pd.DataFrame.from_records(records).drop_duplicates(["region", "series", "ts"])
+    frame.to_parquet(home / "naive.parquet")
+    return len(frame)
+
+
+def measure(mode: str, directory: Path) -> dict:
+    """Run one path; the clock starts after its imports, so only the data path is timed."""
+    started: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        runner = {"decode": lambda: run_decode(directory, started),
+                  "energy": lambda: run_energy(directory, Path(home), started),
+                  "naive": lambda: run_naive(directory, Path(home), started)}[mode]
+        rows = runner()
+        seconds = time.perf_counter() - started[0]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"mode": mode, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_rss": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=CACHE, help="where the generated pages live")
+    parser.add_argument("--skip-naive", action="store_true", help="the naive peer takes minutes; skip it")
+    parser.add_argument("--mode", choices=["decode", "energy", "naive"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(measure(args.mode, args.data)))
+        return
+    if not (args.data / "manifest.json").exists():
+        generate(args.data)
+    size = sum(p.stat().st_size for p in args.data.glob("*.json"))
+    results = {}
+    for mode in ["decode", "energy"] + ([] if args.skip_naive else ["naive"]):
+        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--data", str(args.data)], check=True,
+                             capture_output=True, text=True)
+        results[mode] = json.loads(out.stdout)
+    print(f"input: {len(pages(args.data))} pages, {size / 1e9:.2f} GB of JSON")
+    print(f"| path | rows | seconds | rows/s | peak RSS |\n|---|---|---|---|---|")
+    for r in results.values():
+        print(f"| {r['mode']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s'] / 1e6:.2f} M | "
+              f"{r['peak_rss'] / 2**30:.2f} GiB |")
+    energy = results["energy"]["rows_per_s"]
+    print(f"energy / decode limit: {energy / results['decode']['rows_per_s']:.2f} x (target >= 0.5)")
+    if "naive" in results:
+        print(f"energy / naive peer: {energy / results['naive']['rows_per_s']:.1f} x (target >= 10)")
+    print(f"energy peak RSS: {results['energy']['peak_rss'] / 2**30:.2f} GiB (target <= 1 GB)")
+
+
+if __name__ == "__main__":
+    main()
