@@ -138,11 +138,12 @@ def run_naive(directory: Path, home: Path, started: list[float]) -> int:
     for entry in pages(directory):
         data = stdlib_json.loads((directory / entry["file"]).read_bytes())["response"]["data"]
         model = FuelRow if data and "fueltype" in data[0] else Row
+        dataset = "eia.fuel" if model is FuelRow else "eia.region"
         for raw in data:
             row = model.model_validate(raw)
-            records.append({"ts": row.period - timedelta(hours=1), "region": row.respondent, "series": row.code,
-                            "value": row.value})
-    frame = pd.DataFrame.from_records(records).drop_duplicates(["region", "series", "ts"])
+            records.append({"ts": row.period - timedelta(hours=1), "dataset": dataset, "region": row.respondent,
+                            "series": row.code, "value": row.value})
+    frame = pd.DataFrame.from_records(records).drop_duplicates(["dataset", "region", "series", "ts"])
     frame.to_parquet(home / "naive.parquet")
     return len(frame)
 

@@ -260,7 +260,8 @@ class HttpClient:
         self.stats.cache_hits += 1
         return Fetched(value, True, hit.fetched_at)
 
-    def _fetch(self, url, request, params, parse, classify):
+    def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
+               classify: Callable[[HttpResponse], EnergyError | None] | None) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
         bucket = bucket_for(urlsplit(url).netloc, self.budget)
         last: SourceError | None = None
@@ -332,7 +333,8 @@ class HttpClient:
             f"{self.source}: response to {request} exceeds the {self.max_body_bytes} byte cap ({size} bytes)",
             source=self.source)
 
-    def _error_for(self, response: HttpResponse, classify) -> EnergyError:
+    def _error_for(self, response: HttpResponse,
+                   classify: Callable[[HttpResponse], EnergyError | None] | None) -> EnergyError:
         error = classify(response) if classify else None
         if error is None:
             error = default_error(self.source, response)

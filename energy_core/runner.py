@@ -103,6 +103,7 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callabl
     """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised."""
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
+    _check_datasets(config, source_classes)
     report = RunReport(datetime.now(UTC), config.sources, config.start, config.end)
     base_env = dict(os.environ if config.env is None else config.env)
     cache = RawCache(config.home / "raw")
@@ -118,14 +119,17 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callabl
                 _run_source(source, normalizer, windows, sinks, report, on_window)
                 report.requests[source.name] = asdict(http.stats)
     finally:
-        report.rows_stored = sum(sink.close().rows_written for sink in sinks)
-        cache.close()
+        try:
+            report.rows_stored = sum(sink.close().rows_written for sink in sinks)
+        finally:
+            cache.close()
     report.gaps = _gaps(config, source_classes)
     report.finished_at = datetime.now(UTC)
     return report
 
 
-def _prepare(source_cls, config: RunConfig, base_env, cache, stack: ExitStack):
+def _prepare(source_cls: type[Source], config: RunConfig, base_env: dict[str, str], cache: RawCache,
+             stack: ExitStack) -> tuple[Source, HttpClient, list[Window]]:
     env, namespace = base_env, None
     if config.simulate:
         env, namespace = {**base_env, **_start_simulator(source_cls, stack)}, f"simulator:{source_cls.name}"
@@ -133,18 +137,24 @@ def _prepare(source_cls, config: RunConfig, base_env, cache, stack: ExitStack):
                       retry=config.retry, offline=config.offline, refresh=config.refresh)
     stack.callback(http.close)
     source = source_cls(SourceContext(http=http, env=env))
-    request = FetchRequest(config.start, config.end, config.regions, _datasets_for(source_cls, config))
-    return source, http, source.plan(request)
+    datasets = _datasets_for(source_cls, config)
+    request = FetchRequest(config.start, config.end, config.regions, datasets)
+    return source, http, source.plan(request) if datasets else []
 
 
 def _datasets_for(source_cls: type[Source], config: RunConfig) -> tuple[str, ...]:
+    """The source's datasets that the run asks for: all of them unless ``--dataset`` narrows it."""
     if not config.datasets:
         return tuple(source_cls.datasets)
-    unknown = [d for d in config.datasets if d.split(".")[0] == source_cls.name and d not in source_cls.datasets]
+    return tuple(d for d in config.datasets if d in source_cls.datasets)
+
+
+def _check_datasets(config: RunConfig, source_classes: Sequence[type[Source]]) -> None:
+    known = {d: cls.name for cls in source_classes for d in cls.datasets}
+    unknown = [d for d in config.datasets if d not in known]
     if unknown:
-        raise ConfigError(f"unknown dataset(s) {unknown} for source {source_cls.name!r}; "
-                          f"it has {', '.join(source_cls.datasets)}")
-    return tuple(d for d in config.datasets if d in source_cls.datasets) or tuple(source_cls.datasets)
+        raise ConfigError(f"dataset(s) {unknown} belong to none of the sources {list(config.sources)}; "
+                          f"they offer {', '.join(sorted(known))}")
 
 
 def _start_simulator(source_cls: type[Source], stack: ExitStack) -> dict[str, str]:
@@ -205,7 +215,8 @@ class BatchWriter:
         return observations.group_by("dataset", "region").len()
 
 
-def _run_source(source, normalizer, windows: Sequence[Window], sinks, report: RunReport, on_window) -> None:
+def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window], sinks: Sequence[Sink],
+                report: RunReport, on_window: ProgressCallback | None) -> None:
     """Fetch window after window; each window's store overlaps the next window's fetch."""
     writer = BatchWriter(normalizer, sinks, report)
     unrecorded: WindowOutcome | None = None  # fetched, but its last batch may still be storing
@@ -251,7 +262,7 @@ def _run_source(source, normalizer, windows: Sequence[Window], sinks, report: Ru
         writer.close()
 
 
-def _gaps(config: RunConfig, source_classes) -> dict[tuple[str, str, str], int]:
+def _gaps(config: RunConfig, source_classes: Sequence[type[Source]]) -> dict[tuple[str, str, str], int]:
     """Hours in the requested range with no stored row, per stored (dataset, region, series)."""
     if "parquet" not in config.sinks:
         return {}

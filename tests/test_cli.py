@@ -80,3 +80,15 @@ def test_end_before_start_is_a_usage_error(tmp_path):
 def test_cache_prune_reports_what_it_removed(tmp_path, args):
     result = energy(*args, home=tmp_path)
     assert result.returncode == 0 and "removed 0 cached response(s)" in result.stdout
+
+
+def test_dataset_filter_fetches_only_that_dataset(tmp_path):
+    result = energy("run", "--source", "eia", "--simulate", "--region", "PACW", "--dataset", "eia.fuel", *RANGE,
+                    home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert set(parquet_files(tmp_path)) == {"processed/eia.fuel/year=2024/month=01/data.parquet"}
+
+
+def test_dataset_of_no_chosen_source_is_refused(tmp_path):
+    result = energy("run", "--source", "eia", "--simulate", "--dataset", "caiso.load", *RANGE, home=tmp_path)
+    assert result.returncode == 1 and "belong to none of the sources ['eia']" in result.stderr
