@@ -126,3 +126,18 @@ def test_table_mode_replays_a_users_long_table(make_source):
         fuel = fetch_all(make_source(sim), window("eia.fuel", ("PACW",)))
     assert region["value"].to_list() == [2500.0, None]
     assert fuel.select("code", "value").row(0) == ("WND", -2.0)
+
+
+def test_without_a_total_sort_shuffled_pages_are_caught_not_stored(sim, make_source, monkeypatch):
+    """The simulator, like the real API, orders rows differently on each unsorted request, so pages
+    overlap and miss rows; the distinct-row check must catch it rather than store a partial window."""
+    from energy_eia import source as source_module
+
+    unsorted = source_module.page_params
+
+    def without_sort(route, win, offset):
+        return [(k, v) for k, v in unsorted(route, win, offset) if not k.startswith("sort[")]
+
+    monkeypatch.setattr(source_module, "page_params", without_sort)
+    with pytest.raises(IncompleteFetchError, match="distinct"):
+        fetch_all(make_source(sim), window("eia.fuel"))
