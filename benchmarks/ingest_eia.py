@@ -179,7 +179,7 @@ def main() -> None:
                              capture_output=True, text=True)
         results[mode] = json.loads(out.stdout)
     print(f"input: {len(pages(args.data))} pages, {size / 1e9:.2f} GB of JSON")
-    print(f"| path | rows | seconds | rows/s | peak RSS |\n|---|---|---|---|---|")
+    print("| path | rows | seconds | rows/s | peak RSS |\n|---|---|---|---|---|")
     for r in results.values():
         print(f"| {r['mode']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s'] / 1e6:.2f} M | "
               f"{r['peak_rss'] / 2**30:.2f} GiB |")

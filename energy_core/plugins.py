@@ -12,7 +12,6 @@ import pluggy
 from energy_core import hookspecs
 from energy_core.hookspecs import PROJECT_NAME
 
-
 DISABLE_ENV = "ENERGY_DISABLE_PLUGINS"
 """Comma-separated plugin (entry-point) names that must not be loaded."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_core.cache import RawCache
-from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError
+from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError, StorageError
 from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
 from energy_core.plugins import get_plugin_manager
@@ -193,6 +193,8 @@ class BatchWriter:
         (outcome, future), self._pending = self._pending, None
         try:
             counts = future.result()
+        except StorageError:
+            raise  # a flush may hold earlier windows' rows too: stop the run rather than misreport them
         except EnergyError as exc:
             outcome.status, outcome.error = "failed", str(exc)
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)

@@ -69,7 +69,7 @@ class Simulator(ABC):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 request = SimRequest(parts.path, parse_qsl(parts.query, keep_blank_values=True), dict(self.headers))
                 simulator.requests.append(request)

@@ -10,6 +10,7 @@ function of the runs that wrote it; a re-run that changes nothing writes nothing
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -121,18 +122,19 @@ def _merge(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, int, int
 
 
 def _write_atomically(frame: pl.DataFrame, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob(".tmp-*"):
-        stale.unlink(missing_ok=True)
     tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
     try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob(".tmp-*"):
+            stale.unlink(missing_ok=True)
         with open(tmp, "wb") as fh:
             frame.select(COLUMNS).write_parquet(fh, compression="zstd", row_group_size=256 * 1024)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, directory / PARTITION_FILE)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise StorageError(f"could not write {directory / PARTITION_FILE}: {exc.strerror or exc}; "
                            "the previous file is unchanged") from exc
     _fsync_dir(directory)

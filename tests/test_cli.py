@@ -92,3 +92,18 @@ def test_dataset_filter_fetches_only_that_dataset(tmp_path):
 def test_dataset_of_no_chosen_source_is_refused(tmp_path):
     result = energy("run", "--source", "eia", "--simulate", "--dataset", "caiso.load", *RANGE, home=tmp_path)
     assert result.returncode == 1 and "belong to none of the sources ['eia']" in result.stderr
+
+
+def test_storage_failure_stops_the_run_and_keeps_earlier_files(tmp_path):
+    first = energy("run", "--source", "eia", "--simulate", "--region", "PACW", *RANGE, home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    stored = parquet_files(tmp_path)
+    partition = tmp_path / "processed" / "eia.region" / "year=2024" / "month=02"
+    partition.parent.mkdir(parents=True, exist_ok=True)
+    partition.write_text("a file where the February partition folder belongs")
+    result = energy("run", "--source", "eia", "--simulate", "--region", "PACW", "--start", "2024-01-01",
+                    "--end", "2024-02-29", "--refresh", home=tmp_path)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] != []
+    assert "Traceback" not in result.stderr
+    assert {k: v for k, v in parquet_files(tmp_path).items() if k in stored} == stored

@@ -11,7 +11,7 @@ import warnings
 import click
 
 from energy_core.errors import EnergyError
-from energy_core.plugins import get_plugin_manager
+from energy_core.plugins import EnergyPluginManager, get_plugin_manager
 from energy_core.secrets import RedactingFilter, redact
 
 EXIT_FAILURE = 1
@@ -21,10 +21,8 @@ EXIT_USAGE = 2
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
+def cli(debug: bool, verbose: bool) -> None:
     """Ingest, validate, store and fuse electricity-grid data."""
-    ctx.ensure_object(dict)["debug"] = debug
     configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
 
 
@@ -38,22 +36,21 @@ def configure_logging(level: int) -> None:
     logging.captureWarnings(True)
 
 
-def build_cli() -> click.Group:
+def plugin_manager(ctx: click.Context) -> EnergyPluginManager:
+    """The plugin manager ``main`` loaded, for commands that need the registry."""
+    return ctx.find_root().obj["plugin_manager"]
+
+
+def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pm = get_plugin_manager()
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
     pm.hook.register_commands(cli=cli)
-    cli.plugin_manager = pm  # type: ignore[attr-defined]
-    return cli
-
-
-def main(argv: list[str] | None = None) -> None:
-    group = build_cli()
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
     try:
-        group.main(args=argv, prog_name="energy", standalone_mode=False)
+        cli.main(args=argv, prog_name="energy", standalone_mode=False, obj={"plugin_manager": pm})
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from energy_core.cli import plugin_manager
 from energy_core.registry import Registry
 
 
@@ -13,7 +14,7 @@ from energy_core.registry import Registry
 @click.pass_context
 def plugins_command(ctx: click.Context) -> None:
     """Print the loaded plugins with their versions, hooks and components, as JSON."""
-    pm = ctx.find_root().command.plugin_manager
+    pm = plugin_manager(ctx)
     registry = Registry(pm)
     rows = []
     for plugin in pm.get_plugins():

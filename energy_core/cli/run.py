@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from energy_core.errors import EnergyError
+from energy_core.cli import plugin_manager
 from energy_core.cli.options import home_option
+from energy_core.errors import EnergyError
 from energy_core.registry import Registry
 from energy_core.runner import RunConfig, RunReport, WindowOutcome, run
 from energy_core.time import parse_utc
@@ -19,8 +20,9 @@ from energy_core.time import parse_utc
 class UtcDate(click.ParamType):
     name = "DATE"
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, datetime):
+    def convert(self, value, param, ctx) -> tuple[datetime, bool]:
+        """Return the UTC instant and whether the text named a time of day."""
+        if isinstance(value, tuple):
             return value
         try:
             return parse_utc(value), "T" in value or " " in value
@@ -70,7 +72,7 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
                        sinks=sinks, offline=offline, simulate=simulate, refresh=refresh)
     progress = Progress()
     try:
-        report = run(config, registry=Registry(ctx.find_root().command.plugin_manager), on_plan=progress.plan,
+        report = run(config, registry=Registry(plugin_manager(ctx)), on_plan=progress.plan,
                      on_window=progress.step)
     finally:
         progress.close()

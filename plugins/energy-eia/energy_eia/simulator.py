@@ -266,7 +266,8 @@ def _as_utc(column: pl.Series) -> pl.Series:
             column = ((column + ":00").str.to_datetime("%Y-%m-%dT%H:%M", time_zone="UTC") if eia_period
                       else column.str.to_datetime(time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
-            raise ConfigError(f"simulator table column {column.name!r} holds text that is not a timestamp: {exc}")
+            raise ConfigError(
+                f"simulator table column {column.name!r} holds text that is not a timestamp: {exc}") from None
     if not isinstance(column.dtype, pl.Datetime):
         raise ConfigError(f"simulator table column {column.name!r} must hold timestamps, not {column.dtype}")
     column = column.dt.cast_time_unit("us")

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import ClassVar
 
 import polars as pl
 
@@ -32,7 +33,7 @@ FETCH_ATTEMPTS = 2
 class EiaSource(Source):
     name = "eia"
     normalizer = "eia"
-    datasets = {
+    datasets: ClassVar[dict[str, str]] = {
         "eia.region": "hourly demand, day-ahead demand forecast, net generation and total interchange per BA",
         "eia.fuel": "hourly net generation by energy source per BA",
     }

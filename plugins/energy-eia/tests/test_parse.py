@@ -74,7 +74,8 @@ def test_other_period_forms_are_rejected_not_guessed(period):
 def test_missing_required_field_names_it():
     rows = [row("1")]
     del rows[0]["respondent"]
-    with pytest.raises(PayloadValidationError, match=r"missing required field `respondent` - at `\$.response.data\[0\]`"):
+    with pytest.raises(PayloadValidationError,
+                       match=r"missing required field `respondent` - at `\$.response.data\[0\]`"):
         parse_page(body(rows), REGION)
 
 

@@ -24,7 +24,7 @@ def test_replayed_real_data_lands_shifted_to_interval_start(tmp_path, monkeypatc
                 .filter(pl.col("data_type") == "demand", pl.col("region").is_in(["PACW", "ERCO"]))
                 .select(region="region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
                         expected="value")
-                .filter(pl.col("ts") >= datetime(2019, 3, 1, tzinfo=UTC), pl.col("ts") < datetime(2019, 4, 1, tzinfo=UTC)))
+                .filter(pl.col("ts").is_between(config.start, config.end, closed="left")))
     joined = stored.filter(series="demand").join(original, on=["region", "ts"], how="full", coalesce=True)
     assert joined.height == original.height > 1400
     assert (joined["value"] == joined["expected"]).all()

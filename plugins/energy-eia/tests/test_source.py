@@ -87,7 +87,8 @@ def test_row_count_not_matching_total_fails_the_window_loudly(sim, make_source, 
         return SimResponse(200, orjson.dumps(payload), response.headers)
 
     monkeypatch.setattr(sim, "handle", lying)
-    with pytest.raises(IncompleteFetchError, match=r"received 2976 rows \(2976 distinct\) but the API reported a total of 2977"):
+    with pytest.raises(IncompleteFetchError,
+                       match=r"received 2976 rows \(2976 distinct\) but the API reported a total of 2977"):
         fetch_all(make_source(sim), window("eia.region", ("PACW",)))
     assert len(sim.requests) == 2  # fetched again once, then failed
 
