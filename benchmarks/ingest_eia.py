@@ -79,7 +79,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     from energy_core.default_plugins.parquet_sink import ParquetSink
     from energy_core.http import HttpResponse
     from energy_core.interfaces import FetchRequest
-    from energy_core.runner import BatchWriter, RunReport, WindowOutcome
+    from energy_core.runner import BatchWriter, SourceResult, WindowOutcome
     from energy_eia.codes import ROUTES
     from energy_eia.normalize import EiaNormalizer
     from energy_eia.parse import parse_page
@@ -90,7 +90,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     started.append(time.perf_counter())
     windows = EiaSource.plan(EiaSource.__new__(EiaSource), FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES)))
     fetched_at = datetime.now(UTC)
-    report = RunReport(fetched_at, ("eia",), *YEAR)
+    report = SourceResult()
     with ParquetSink(home) as sink:
         writer = BatchWriter(EiaNormalizer(), [sink], report)
         try:

@@ -80,19 +80,6 @@ class TokenBucket:
         return wait
 
 
-_buckets: dict[str, TokenBucket] = {}
-_buckets_lock = threading.Lock()
-
-
-def bucket_for(host: str, budget: RateBudget) -> TokenBucket:
-    """One bucket per host and process, so every client talking to a host shares its budget."""
-    with _buckets_lock:
-        bucket = _buckets.get(host)
-        if bucket is None or bucket.budget != budget:
-            bucket = _buckets[host] = TokenBucket(budget)
-        return bucket
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 6
@@ -187,10 +174,14 @@ class HttpClient:
     clock: Callable[[], float] = time.monotonic
     seed: int | None = None
     transport: httpx.BaseTransport | None = None
+    budget_override: RateBudget | None = None
+    """Replaces every budget (a simulator declares its own service's limit this way)."""
     stats: HttpStats = field(default_factory=HttpStats)
 
     def __post_init__(self) -> None:
         install_log_redaction()
+        self._buckets: dict[tuple[str, RateBudget], TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
         self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, transport=self.transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
         self._rng = random.Random(self.seed)
@@ -213,6 +204,7 @@ class HttpClient:
         secrets: Mapping[str, str] | None = None,
         classify: Callable[[HttpResponse], EnergyError | None] | None = None,
         cache: CacheMode = CacheMode.USE,
+        budget: RateBudget | None = None,
     ) -> Fetched[T]:
         """GET ``url`` and return ``parse(response)`` for a 2xx answer.
 
@@ -222,6 +214,7 @@ class HttpClient:
         :param classify: turns a non-2xx response into the service's own typed error (or None for
             the default mapping by status).
         :param cache: the cache mode; ``--offline`` and ``--refresh`` override it.
+        :param budget: this request's budget when the service has several hosts (default: the client's).
         """
         secrets = dict(secrets or {})
         for value in secrets.values():
@@ -241,7 +234,9 @@ class HttpClient:
             raise CacheMissError(
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"
             )
-        value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify)
+        bucket = self._bucket(target.netloc, budget or self.budget)
+        value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
+                                                            bucket)
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
                            body=body, fetched_at=fetched_at)
@@ -260,10 +255,19 @@ class HttpClient:
         self.stats.cache_hits += 1
         return Fetched(value, True, hit.fetched_at)
 
+    def _bucket(self, host: str, budget: RateBudget) -> TokenBucket:
+        """One bucket per host and budget, on this client's clock."""
+        budget = self.budget_override or budget
+        with self._buckets_lock:
+            key = (host, budget)
+            if key not in self._buckets:
+                self._buckets[key] = TokenBucket(budget, clock=self.clock)
+            return self._buckets[key]
+
     def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
-               classify: Callable[[HttpResponse], EnergyError | None] | None) -> tuple[T, bytes, str, datetime]:
+               classify: Callable[[HttpResponse], EnergyError | None] | None,
+               bucket: TokenBucket) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
-        bucket = bucket_for(urlsplit(url).netloc, self.budget)
         last: SourceError | None = None
         for attempt in range(1, self.retry.max_attempts + 1):
             self.stats.waited_s += bucket.acquire(self.sleep)

@@ -21,6 +21,7 @@ from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Sou
 from energy_core.plugins import get_plugin_manager
 from energy_core.registry import Registry
 from energy_core.schema import validate_observations
+from energy_core.simulator import Simulator
 from energy_core.store import ParquetStore
 
 logger = logging.getLogger(__name__)
@@ -95,12 +96,27 @@ class RunReport:
         return data
 
 
+@dataclass
+class SourceResult:
+    """What one source's thread produced; merged into the report in source order."""
+
+    windows: list[WindowOutcome] = field(default_factory=list)
+    rows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+
 ProgressCallback = Callable[[WindowOutcome], None]
+PlanCallback = Callable[[dict[str, int]], None]
 
 
-def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callable[[int], None] | None = None,
+def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCallback | None = None,
         on_window: ProgressCallback | None = None) -> RunReport:
-    """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised."""
+    """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised.
+
+    Sources run concurrently, one thread each, every one within its own request budget.
+    ``on_plan`` receives the number of windows per source; ``on_window`` each finished window
+    (from the source's thread).
+    """
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
     _check_datasets(config, source_classes)
@@ -113,10 +129,15 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callabl
             sinks.extend(registry.sink(name)(config.home) for name in config.sinks)
             planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
             if on_plan:
-                on_plan(sum(len(windows) for _, _, windows in planned))
-            for source, http, windows in planned:
-                normalizer = registry.normalizer(source.normalizer)()
-                _run_source(source, normalizer, windows, sinks, report, on_window)
+                on_plan({source.name: len(windows) for source, _, windows in planned})
+            with ThreadPoolExecutor(max_workers=len(planned), thread_name_prefix="energy-source") as pool:
+                futures = [pool.submit(_run_source, source, registry.normalizer(source.normalizer)(), windows, sinks,
+                                       on_window) for source, _, windows in planned]
+                results = [future.result() for future in futures]
+            for (source, http, _), result in zip(planned, results, strict=True):
+                report.windows += result.windows
+                report.rows.update(result.rows)
+                report.warnings += result.warnings
                 report.requests[source.name] = asdict(http.stats)
     finally:
         try:
@@ -130,11 +151,12 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: Callabl
 
 def _prepare(source_cls: type[Source], config: RunConfig, base_env: dict[str, str], cache: RawCache,
              stack: ExitStack) -> tuple[Source, HttpClient, list[Window]]:
-    env, namespace = base_env, None
+    env, namespace, budget = base_env, None, None
     if config.simulate:
-        env, namespace = {**base_env, **_start_simulator(source_cls, stack)}, f"simulator:{source_cls.name}"
+        simulator = _start_simulator(source_cls, stack)
+        env, namespace, budget = {**base_env, **simulator.env()}, f"simulator:{source_cls.name}", simulator.budget
     http = HttpClient(source=source_cls.name, budget=source_cls.budget, cache=cache, cache_namespace=namespace,
-                      retry=config.retry, offline=config.offline, refresh=config.refresh)
+                      retry=config.retry, offline=config.offline, refresh=config.refresh, budget_override=budget)
     stack.callback(http.close)
     source = source_cls(SourceContext(http=http, env=env))
     datasets = _datasets_for(source_cls, config)
@@ -157,12 +179,11 @@ def _check_datasets(config: RunConfig, source_classes: Sequence[type[Source]]) -
                           f"they offer {', '.join(sorted(known))}")
 
 
-def _start_simulator(source_cls: type[Source], stack: ExitStack) -> dict[str, str]:
+def _start_simulator(source_cls: type[Source], stack: ExitStack) -> Simulator:
     simulator = source_cls.simulator()
     if simulator is None:
         raise ConfigError(f"source {source_cls.name!r} has no simulator; run it without --simulate")
-    stack.enter_context(simulator)
-    return simulator.env()
+    return stack.enter_context(simulator)
 
 
 class BatchWriter:
@@ -173,10 +194,10 @@ class BatchWriter:
     (row counts, or the error that failed the batch) land on the batch's window outcome.
     """
 
-    def __init__(self, normalizer: Normalizer, sinks: Sequence[Sink], report: RunReport) -> None:
+    def __init__(self, normalizer: Normalizer, sinks: Sequence[Sink], result: SourceResult) -> None:
         self.normalizer = normalizer
         self.sinks = sinks
-        self.report = report
+        self.result = result
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energy-writer")
         self._pending: tuple[WindowOutcome, Future[pl.DataFrame]] | None = None
 
@@ -200,7 +221,7 @@ class BatchWriter:
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
             return
         for dataset, region, n in counts.iter_rows():
-            self.report.rows[(dataset, region)] += n
+            self.result.rows[(dataset, region)] += n
             outcome.rows += n
 
     def holds(self, outcome: WindowOutcome) -> bool:
@@ -218,15 +239,16 @@ class BatchWriter:
 
 
 def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window], sinks: Sequence[Sink],
-                report: RunReport, on_window: ProgressCallback | None) -> None:
+                on_window: ProgressCallback | None) -> SourceResult:
     """Fetch window after window; each window's store overlaps the next window's fetch."""
-    writer = BatchWriter(normalizer, sinks, report)
+    result = SourceResult()
+    writer = BatchWriter(normalizer, sinks, result)
     unrecorded: WindowOutcome | None = None  # fetched, but its last batch may still be storing
 
     def record(outcome: WindowOutcome) -> None:
         if outcome.status == "ok" and outcome.rows == 0:
             outcome.status = "empty"
-        report.windows.append(outcome)
+        result.windows.append(outcome)
         if on_window:
             on_window(outcome)
 
@@ -239,7 +261,7 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
             else:
                 try:
                     for batch in source.fetch(window):
-                        report.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
+                        result.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
                         writer.submit(batch, outcome)
                         if unrecorded is not None:  # submit() settled it
                             record(unrecorded)
@@ -262,6 +284,7 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
             record(unrecorded)
     finally:
         writer.close()
+    return result
 
 
 def _gaps(config: RunConfig, source_classes: Sequence[type[Source]]) -> dict[tuple[str, str, str], int]:

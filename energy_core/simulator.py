@@ -11,8 +11,10 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
+
+from energy_core.http import RateBudget
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class SimResponse:
 
 class Simulator(ABC):
     """A threaded HTTP server on 127.0.0.1 with a random free port."""
+
+    budget: ClassVar[RateBudget | None] = None
+    """The simulated service's own request limit, when it differs from the real one's; clients
+    talking to the simulator use it instead of the source's declared budget."""
 
     def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None

@@ -198,3 +198,27 @@ def test_token_bucket_spaces_requests_to_the_budget():
                                                   ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("nan", None)])
 def test_parse_retry_after(header, expected):
     assert parse_retry_after(header) == expected
+
+
+def test_requests_are_spaced_by_the_budget_on_the_clients_clock(server, fake_time):
+    server.on("/x", OK)
+    stamps: list[float] = []
+
+    def parse_and_stamp(response):
+        stamps.append(fake_time.now)
+        return parse_json(response)
+
+    with HttpClient(source="test", budget=RateBudget(1, per=5.0, burst=1), sleep=fake_time.sleep,
+                    clock=fake_time.clock) as http:
+        for _ in range(4):
+            http.get(f"{server.url}/x", parse=parse_and_stamp, cache=CacheMode.REFRESH)
+    assert [b - a for a, b in zip(stamps, stamps[1:])] == pytest.approx([5.0, 5.0, 5.0])
+
+
+def test_a_request_can_carry_its_own_budget_for_another_host(server, fake_time):
+    server.on("/x", OK)
+    with HttpClient(source="test", budget=RateBudget(1, per=5.0), sleep=fake_time.sleep,
+                    clock=fake_time.clock) as http:
+        for _ in range(3):
+            http.get(f"{server.url}/x", parse=parse_json, budget=RateBudget(100, burst=10))
+    assert fake_time.sleeps == []

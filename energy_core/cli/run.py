@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,23 +32,32 @@ class UtcDate(click.ParamType):
 
 
 class Progress:
-    """A progress bar on stderr, one step per window."""
+    """One status line on stderr with each source's finished and planned windows."""
 
     def __init__(self) -> None:
-        self._bar = None
+        self._done: dict[str, int] = {}
+        self._total: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._live = sys.stderr.isatty()
 
-    def plan(self, total: int) -> None:
-        self._bar = click.progressbar(length=total, label="fetching", file=sys.stderr, show_pos=True,
-                                      item_show_func=lambda w: w)
-        self._bar.__enter__()
+    def plan(self, totals: dict[str, int]) -> None:
+        self._total = dict(totals)
+        self._done = dict.fromkeys(totals, 0)
+        self._show()
 
     def step(self, outcome: WindowOutcome) -> None:
-        if self._bar is not None:
-            self._bar.update(1, f"{outcome.source} {outcome.window}")
+        with self._lock:
+            self._done[outcome.source] += 1
+            self._show()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+        if self._live and self._total:
+            click.echo("", err=True)
+
+    def _show(self) -> None:
+        if self._live:
+            parts = [f"{name} {self._done[name]}/{total}" for name, total in self._total.items()]
+            click.echo(f"\rfetching: {'  '.join(parts)}", err=True, nl=False)
 
 
 @click.command("run")

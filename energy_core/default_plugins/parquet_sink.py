@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,9 +52,14 @@ class ParquetSink(Sink):
         self._lock: StoreLock | None = StoreLock(self.store.root / ".lock").__enter__()
         self._buffer: dict[Partition, _Buffer] = {}
         self._buffered = 0
+        self._guard = threading.RLock()  # sources write from their own threads
         self.stats = SinkStats()
 
     def write(self, observations: pl.DataFrame) -> None:
+        with self._guard:
+            self._write(observations)
+
+    def _write(self, observations: pl.DataFrame) -> None:
         touched = []
         for partition, rows in partitions(observations):
             self._buffer.setdefault(partition, _Buffer()).add(rows)
@@ -66,6 +72,10 @@ class ParquetSink(Sink):
 
     def flush(self, keep: set[Partition] = frozenset()) -> None:
         """Write every buffered partition except those in ``keep``."""
+        with self._guard:
+            self._flush(keep)
+
+    def _flush(self, keep: set[Partition]) -> None:
         for partition in [p for p in self._buffer if p not in keep]:
             buffer = self._buffer.pop(partition)
             rows = pl.concat(buffer.frames, rechunk=False)
@@ -75,6 +85,10 @@ class ParquetSink(Sink):
             self.stats.files_written += result.files_written
 
     def close(self) -> SinkStats:
+        with self._guard:
+            return self._close()
+
+    def _close(self) -> SinkStats:
         if self._lock is not None:
             try:
                 self.flush()
