@@ -342,7 +342,7 @@ class HttpClient:
         error = classify(response) if classify else None
         if error is None:
             error = default_error(self.source, response)
-        if isinstance(error, TransientSourceError):
+        if isinstance(error, TransientSourceError) and response.retry_after is not None:
             error.retry_after = parse_retry_after(response.retry_after)
         return error
 

@@ -115,7 +115,9 @@ def summary(report: RunReport) -> str:
              f"UTC: {ok} of {len(report.windows)} windows ok, {report.rows_stored} rows new or changed"]
     if report.rows:
         lines.append("rows received (dataset, region):")
-        lines += [f"  {d:<16} {r:<8} {n:>10,}" for (d, r), n in sorted(report.rows.items())]
+        wide_d = max(len(d) for d, _ in report.rows)
+        wide_r = max(len(r) for _, r in report.rows)
+        lines += [f"  {d:<{wide_d}}  {r:<{wide_r}}  {n:>10,}" for (d, r), n in sorted(report.rows.items())]
     for source, stats in report.requests.items():
         lines.append(f"requests {source}: {stats['requests']} sent, {stats['cache_hits']} cache hits, "
                      f"{stats['retries']} retries")
