@@ -42,7 +42,7 @@ def test_simulated_run_then_rerun_gives_identical_parquet(tmp_path):
                    home=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "2 of 2 windows ok" in first.stdout and "gaps: none" in first.stdout
-    assert re.search(r"eia\.fuel\s+PACW\s+3,", first.stdout)
+    assert re.search(r"eia\.fuel\s+PACW\s+[1-9][\d,]+\n", first.stdout)
     stored = parquet_files(tmp_path)
     assert set(stored) == {"processed/eia.region/year=2024/month=01/data.parquet",
                            "processed/eia.fuel/year=2024/month=01/data.parquet"}
