@@ -39,7 +39,7 @@ def install_plugin(root, name: str, module_source: str) -> None:
 
 def test_builtins_and_installed_plugins_load_through_entry_points():
     pm = get_plugin_manager()
-    assert {"parquet", "core_commands", "eia"} <= {pm.get_name(p) for p in pm.get_plugins()}
+    assert {"parquet", "core_commands", "eia", "caiso"} <= {pm.get_name(p) for p in pm.get_plugins()}
     registry = Registry(pm)
     assert "parquet" in registry.sinks.names() and "eia" in registry.sources.names()
 
@@ -111,5 +111,5 @@ def test_duplicate_component_names_both_plugins():
 
 def test_unknown_name_lists_known_ones_and_suggests():
     registry = Registry(get_plugin_manager())
-    with pytest.raises(UnknownComponentError, match=r"unknown source 'eai'. Did you mean 'eia'\?.*Known sources: eia"):
+    with pytest.raises(UnknownComponentError, match=r"unknown source 'eai'. Did you mean 'eia'\?.*Known sources: caiso, eia"):
         registry.source("eai")
