@@ -33,6 +33,7 @@ def test_plugins_lists_eia_and_parquet_as_json():
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["eia"]["sources"] == ["eia"] and plugins["eia"]["normalizers"] == ["eia"]
     assert plugins["eia"]["distribution"] == "energy-eia" and plugins["eia"]["version"]
+    assert plugins["caiso"]["distribution"] == "energy-caiso" and plugins["caiso"]["sources"] == ["caiso"]
     assert plugins["parquet"]["sinks"] == ["parquet"]
     assert plugins["core_commands"]["hooks"] == ["register_commands"]
 

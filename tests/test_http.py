@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -212,7 +213,7 @@ def test_requests_are_spaced_by_the_budget_on_the_clients_clock(server, fake_tim
                     clock=fake_time.clock) as http:
         for _ in range(4):
             http.get(f"{server.url}/x", parse=parse_and_stamp, cache=CacheMode.REFRESH)
-    assert [b - a for a, b in zip(stamps, stamps[1:])] == pytest.approx([5.0, 5.0, 5.0])
+    assert [b - a for a, b in itertools.pairwise(stamps)] == pytest.approx([5.0, 5.0, 5.0])
 
 
 def test_a_request_can_carry_its_own_budget_for_another_host(server, fake_time):

@@ -111,5 +111,6 @@ def test_duplicate_component_names_both_plugins():
 
 def test_unknown_name_lists_known_ones_and_suggests():
     registry = Registry(get_plugin_manager())
-    with pytest.raises(UnknownComponentError, match=r"unknown source 'eai'. Did you mean 'eia'\?.*Known sources: caiso, eia"):
+    with pytest.raises(UnknownComponentError,
+                       match=r"unknown source 'eai'. Did you mean 'eia'\?.*Known sources: caiso, eia"):
         registry.source("eai")

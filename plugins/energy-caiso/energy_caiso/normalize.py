@@ -12,9 +12,9 @@ import logging
 
 import polars as pl
 
+from energy_caiso.reports import OUTLOOK_DATASET, PRICE_DATASETS, SERIES, SYSTEM, region
 from energy_core.errors import PayloadValidationError
 from energy_core.interfaces import Normalizer, RawBatch
-from energy_caiso.reports import OUTLOOK_DATASET, PRICE_DATASETS, SERIES, SYSTEM, region
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from energy_core.errors import PayloadValidationError
 from energy_caiso.reports import Report
+from energy_core.errors import PayloadValidationError
 
 PACIFIC = "America/Los_Angeles"
 _UTC = pl.Datetime("us", "UTC")
@@ -81,7 +81,8 @@ def read_fuelsource(data: bytes, day: date) -> pl.DataFrame:
     frame = _read_csv(data, what)
     _require(frame, ["Time"], what)
     minutes = frame["Time"].str.strip_chars().str.split(":").list.eval(pl.element().cast(pl.Int32, strict=False))
-    frame = frame.with_columns(_minute=minutes.list.get(0, null_on_oob=True) * 60 + minutes.list.get(1, null_on_oob=True))
+    hour, minute = minutes.list.get(0, null_on_oob=True), minutes.list.get(1, null_on_oob=True)
+    frame = frame.with_columns(_minute=hour * 60 + minute)
     if frame["_minute"].null_count():
         raise PayloadValidationError(f"caiso: {what} has times not in the form HH:MM", source="caiso")
     rollover = frame["_minute"].diff().fill_null(1) <= 0
@@ -90,7 +91,7 @@ def read_fuelsource(data: bytes, day: date) -> pl.DataFrame:
     fuels = [c for c in frame.columns if c not in ("Time", "_minute")]
     local = (pl.lit(midnight) + pl.duration(minutes=pl.col("_minute"))).dt.replace_time_zone(
         PACIFIC, ambiguous="earliest", non_existent="null")
-    values = frame.select(start=local, *[_numbers(frame[c], what).alias(c) for c in fuels])
+    values = frame.select(local.alias("start"), *[_numbers(frame[c], what).alias(c) for c in fuels])
     nonexistent = values["start"].is_null()
     if nonexistent.any():
         if values.filter(nonexistent).select(pl.any_horizontal(pl.col(fuels).is_not_null())).to_series().any():

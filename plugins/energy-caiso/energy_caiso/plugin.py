@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from energy_core.hookspecs import hookimpl
 from energy_caiso.normalize import CaisoNormalizer
 from energy_caiso.source import CaisoSource
+from energy_core.hookspecs import hookimpl
 
 
 @hookimpl

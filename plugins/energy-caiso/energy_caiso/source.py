@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from energy_caiso.archive import oasis_error, read_single_member
+from energy_caiso.parse import PACIFIC, read_fuelsource, read_report
+from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, Report
 from energy_core.errors import EnergyError, RateLimitedError, UnexpectedPayloadError
 from energy_core.http import CacheMode, HttpResponse, RateBudget
 from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
 from energy_core.time import month_windows
-from energy_caiso.archive import oasis_error, read_single_member
-from energy_caiso.parse import PACIFIC, read_fuelsource, read_report
-from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, Report
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from energy_caiso.simulator import CaisoSimulator
+from energy_caiso.source import CaisoSource
+
+from energy_core.http import HttpClient, RetryPolicy
+from energy_core.interfaces import SourceContext
+
+REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
+
+
+def real(path: str) -> Path:
+    target = REAL / path
+    if not target.exists():
+        pytest.skip(f"real recorded data not available at {target}")
+    return target
+
+
+@pytest.fixture
+def sim():
+    with CaisoSimulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def make_source():
+    """CaisoSource pointed at a simulator, with its budget and retries, waits recorded not slept."""
+    clients: list[HttpClient] = []
+
+    def make(simulator: CaisoSimulator, *, cache=None, **http) -> CaisoSource:
+        http.setdefault("retry", RetryPolicy(max_attempts=4, backoff_base=0.01))
+        http.setdefault("sleep", lambda seconds: None)
+        http.setdefault("budget_override", simulator.budget)
+        client = HttpClient(source="caiso", budget=CaisoSource.budget, cache=cache, seed=0, **http)
+        clients.append(client)
+        return CaisoSource(SourceContext(http=client, env=simulator.env()))
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+class FakeClock:
+    """Advances instead of sleeping, so budget spacing is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
