@@ -59,6 +59,10 @@ class RateBudget:
         return self.requests / self.per
 
 
+Budget = RateBudget | tuple[RateBudget, ...]
+"""One limit, or several that must all hold (per minute, per hour and per day, say)."""
+
+
 class TokenBucket:
     def __init__(self, budget: RateBudget, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.budget = budget
@@ -161,7 +165,7 @@ class HttpClient:
     """A source's connection to its service. Create one per source and run."""
 
     source: str
-    budget: RateBudget
+    budget: Budget
     cache: RawCache | None = None
     cache_namespace: str | None = None
     """Separates cache entries of different services answering the same path (a simulator, say)."""
@@ -174,7 +178,7 @@ class HttpClient:
     clock: Callable[[], float] = time.monotonic
     seed: int | None = None
     transport: httpx.BaseTransport | None = None
-    budget_override: RateBudget | None = None
+    budget_override: Budget | None = None
     """Replaces every budget (a simulator declares its own service's limit this way)."""
     stats: HttpStats = field(default_factory=HttpStats)
 
@@ -204,7 +208,7 @@ class HttpClient:
         secrets: Mapping[str, str] | None = None,
         classify: Callable[[HttpResponse], EnergyError | None] | None = None,
         cache: CacheMode = CacheMode.USE,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
     ) -> Fetched[T]:
         """GET ``url`` and return ``parse(response)`` for a 2xx answer.
 
@@ -234,9 +238,9 @@ class HttpClient:
             raise CacheMissError(
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"
             )
-        bucket = self._bucket(target.netloc, budget or self.budget)
+        buckets = self._buckets_for(target.netloc, budget or self.budget)
         value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
-                                                            bucket)
+                                                            buckets)
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
                            body=body, fetched_at=fetched_at)
@@ -255,22 +259,20 @@ class HttpClient:
         self.stats.cache_hits += 1
         return Fetched(value, True, hit.fetched_at)
 
-    def _bucket(self, host: str, budget: RateBudget) -> TokenBucket:
-        """One bucket per host and budget, on this client's clock."""
+    def _buckets_for(self, host: str, budget: Budget) -> list[TokenBucket]:
+        """One bucket per host and limit, on this client's clock; a request needs a token from each."""
         budget = self.budget_override or budget
         with self._buckets_lock:
-            key = (host, budget)
-            if key not in self._buckets:
-                self._buckets[key] = TokenBucket(budget, clock=self.clock)
-            return self._buckets[key]
+            return [self._buckets.setdefault((host, limit), TokenBucket(limit, clock=self.clock))
+                    for limit in (budget if isinstance(budget, tuple) else (budget,))]
 
     def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
                classify: Callable[[HttpResponse], EnergyError | None] | None,
-               bucket: TokenBucket) -> tuple[T, bytes, str, datetime]:
+               buckets: list[TokenBucket]) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
         last: SourceError | None = None
         for attempt in range(1, self.retry.max_attempts + 1):
-            self.stats.waited_s += bucket.acquire(self.sleep)
+            self.stats.waited_s += sum(bucket.acquire(self.sleep) for bucket in buckets)
             self.stats.requests += 1
             logger.debug("%s: GET %s (attempt %d)", self.source, request, attempt)
             try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 if TYPE_CHECKING:
-    from energy_core.http import HttpClient, RateBudget
+    from energy_core.http import Budget, HttpClient
     from energy_core.simulator import Simulator
 
 
@@ -67,8 +67,9 @@ class Source(ABC):
     """Name of the normalizer that turns this source's batches into canonical observations."""
     datasets: ClassVar[Mapping[str, str]]
     """Dataset name -> one-line description."""
-    budget: ClassVar[RateBudget]
-    """The request budget the service asks clients to respect; the core enforces it per host."""
+    budget: ClassVar[Budget]
+    """The request budget the service asks clients to respect (one limit or several that must all
+    hold); the core enforces it per host."""
 
     def __init__(self, context: SourceContext) -> None:
         self.context = context

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from energy_core.http import RateBudget
+from energy_core.http import Budget
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SimResponse:
 class Simulator(ABC):
     """A threaded HTTP server on 127.0.0.1 with a random free port."""
 
-    budget: ClassVar[RateBudget | None] = None
+    budget: ClassVar[Budget | None] = None
     """The simulated service's own request limit, when it differs from the real one's; clients
     talking to the simulator use it instead of the source's declared budget."""
 

@@ -223,3 +223,14 @@ def test_a_request_can_carry_its_own_budget_for_another_host(server, fake_time):
         for _ in range(3):
             http.get(f"{server.url}/x", parse=parse_json, budget=RateBudget(100, burst=10))
     assert fake_time.sleeps == []
+
+
+def test_several_limits_must_all_hold(server, fake_time):
+    server.on("/x", OK)
+    per_second, per_minute = RateBudget(10, per=1.0, burst=10), RateBudget(12, per=60.0, burst=12)
+    with HttpClient(source="test", budget=(per_second, per_minute), sleep=fake_time.sleep,
+                    clock=fake_time.clock) as http:
+        for _ in range(15):
+            http.get(f"{server.url}/x", parse=parse_json, cache=CacheMode.REFRESH)
+    # 12 fit the minute's burst; the 3 after it wait for the per-minute refill, 5 s apiece
+    assert fake_time.now == pytest.approx(15.0)

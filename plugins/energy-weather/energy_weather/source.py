@@ -1,0 +1,133 @@
+"""The weather source: Open-Meteo's archive for history, its forecast API for recent days and ahead."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import ClassVar
+
+import polars as pl
+
+from energy_core.http import CacheMode, RateBudget
+from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
+from energy_weather.parse import classify, parse_locations
+from energy_weather.points import Point, load_points
+from energy_weather.variables import DEFAULT_VARIABLES, VARIABLES_VARIABLE
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_URL_VARIABLE = "ENERGY_WEATHER_URL"
+FORECAST_URL_VARIABLE = "ENERGY_WEATHER_FORECAST_URL"
+DEFAULT_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
+DEFAULT_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+ARCHIVE_LAG = timedelta(days=5)
+"""The archive (ERA5) reaches up to about five days ago; the forecast API covers what is newer."""
+FORECAST_HORIZON = timedelta(days=16)
+POINTS_PER_REQUEST = 10
+FREE_TIER = (RateBudget(600, per=60.0, burst=10), RateBudget(5000, per=3600.0, burst=50),
+             RateBudget(10_000, per=86_400.0, burst=100))
+"""Open-Meteo's non-commercial limits: under 600 a minute, 5,000 an hour and 10,000 a day."""
+
+
+class WeatherSource(Source):
+    name = "weather"
+    normalizer = "weather"
+    datasets: ClassVar[dict[str, str]] = {
+        "weather.hourly": "observed hourly weather (ERA5 archive; the forecast API's best estimate for the "
+                          "last days) per point and per BA",
+        "weather.forecast": "hourly weather forecasts for hours still ahead when fetched (retrieved_at is "
+                            "when the forecast was known)",
+    }
+    budget = FREE_TIER
+    revision_lookback = timedelta(days=90)
+    """ERA5's preliminary data are replaced for about three months: refetch windows that recent."""
+
+    def __init__(self, context: SourceContext) -> None:
+        super().__init__(context)
+        self.archive_url = context.env.get(ARCHIVE_URL_VARIABLE, DEFAULT_ARCHIVE_URL)
+        self.forecast_url = context.env.get(FORECAST_URL_VARIABLE, DEFAULT_FORECAST_URL)
+        self.points = load_points(dict(context.env))
+        chosen = context.env.get(VARIABLES_VARIABLE, "")
+        self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
+
+    @classmethod
+    def simulator(cls):
+        from energy_weather.simulator import WeatherSimulator
+
+        return WeatherSimulator.from_env(os.environ)
+
+    def plan(self, request: FetchRequest) -> list[Window]:
+        """Windows per calendar year (archive), the recent days and the days ahead (forecast API), each
+        for a group of BAs whose points fit one request; a BA's points are never split."""
+        groups = self._groups(request.regions)
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        archive_end = _midnight(now - ARCHIVE_LAG)
+        spans: list[tuple[str, datetime, datetime]] = []
+        if "weather.hourly" in request.datasets:
+            spans += [("weather.hourly", s, e) for s, e in _years(request.start, min(request.end, archive_end))]
+            if max(request.start, archive_end) < min(request.end, now):
+                spans.append(("weather.hourly", max(request.start, archive_end), min(request.end, now)))
+        if "weather.forecast" in request.datasets and max(request.start, now) < min(request.end, now + FORECAST_HORIZON):
+            spans.append(("weather.forecast", max(request.start, now), min(request.end, now + FORECAST_HORIZON)))
+        return [Window(self.name, dataset, start, end, group) for dataset, start, end in spans for group in groups]
+
+    def fetch(self, window: Window) -> Iterator[RawBatch]:
+        points = [p for ba in window.regions for p in self.points[ba]]
+        archive_end = _midnight(datetime.now(UTC) - ARCHIVE_LAG)
+        from_archive = window.dataset == "weather.hourly" and window.end <= archive_end
+        last_day = (window.end - timedelta(microseconds=1)).date() + timedelta(days=1)  # preceding-hour values
+        if from_archive:
+            last_day = min(last_day, (archive_end - timedelta(days=1)).date())
+        settled = window.end <= datetime.now(UTC) - self.revision_lookback
+        fetched = self.http.get(
+            self.archive_url if from_archive else self.forecast_url,
+            params=self._params(points, window.start.date(), last_day),
+            parse=partial(parse_locations, points=points, variables=self.variables),
+            classify=classify,
+            cache=CacheMode.USE if settled else CacheMode.REFRESH,
+        )
+        owner = {p.id: ba for ba in window.regions for p in self.points[ba]}
+        weight = {p.id: p.weight for p in points}
+        rows = fetched.value.with_columns(
+            ba=pl.col("point").replace_strict(owner, return_dtype=pl.String),
+            weight=pl.col("point").replace_strict(weight, return_dtype=pl.Float64),
+        )
+        yield RawBatch(window, rows, fetched.fetched_at)
+
+    def _params(self, points: list[Point], first: date, last: date) -> list[tuple[str, str]]:
+        return [("latitude", ",".join(f"{p.latitude:g}" for p in points)),
+                ("longitude", ",".join(f"{p.longitude:g}" for p in points)),
+                ("hourly", ",".join(self.variables)), ("start_date", first.isoformat()), ("end_date", last.isoformat()),
+                ("timezone", "GMT"), ("wind_speed_unit", "ms"), ("timeformat", "iso8601")]
+
+    def _groups(self, regions: tuple[str, ...]) -> list[tuple[str, ...]]:
+        wanted = [r.upper() for r in regions] or sorted(self.points)
+        missing = [r for r in wanted if r not in self.points]
+        if missing:
+            logger.warning("weather: no weather points for %s; add them with ENERGY_WEATHER_POINTS", missing)
+        groups: list[list[str]] = []
+        size = 0
+        for ba in (r for r in wanted if r in self.points):
+            count = len(self.points[ba])
+            if not groups or size + count > POINTS_PER_REQUEST:
+                groups.append([])
+                size = 0
+            groups[-1].append(ba)
+            size += count
+        return [tuple(g) for g in groups]
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _years(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Calendar-year pieces of ``[start, end)``: archive requests the API answers at a sensible size."""
+    cursor = start
+    while cursor < end:
+        following = datetime(cursor.year + 1, 1, 1, tzinfo=UTC)
+        yield cursor, min(following, end)
+        cursor = min(following, end)
