@@ -70,8 +70,9 @@ class WeatherSource(Source):
             spans += [("weather.hourly", s, e) for s, e in _years(request.start, min(request.end, archive_end))]
             if max(request.start, archive_end) < min(request.end, now):
                 spans.append(("weather.hourly", max(request.start, archive_end), min(request.end, now)))
-        if "weather.forecast" in request.datasets and max(request.start, now) < min(request.end, now + FORECAST_HORIZON):
-            spans.append(("weather.forecast", max(request.start, now), min(request.end, now + FORECAST_HORIZON)))
+        ahead = (max(request.start, now), min(request.end, now + FORECAST_HORIZON))
+        if "weather.forecast" in request.datasets and ahead[0] < ahead[1]:
+            spans.append(("weather.forecast", *ahead))
         return [Window(self.name, dataset, start, end, group) for dataset, start, end in spans for group in groups]
 
     def fetch(self, window: Window) -> Iterator[RawBatch]:
