@@ -13,6 +13,7 @@ import click
 from energy_core.cli import plugin_manager
 from energy_core.cli.options import home_option
 from energy_core.errors import EnergyError
+from energy_core.features import FeatureStore
 from energy_core.registry import Registry
 from energy_core.runner import RunConfig, RunReport, WindowOutcome, run
 from energy_core.time import parse_utc
@@ -72,9 +73,11 @@ class Progress:
               "no network, no API key.")
 @click.option("--refresh", is_flag=True, help="Refetch even responses the raw cache holds.")
 @click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
+@click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
 @home_option
 @click.pass_context
-def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, sinks, home: Path):
+def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, sinks, no_features,
+                home: Path):
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     end_at = _end(end)
     start_at = start[0] if start else end_at - timedelta(days=7)
@@ -89,9 +92,20 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
     report_path = _save(report, home)
     click.echo(summary(report))
     click.echo(f"report: {report_path}")
+    if not no_features and "parquet" in sinks and report.rows_stored:
+        from energy_core.cli.features import describe
+
+        built = FeatureStore(home).build(_entities(report), runs=[report_path.stem])
+        click.echo("features:\n" + "\n".join(f"  {describe(info)}" for info in built))
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
                           f"first: {report.failed[0].error}")
+
+
+def _entities(report: RunReport) -> list[str] | None:
+    """The BAs this run touched (regions without a dot), or None for every entity in the store."""
+    touched = sorted({region for _, region in report.rows if "." not in region})
+    return touched or None
 
 
 def _end(end: tuple[datetime, bool] | None) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from energy_core.cli.cache import cache_group
+from energy_core.cli.features import features_group
 from energy_core.cli.plugins import plugins_command
 from energy_core.cli.run import run_command
 from energy_core.hookspecs import hookimpl
@@ -15,3 +16,4 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(run_command)
     cli.add_command(plugins_command)
     cli.add_command(cache_group)
+    cli.add_command(features_group)

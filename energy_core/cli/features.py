@@ -1,0 +1,35 @@
+"""``energy features``: fuse the store into the feature store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from energy_core.cli.options import home_option
+from energy_core.cli.run import UtcDate
+from energy_core.features import FeatureStore, Splits
+
+
+@click.group("features")
+def features_group() -> None:
+    """Build and inspect the feature store (fused hourly data per entity)."""
+
+
+@features_group.command("build")
+@click.option("--entity", "entities", multiple=True, help="Entity (a BA, e.g. PACW; repeatable). Default: all.")
+@click.option("--val-start", type=UtcDate(), help="First day of the validation period (default: 80% in).")
+@click.option("--test-start", type=UtcDate(), help="First day of the test period (default: 90% in).")
+@click.option("--uri", help="Where the feature store lives (any LanceDB URI). Default: <home>/features.")
+@home_option
+def build_command(entities: tuple[str, ...], val_start, test_start, uri: str | None, home: Path) -> None:
+    """Fuse stored observations onto an hourly grid per entity and store them with their statistics."""
+    splits = Splits(val_start[0] if val_start else None, test_start[0] if test_start else None)
+    for info in FeatureStore(home, uri=uri).build(list(entities) or None, splits=splits):
+        click.echo(describe(info))
+
+
+def describe(info) -> str:
+    return (f"{info.entity}: build {info.build}, {info.rows} hours ({info.first_ts[:13]} .. {info.last_ts[:13]}) x "
+            f"{len(info.features)} features, {info.changed_rows} rows written; validation from "
+            f"{info.splits['val_start'][:10]}, test from {info.splits['test_start'][:10]}")

@@ -1,0 +1,77 @@
+"""Fusion: an entity's observations from the processed store, on one hourly UTC grid.
+
+The grid runs from the entity's first to its last observed hour. Anything finer than an hour is
+averaged into its hour. Each (source, series) becomes a feature column with a stable name
+(``eia.demand``, ``caiso.load_forecast.dam``, ``weather.temperature_2m``); calendar features are
+appended. A gap stays a gap: NaN with mask 0, never a zero or a carried-forward value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from energy_core.errors import StorageError
+from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features
+from energy_core.features.entities import Entity
+from energy_core.store import ParquetStore
+
+_UTC = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One entity on the hourly grid: ``values`` (n, F) float32 with NaN where ``mask`` (n, F) is 0."""
+
+    entity: str
+    ts: np.ndarray
+    """(n,) datetime64[us], UTC, consecutive hours."""
+    features: tuple[str, ...]
+    values: np.ndarray
+    mask: np.ndarray
+
+
+def feature_name(dataset: str, series: str, suffix: str = "") -> str:
+    return f"{dataset.split('.')[0]}.{series}" + (f"@{suffix}" if suffix else "")
+
+
+def fuse(store: ParquetStore, entity: Entity) -> Fused:
+    """Read ``entity``'s rows from the store and lay them on its hourly grid."""
+    scan = store.scan()
+    datasets = store.datasets()
+    parts = []
+    for selector in entity.selectors:
+        chosen = [d for d in datasets if selector.matches(d)]
+        if not chosen:
+            continue
+        parts.append(scan.filter(pl.col("dataset").is_in(chosen), pl.col("region") == selector.region).select(
+            ts=pl.col("ts").dt.truncate("1h"),
+            feature=pl.col("dataset").str.split(".").list.first() + pl.lit(".") + pl.col("series")
+            + pl.lit(f"@{selector.suffix}" if selector.suffix else ""),
+            value="value",
+        ))
+    long = (pl.concat(parts).group_by("ts", "feature").agg(pl.col("value").mean()).collect()
+            if parts else pl.DataFrame(schema={"ts": _UTC, "feature": pl.String, "value": pl.Float64}))
+    long = long.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+    if long.height == 0:
+        raise StorageError(f"no stored observations for entity {entity.name!r}; run `energy run` for its "
+                           f"sources first (selectors: {[(s.dataset, s.region) for s in entity.selectors]})")
+    return _grid(entity, long)
+
+
+def _grid(entity: Entity, long: pl.DataFrame) -> Fused:
+    """Scatter (ts, feature, value) rows into a dense (hours, features) array."""
+    first, last = long.select(first=pl.col("ts").min(), last=pl.col("ts").max()).row(0)
+    hours = pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True).alias("ts")
+    observed = tuple(sorted(long["feature"].unique()))
+    index = {name: i for i, name in enumerate(observed)}
+    rows = ((long["ts"] - first).dt.total_hours()).to_numpy()
+    cols = long["feature"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
+    values = np.full((len(hours), len(observed)), np.nan, dtype=np.float32)
+    values[rows, cols] = long["value"].to_numpy()
+    calendar = calendar_features(hours, entity.timezone)
+    values = np.concatenate([values, calendar], axis=1)
+    mask = (~np.isnan(values)).astype(np.uint8)
+    return Fused(entity.name, hours.dt.cast_time_unit("us").to_numpy(), observed + CALENDAR_FEATURES, values, mask)

@@ -1,0 +1,147 @@
+"""Training windows and the live context, as MLX arrays.
+
+An entity is normalized once into one contiguous float32 array (masked hours set to 0). Windows are
+``sliding_window_view``s of that array, so no window is copied until its batch is handed to MLX.
+A window belongs to the split its forecast targets fall in; a training window lies wholly before
+validation starts, so nothing from the validation or test period reaches training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mlx.core as mx
+import numpy as np
+import pyarrow.parquet as pq
+from numpy.lib.stride_tricks import sliding_window_view
+
+from energy_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from energy_core.features.store import BuildInfo, FeatureStore
+
+SPLITS = ("train", "val", "test", "all")
+
+
+@dataclass(frozen=True)
+class Batch:
+    x: mx.array
+    """(batch, seq_len, features) normalized inputs, 0 where unobserved."""
+    mask: mx.array
+    """(batch, seq_len, features) uint8: 1 where observed."""
+    target: mx.array
+    """(batch, horizon) the normalized target series over the hours after each window."""
+    target_mask: mx.array
+    start: np.ndarray
+    """(batch,) datetime64[us] UTC start of each window."""
+
+
+@dataclass(frozen=True)
+class Context:
+    x: mx.array
+    """(1, lookback, features) normalized, like a training window."""
+    mask: mx.array
+    timestamps: np.ndarray
+    """(lookback,) datetime64[us], UTC hour starts."""
+    features: tuple[str, ...]
+
+
+def _select(info: BuildInfo, features: list[str] | None) -> list[int]:
+    if features is None:
+        return list(range(len(info.features)))
+    unknown = [f for f in features if f not in info.features]
+    if unknown:
+        raise ConfigError(f"unknown feature(s) {unknown} for {info.entity}; it has {info.features}")
+    return [info.features.index(f) for f in features]
+
+
+def normalized(info: BuildInfo, values: np.ndarray, mask: np.ndarray, columns: list[int]) -> np.ndarray:
+    """One contiguous (n, F) float32 array: (value - mean) / std from the stored training statistics."""
+    names = [info.features[j] for j in columns]
+    mean = np.array([info.stats[n][0] for n in names], dtype=np.float32)
+    std = np.array([info.stats[n][1] for n in names], dtype=np.float32)
+    out = (values[:, columns] - mean) / std
+    out[mask[:, columns] == 0] = 0.0
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def window_starts(info: BuildInfo, ts: np.ndarray, split: str, seq_len: int, horizon: int, stride: int) -> np.ndarray:
+    """Start rows of the windows whose forecast targets fall inside ``split``."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, not {split!r}")
+    val = int(np.searchsorted(ts, np.datetime64(info.splits["val_start"][:19], "us")))
+    test = int(np.searchsorted(ts, np.datetime64(info.splits["test_start"][:19], "us")))
+    lo, hi = {"train": (0, val), "val": (val, test), "test": (test, len(ts)), "all": (0, len(ts))}[split]
+    first = max(0, lo - seq_len)  # inputs may come from before the split; targets may not
+    last = hi - seq_len - horizon  # the last window's targets end at hi
+    return np.arange(first, last + 1, stride) if last >= first else np.arange(0)
+
+
+def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride: int, features: list[str] | None,
+                       split: str, batch_size: int, horizon: int, target: str | None) -> Iterator[Batch]:
+    info, ts, values, mask = store.arrays(entity)
+    target = target or info.target
+    if target not in info.features:
+        raise ConfigError(f"target {target!r} is not a feature of {entity}; it has {info.features}")
+    columns = _select(info, features)
+    data = normalized(info, values, mask, columns)
+    observed = np.ascontiguousarray(mask[:, columns])
+    goal = normalized(info, values, mask, [info.features.index(target)])[:, 0]
+    goal_mask = np.ascontiguousarray(mask[:, info.features.index(target)])
+    starts = window_starts(info, ts, split, seq_len, horizon, stride)
+    if len(starts) == 0:
+        return
+    x = sliding_window_view(data, seq_len, axis=0).transpose(0, 2, 1)  # (n - L + 1, L, F), a view
+    m = sliding_window_view(observed, seq_len, axis=0).transpose(0, 2, 1)
+    y = sliding_window_view(goal[seq_len:], horizon)  # targets: the `horizon` hours after each window
+    ym = sliding_window_view(goal_mask[seq_len:], horizon)
+    for i in range(0, len(starts), batch_size):
+        rows = starts[i: i + batch_size]
+        span = slice(rows[0], rows[-1] + 1, stride)  # a strided view: only these windows' rows get copied
+        yield Batch(mx.array(x[span]), mx.array(m[span]), mx.array(y[span]), mx.array(ym[span]), ts[rows])
+
+
+def real_time_context(store: FeatureStore, entity: str, *, lookback_hours: int, features: list[str] | None,
+                      source: str) -> Context:
+    """The latest ``lookback_hours`` of ``entity``, read from LanceDB (``ts`` index) or the Parquet export."""
+    from energy_core.features.store import table_name
+
+    info = store.latest(entity)
+    last = np.datetime64(info.last_ts[:19], "us")
+    cut = last - np.timedelta64(lookback_hours - 1, "h")
+    if source == "lancedb":
+        table = store._db.open_table(table_name(entity))
+        rows = table.search().where(f"ts >= timestamp '{str(cut).replace('T', ' ')}'").limit(None).to_arrow()
+    elif source == "parquet":
+        rows = _tail_row_groups(store.exports / f"{entity}.parquet", lookback_hours)
+    else:
+        raise ConfigError(f"source must be 'lancedb' or 'parquet', not {source!r}")
+    from energy_core.features.store import _numpy
+
+    ts, values, mask = _numpy(rows.sort_by("ts"), len(info.features))
+    keep = ts >= cut
+    ts, values, mask = ts[keep], values[keep], mask[keep]
+    if len(ts) < lookback_hours:
+        raise ConfigError(f"{entity} has only {len(ts)} hours before {info.last_ts}; asked for {lookback_hours}")
+    columns = _select(info, features)
+    data = normalized(info, values, mask, columns)
+    return Context(mx.array(data[None]), mx.array(np.ascontiguousarray(mask[None][:, :, columns])), ts,
+                   tuple(info.features[j] for j in columns))
+
+
+def _tail_row_groups(path, rows: int):
+    """Read row groups from the end of a Parquet file until they hold ``rows`` rows."""
+    import pyarrow as pa
+
+    if not path.exists():
+        raise ConfigError(f"no Parquet export at {path}; build the features first")
+    reader = pq.ParquetFile(path)
+    groups, count = [], 0
+    for g in range(reader.num_row_groups - 1, -1, -1):
+        groups.insert(0, g)
+        count += reader.metadata.row_group(g).num_rows
+        if count >= rows:
+            break
+    return pa.concat_tables([reader.read_row_group(g) for g in groups])
