@@ -50,7 +50,7 @@ def test_gaps_stay_gaps_with_mask_zero(tmp_path):
     store_with(tmp_path, rows, observations("eia.region", "PACW", "interchange", T0, [None] * 72))
     store = FeatureStore(tmp_path)
     store.build(["PACW"])
-    info, ts, values, mask = store.arrays("PACW")
+    info, ts, _values, mask = store.arrays("PACW")
     col = info.features.index("eia.demand")
     assert len(ts) == 72 and mask[30, col] == 0 and mask[29, col] == 1
     assert store.frame("PACW")["eia.demand"][30] is None
@@ -94,13 +94,13 @@ def test_eia_hour_ending_shift_is_carried_into_the_features(tmp_path):
     assert frame["ts"][0] == T0 and frame["eia.demand"][0] == synthetic.demand("PACW", period_t01)[0]
 
 
-def build_year(tmp_path, splits=Splits()):
+def build_year(tmp_path, splits: Splits | None = None):
     hours = 24 * 120
     rng = np.random.default_rng(0)
     store_with(tmp_path, observations("eia.region", "PACW", "demand", T0, list(1000 + rng.normal(0, 50, hours))),
                observations("weather.hourly", "PACW", "temperature_2m", T0, list(rng.normal(10, 5, hours))))
     store = FeatureStore(tmp_path)
-    store.build(["PACW"], splits=splits)
+    store.build(["PACW"], splits=splits or Splits())
     return store
 
 
@@ -170,7 +170,7 @@ def test_unchanged_rebuild_writes_nothing(tmp_path):
 
 def test_real_time_context_is_the_latest_hours_from_lancedb_and_parquet(tmp_path):
     store = build_year(tmp_path)
-    info, ts, values, mask = store.arrays("PACW")
+    info, ts, _values, _mask = store.arrays("PACW")
     lance = store.get_real_time_context("PACW", 168)
     parquet = store.get_real_time_context("PACW", 168, source="parquet")
     assert lance.x.shape == (1, 168, len(info.features)) and lance.timestamps[-1] == ts[-1]
