@@ -6,6 +6,7 @@ import click
 
 from energy_core.cli.cache import cache_group
 from energy_core.cli.features import features_group
+from energy_core.cli.ml import evaluate_command, forecast_command, train_command
 from energy_core.cli.plugins import plugins_command
 from energy_core.cli.run import run_command
 from energy_core.hookspecs import hookimpl
@@ -17,3 +18,5 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(plugins_command)
     cli.add_command(cache_group)
     cli.add_command(features_group)
+    for command in (train_command, evaluate_command, forecast_command):
+        cli.add_command(command)

@@ -51,8 +51,8 @@ def calendar_features(ts: pl.Series, timezone: str) -> np.ndarray:
     doy = (local.dt.ordinal_day().to_numpy() - 1) / 365.25
     days = local.dt.date()
     years = range(days.min().year, days.max().year + 1) if len(days) else range(0)
-    holidays = pl.Series(sorted({d for y in years for d in us_federal_holidays(y)}), dtype=pl.Date)
+    holidays = np.array(sorted({d for y in years for d in us_federal_holidays(y)}), dtype="datetime64[D]")
     columns = [np.sin(2 * np.pi * hour), np.cos(2 * np.pi * hour), np.sin(2 * np.pi * dow / 7),
                np.cos(2 * np.pi * dow / 7), np.sin(2 * np.pi * doy), np.cos(2 * np.pi * doy),
-               days.is_in(holidays).to_numpy().astype(np.float64)]
+               np.isin(days.to_numpy().astype("datetime64[D]"), holidays).astype(np.float64)]
     return np.column_stack(columns).astype(np.float32)

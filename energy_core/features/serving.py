@@ -80,7 +80,8 @@ def window_starts(info: BuildInfo, ts: np.ndarray, split: str, seq_len: int, hor
 
 
 def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride: int, features: list[str] | None,
-                       split: str, batch_size: int, horizon: int, target: str | None) -> Iterator[Batch]:
+                       split: str, batch_size: int, horizon: int, target: str | None,
+                       shuffle_seed: int | None = None) -> Iterator[Batch]:
     info, ts, values, mask = store.arrays(entity)
     target = target or info.target
     if target not in info.features:
@@ -97,10 +98,12 @@ def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride
     m = sliding_window_view(observed, seq_len, axis=0).transpose(0, 2, 1)
     y = sliding_window_view(goal[seq_len:], horizon)  # targets: the `horizon` hours after each window
     ym = sliding_window_view(goal_mask[seq_len:], horizon)
+    if shuffle_seed is not None:  # random windows per batch: each batch then copies its own windows
+        starts = np.random.default_rng(shuffle_seed).permutation(starts)
     for i in range(0, len(starts), batch_size):
         rows = starts[i: i + batch_size]
-        span = slice(rows[0], rows[-1] + 1, stride)  # a strided view: only these windows' rows get copied
-        yield Batch(mx.array(x[span]), mx.array(m[span]), mx.array(y[span]), mx.array(ym[span]), ts[rows])
+        pick = slice(rows[0], rows[-1] + 1, stride) if shuffle_seed is None else rows  # ordered: a strided view
+        yield Batch(mx.array(x[pick]), mx.array(m[pick]), mx.array(y[pick]), mx.array(ym[pick]), ts[rows])
 
 
 def real_time_context(store: FeatureStore, entity: str, *, lookback_hours: int, features: list[str] | None,

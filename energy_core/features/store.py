@@ -205,11 +205,13 @@ class FeatureStore:
     # serving lives in serving.py; these two are the public entry points
     def get_training_sequences(self, entity: str, seq_len: int = 8760, stride: int = 24,
                                features: list[str] | None = None, split: str = "train", batch_size: int = 8,
-                               horizon: int = 24, target: str | None = None):
+                               horizon: int = 24, target: str | None = None, shuffle_seed: int | None = None):
+        """Batches of windows (see :mod:`energy_core.features.serving`); ``shuffle_seed`` draws windows
+        in a random order (each batch then copies its own windows)."""
         from energy_core.features.serving import training_sequences
 
         return training_sequences(self, entity, seq_len=seq_len, stride=stride, features=features, split=split,
-                                  batch_size=batch_size, horizon=horizon, target=target)
+                                  batch_size=batch_size, horizon=horizon, target=target, shuffle_seed=shuffle_seed)
 
     def get_real_time_context(self, entity: str, lookback_hours: int = 168, features: list[str] | None = None,
                               *, source: str = "lancedb"):

@@ -1,0 +1,180 @@
+"""Training with AdamW, warm-up and cosine decay, gradient clipping, masked loss, checkpoints.
+
+On one process the ring has one rank. Under ``mlx.launch`` every rank loads the same batch, keeps its
+striped share of each window, and the ring attention layers exchange key/value blocks; the gradients
+of the token-wise body are summed across ranks (each rank saw only its tokens), while the head's
+gradients are already complete and identical on every rank.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_flatten, tree_unflatten
+
+from energy_core.errors import ConfigError
+from energy_core.features import FeatureStore
+from energy_core.ml.model import Forecaster, ModelConfig, stripe
+from energy_core.ml.ring import Ring
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.json"
+
+
+@dataclass
+class TrainConfig:
+    entity: str
+    seq_len: int = 672
+    stride: int = 24
+    horizon: int = 24
+    batch_size: int = 8
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    clip_norm: float = 1.0
+    seed: int = 0
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    features: list[str] | None = None
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def masked_mse(prediction: mx.array, target: mx.array, observed: mx.array) -> mx.array:
+    weight = observed.astype(mx.float32)
+    return mx.sum(weight * (prediction - target) ** 2) / mx.maximum(mx.sum(weight), 1.0)
+
+
+def _reduce(grads: dict, ring: Ring) -> dict:
+    """Sum the body's gradients across ranks (each rank saw only its tokens) in one collective; the
+    head's are already whole and identical on every rank.
+
+    One flat all_sum, not one per parameter: independent collectives could run in a different order
+    on different ranks (their graphs differ where the window's last token lives) and deadlock.
+    """
+    if ring.size == 1:
+        return grads
+    flat = tree_flatten(grads)
+    body = [(name, g) for name, g in flat if not name.startswith("head")]
+    summed = ring.all_sum(mx.concatenate([g.reshape(-1) for _, g in body]))
+    offsets = np.cumsum([0] + [g.size for _, g in body])
+    reduced = {name: summed[a:b].reshape(g.shape) for (name, g), a, b in zip(body, offsets, offsets[1:], strict=False)}
+    return tree_unflatten([(name, reduced.get(name, g)) for name, g in flat])
+
+
+def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed: int | None = None):
+    return store.get_training_sequences(config.entity, seq_len=config.seq_len, stride=config.stride,
+                                        features=config.features, split=split, batch_size=config.batch_size,
+                                        horizon=config.horizon, shuffle_seed=shuffle_seed)
+
+
+def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring) -> float:
+    total, weight = 0.0, 0.0
+    for batch in _batches(store, config, split):
+        prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring)
+        observed = mx.sum(batch.target_mask).item()
+        total += masked_mse(prediction, batch.target, batch.target_mask).item() * observed
+        weight += observed
+    return total / weight if weight else float("nan")
+
+
+def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | None = None, resume: bool = False,
+          progress=print) -> TrainState:
+    """Train (or resume) a forecaster for ``config.entity``; checkpoints and metrics go to ``out``."""
+    ring = ring or Ring()
+    info = store.latest(config.entity)
+    features = config.features or info.features
+    train_windows = sum(b.x.shape[0] for b in _batches(store, config, "train"))
+    if train_windows == 0:
+        raise ConfigError(f"no training windows of {config.seq_len} + {config.horizon} hours before "
+                          f"{info.splits['val_start'][:10]} for {config.entity}; shorten --seq-len or move the split")
+    steps_per_epoch = -(-train_windows // config.batch_size)
+    mx.random.seed(config.seed)  # every rank starts from the same weights
+    model = Forecaster(ModelConfig(len(features), config.d_model, config.n_heads, config.n_layers, config.horizon))
+    warmup = min(config.warmup_steps, steps_per_epoch * config.epochs // 2)
+    schedule = optim.join_schedules(
+        [optim.linear_schedule(config.learning_rate / 100, config.learning_rate, max(warmup, 1)),
+         optim.cosine_decay(config.learning_rate, max(steps_per_epoch * config.epochs - warmup, 1))], [max(warmup, 1)])
+    optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    state = TrainState()
+    if resume and (out / CHECKPOINT).exists():
+        state = load_checkpoint(out, model, optimizer)
+        progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
+
+    def loss_fn(model, x, mask, target, target_mask):
+        return masked_mse(model(x, mask, length=config.seq_len, ring=ring), target, target_mask)
+
+    step_fn = nn.value_and_grad(model, loss_fn)
+    for epoch in range(state.epoch, config.epochs):
+        started, losses = time.perf_counter(), []
+        for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
+            loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring), batch.target,
+                                  batch.target_mask)
+            grads, norm = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state, loss)
+            losses.append(loss.item())
+            state.step += 1
+        val = evaluate_loss(model, store, config, "val", ring)
+        record = {"epoch": epoch + 1, "step": state.step, "train_loss": float(np.mean(losses)), "val_loss": val,
+                  "learning_rate": float(optimizer.learning_rate.item()), "seconds": time.perf_counter() - started}
+        state.history.append(record)
+        state.epoch = epoch + 1
+        if ring.rank == 0:
+            save_checkpoint(out, model, optimizer, config, state, info)
+            progress(f"epoch {record['epoch']}/{config.epochs}: train loss {record['train_loss']:.4f}, "
+                     f"val loss {val:.4f}, lr {record['learning_rate']:.2e}, {record['seconds']:.1f} s")
+    return state
+
+
+def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, config: TrainConfig,
+                    state: TrainState, info) -> None:
+    """Weights and optimizer state as safetensors, plus what they were trained on, written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(out / "model.tmp.safetensors"), dict(tree_flatten(model.parameters())))
+    mx.save_safetensors(str(out / "optimizer.tmp.safetensors"), dict(tree_flatten(optimizer.state)))
+    meta = {"model": asdict(model.config), "train": asdict(config), "state": asdict(state),
+            "feature_store": {"entity": info.entity, "build": info.build, "table_version": info.table_version,
+                              "features": config.features or info.features, "target": info.target,
+                              "target_stats": info.stats[info.target], "splits": info.splits}}
+    (out / "checkpoint.tmp.json").write_text(json.dumps(meta, indent=2))
+    for name in ("model.safetensors", "optimizer.safetensors", CHECKPOINT):
+        (out / name.replace(".", ".tmp.", 1)).replace(out / name)
+    with open(out / "metrics.jsonl", "a") as metrics:
+        metrics.write(json.dumps(state.history[-1]) + "\n")
+
+
+def load_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer | None = None) -> TrainState:
+    meta = json.loads((out / CHECKPOINT).read_text())
+    model.load_weights(str(out / "model.safetensors"))
+    if optimizer is not None:
+        optimizer.state = tree_unflatten(list(mx.load(str(out / "optimizer.safetensors")).items()))
+    state = meta["state"]
+    return TrainState(**{f.name: state[f.name] for f in fields(TrainState)})
+
+
+def load_model(out: Path) -> tuple[Forecaster, dict]:
+    """A trained model and its checkpoint record (configuration, feature-store build, target statistics)."""
+    if not (out / CHECKPOINT).exists():
+        raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
+    meta = json.loads((out / CHECKPOINT).read_text())
+    model = Forecaster(ModelConfig(**meta["model"]))
+    model.load_weights(str(out / "model.safetensors"))
+    model.eval()
+    return model, meta

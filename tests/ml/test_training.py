@@ -1,0 +1,111 @@
+"""Training, checkpoints, evaluation and forecasting on a small simulated store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from energy_core.features import FeatureStore, Splits
+from energy_core.ml import TrainConfig, evaluate, forecast, train
+from energy_core.ml.evaluate import score
+from energy_core.ml.train import masked_mse
+from energy_core.runner import RunConfig, run
+
+from .launch import launch
+
+SMALL = {"seq_len": 72, "stride": 12, "batch_size": 8, "d_model": 16, "n_heads": 2, "n_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ml")
+    report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 2, 10, tzinfo=UTC),
+                           home=home, regions=("PACW",), datasets=("eia.region",), simulate=True))
+    assert report.ok
+    FeatureStore(home).build(["PACW"], splits=Splits(datetime(2024, 1, 28, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC)))
+    return home
+
+
+def test_loss_ignores_unobserved_targets():
+    prediction, target = mx.array([[1.0, 5.0]]), mx.array([[1.0, 0.0]])
+    assert masked_mse(prediction, target, mx.array([[1, 0]])).item() == 0.0
+    assert masked_mse(prediction, target, mx.array([[1, 1]])).item() == 12.5
+
+
+def test_training_learns_and_resumes_to_the_same_place(home, tmp_path):
+    store = FeatureStore(home)
+    straight = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "a", progress=lambda _: None)
+    assert straight.history[-1]["train_loss"] < straight.history[0]["train_loss"]
+
+    def crash_after_epoch_two(line: str) -> None:  # the checkpoint of epoch 2 is written, then the process dies
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "b", progress=crash_after_epoch_two)
+    resumed = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "b", resume=True,
+                    progress=lambda _: None)
+    assert resumed.history[-1]["train_loss"] == pytest.approx(straight.history[-1]["train_loss"], rel=1e-5)
+    meta = json.loads((tmp_path / "a" / "checkpoint.json").read_text())
+    assert meta["feature_store"]["build"] == store.latest("PACW").build and meta["state"]["epoch"] == 4
+    assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_evaluation_scores_model_and_baselines_on_the_same_hours(home, tmp_path):
+    store = FeatureStore(home)
+    train(store, TrainConfig(entity="PACW", epochs=1, **SMALL), tmp_path, progress=lambda _: None)
+    scores = evaluate(store, tmp_path)
+    assert set(scores) == {"model", "same hour yesterday", "same hour last week"}
+    assert len({s.hours for s in scores.values()}) == 1 and scores["model"].hours >= 24
+    assert all(np.isfinite([s.mae, s.rmse, s.mape]).all() for s in scores.values())
+
+
+def test_score_is_mae_rmse_and_mape():
+    result = score(np.array([110.0, 90.0, 50.0]), np.array([100.0, 100.0, 0.0]))
+    assert (result.mae, result.mape) == (pytest.approx(70 / 3), pytest.approx(10.0))
+    assert result.rmse == pytest.approx(np.sqrt((100 + 100 + 2500) / 3))
+
+
+def test_forecast_follows_the_latest_stored_hour(home, tmp_path):
+    store = FeatureStore(home)
+    train(store, TrainConfig(entity="PACW", epochs=1, **SMALL), tmp_path, progress=lambda _: None)
+    frame = forecast(store, tmp_path)
+    last = np.datetime64(store.latest("PACW").last_ts[:19])
+    assert frame.height == 24 and frame["ts"][0].replace(tzinfo=None) == (last + np.timedelta64(1, "h")).item()
+    assert frame["eia.demand"].is_finite().all()
+
+
+def cli(*args: str, home: Path, processes: int = 1) -> subprocess.CompletedProcess:
+    if processes > 1:
+        return launch(["-m", "energy_core", *args], processes=processes, env={"ENERGY_HOME": str(home)})
+    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ENERGY_HOME": str(home)})
+
+
+def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(home, tmp_path):
+    options = ["--entity", "PACW", "--seq-len", "72", "--stride", "12", "--epochs", "2", "--d-model", "16",
+               "--heads", "2", "--layers", "1"]
+    single = cli("train", *options, "--model", str(tmp_path / "one"), home=home)
+    assert single.returncode == 0, single.stderr
+    double = cli("train", "--distributed", *options, "--model", str(tmp_path / "two"), home=home, processes=2)
+    assert double.returncode == 0, double.stdout + double.stderr
+    one = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    two = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(one, two, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    evaluated = cli("evaluate", "--entity", "PACW", "--model", str(tmp_path / "two"), "--json", home=home)
+    assert evaluated.returncode == 0 and "same hour last week" in json.loads(evaluated.stdout)
+    written = tmp_path / "forecast.csv"
+    forecasted = cli("forecast", "--entity", "PACW", "--model", str(tmp_path / "two"), "--output", str(written),
+                     home=home)
+    assert forecasted.returncode == 0 and len(forecasted.stdout.splitlines()) == 24
+    assert written.read_text().startswith("ts,eia.demand")
