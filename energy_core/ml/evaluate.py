@@ -81,5 +81,5 @@ def forecast(store: FeatureStore, checkpoint: Path) -> pl.DataFrame:
     prediction = np.array(model(context.x, context.mask, length=train["seq_len"]))[0] * std + mean
     first = context.timestamps[-1] + np.timedelta64(1, "h")
     hours = first + np.arange(train["horizon"]).astype("timedelta64[h]")
-    return pl.DataFrame({"ts": hours.astype("datetime64[us]"), meta["feature_store"]["target"]: prediction}).with_columns(
-        pl.col("ts").dt.replace_time_zone("UTC"))
+    frame = pl.DataFrame({"ts": hours.astype("datetime64[us]"), meta["feature_store"]["target"]: prediction})
+    return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))

@@ -126,7 +126,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
             loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring), batch.target,
                                   batch.target_mask)
-            grads, norm = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
+            grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
             losses.append(loss.item())

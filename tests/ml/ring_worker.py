@@ -16,10 +16,11 @@ for length in (32, 37, 50):
         mine = [shard(t, ring.size)[ring.rank] for t in (q, k, v, weights)]
         real = (mx.arange(mine[0].shape[-2]) * ring.size + ring.rank < length)[:, None]  # not padding
 
-        def ring_loss(q, k, v):  # each rank's loss covers its own queries; their sum is the full loss
-            return (ring_attention(q, k, v, length=length, causal=causal, ring=ring) * mine[3] * real).sum()
+        def ring_loss(q, k, v, length=length, causal=causal, w=mine[3] * real):
+            # each rank's loss covers its own queries; their sum is the full loss
+            return (ring_attention(q, k, v, length=length, causal=causal, ring=ring) * w).sum()
 
-        def full_loss(q, k, v):
+        def full_loss(q, k, v, causal=causal, weights=weights):
             return (naive_attention(q, k, v, causal=causal) * weights).sum()
 
         out = ring_attention(*mine[:3], length=length, causal=causal, ring=ring)

@@ -27,10 +27,12 @@ SMALL = {"seq_len": 72, "stride": 12, "batch_size": 8, "d_model": 16, "n_heads":
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("ml")
-    report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 2, 10, tzinfo=UTC),
-                           home=home, regions=("PACW",), datasets=("eia.region",), simulate=True))
+    report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC),
+                           end=datetime(2024, 2, 10, tzinfo=UTC), home=home, regions=("PACW",),
+                           datasets=("eia.region",), simulate=True))
     assert report.ok
-    FeatureStore(home).build(["PACW"], splits=Splits(datetime(2024, 1, 28, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC)))
+    FeatureStore(home).build(["PACW"], splits=Splits(datetime(2024, 1, 28, tzinfo=UTC),
+                                                     datetime(2024, 2, 3, tzinfo=UTC)))
     return home
 
 
