@@ -129,6 +129,8 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
         for step in range(ring.size):
             block_out, block_lse = _block_forward(qf, kb, vb, owner_mask(step), scale)
             out, lse = _merge(out, lse, block_out, block_lse)
+            if ring.size > 1:
+                mx.eval(out, lse)  # free this block's scores before the next block arrives
             if step < ring.size - 1:
                 kb, vb = ring.shift(kb, vb)
         return out.astype(q.dtype), lse
@@ -144,6 +146,8 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
         for step in range(ring.size):
             gq, gk, gv = _block_backward(qf, kb, vb, d_out, lse, delta, owner_mask(step), scale)
             dq, dkb, dvb = dq + gq, dkb + gk, dvb + gv
+            if ring.size > 1:
+                mx.eval(dq)
             kb, vb, dkb, dvb = ring.shift(kb, vb, dkb, dvb)  # n shifts bring every gradient home
         return dq.astype(q.dtype), dkb.astype(k.dtype), dvb.astype(v.dtype)
 
