@@ -47,7 +47,8 @@ def main() -> None:
         config = TrainConfig(entity=entity, seq_len=args.seq_len, stride=24, epochs=args.epochs, batch_size=8,
                              d_model=args.d_model, n_layers=args.layers, learning_rate=args.lr)
         started = time.perf_counter()
-        train(store, config, HOME / "models" / entity, progress=lambda line: print(f"{entity} {line}", flush=True))
+        train(store, config, HOME / "models" / entity,
+              progress=lambda line, name=entity: print(f"{name} {line}", flush=True))
         scores = evaluate(store, HOME / "models" / entity, split="test")
         results[entity] = {name: s.__dict__ for name, s in scores.items()} | {
             "train_seconds": time.perf_counter() - started}
