@@ -67,9 +67,14 @@ class Forecaster(nn.Module):
         self.blocks = [Block(config.d_model, config.n_heads, config.mlp_ratio) for _ in range(config.n_layers)]
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.horizon)
+        # the head starts at zero: a new model forecasts exactly its anchor (the same hours yesterday)
+        self.head.weight = mx.zeros_like(self.head.weight)
+        self.head.bias = mx.zeros_like(self.head.bias)
 
-    def __call__(self, x: mx.array, mask: mx.array, *, length: int, ring: Ring | None = None) -> mx.array:
-        """``x``/``mask``: this rank's striped shard (batch, ceil(length / ranks), features)."""
+    def __call__(self, x: mx.array, mask: mx.array, *, length: int, anchor: mx.array,
+                 ring: Ring | None = None) -> mx.array:
+        """``x``/``mask``: this rank's striped shard (batch, ceil(length / ranks), features); ``anchor``
+        (batch, horizon): the seasonal-naive forecast the model corrects (see :func:`anchor_of`)."""
         ring = ring or Ring()
         positions = mx.arange(x.shape[1]) * ring.size + ring.rank
         h = self.embed(mx.concatenate([x, mask.astype(x.dtype)], axis=-1)) + self.position(
@@ -81,7 +86,17 @@ class Forecaster(nn.Module):
         # in their graph times zero, so every rank takes part in the ring's backward pass.
         last = length - 1
         mine = h[:, last // ring.size] * float(last % ring.size == ring.rank)
-        return self.head(ring.all_sum(mine))
+        return anchor + self.head(ring.all_sum(mine))
+
+
+def anchor_of(x: mx.array, target_column: int, horizon: int) -> mx.array:
+    """The target's last 24 hours of the window, repeated over the horizon: "same hour yesterday".
+
+    Forecasting the correction to this baseline, not the level, lets a small model spend itself on
+    what the baseline misses. ``x`` is the full window (batch, length, features), normalized.
+    """
+    day = x[:, -24:, target_column]
+    return mx.concatenate([day] * -(-horizon // 24), axis=1)[:, :horizon]
 
 
 def stripe(x: mx.array, ring: Ring) -> mx.array:

@@ -22,7 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore
-from energy_core.ml.model import Forecaster, ModelConfig, stripe
+from energy_core.ml.model import Forecaster, ModelConfig, anchor_of, stripe
 from energy_core.ml.ring import Ring
 
 logger = logging.getLogger(__name__)
@@ -84,10 +84,12 @@ def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed:
                                         horizon=config.horizon, shuffle_seed=shuffle_seed)
 
 
-def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring) -> float:
+def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring,
+                  target_column: int) -> float:
     total, weight = 0.0, 0.0
     for batch in _batches(store, config, split):
-        prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring)
+        prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring,
+                           anchor=anchor_of(batch.x, target_column, config.horizon))
         observed = mx.sum(batch.target_mask).item()
         total += masked_mse(prediction, batch.target, batch.target_mask).item() * observed
         weight += observed
@@ -100,6 +102,9 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     ring = ring or Ring()
     info = store.latest(config.entity)
     features = config.features or info.features
+    if info.target not in features:
+        raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
+    target_column = features.index(info.target)
     train_windows = sum(b.x.shape[0] for b in _batches(store, config, "train"))
     if train_windows == 0:
         raise ConfigError(f"no training windows of {config.seq_len} + {config.horizon} hours before "
@@ -117,21 +122,21 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
 
-    def loss_fn(model, x, mask, target, target_mask):
-        return masked_mse(model(x, mask, length=config.seq_len, ring=ring), target, target_mask)
+    def loss_fn(model, x, mask, anchor, target, target_mask):
+        return masked_mse(model(x, mask, length=config.seq_len, ring=ring, anchor=anchor), target, target_mask)
 
     step_fn = nn.value_and_grad(model, loss_fn)
     for epoch in range(state.epoch, config.epochs):
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
-            loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring), batch.target,
-                                  batch.target_mask)
+            loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
+                                  anchor_of(batch.x, target_column, config.horizon), batch.target, batch.target_mask)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
             losses.append(loss.item())
             state.step += 1
-        val = evaluate_loss(model, store, config, "val", ring)
+        val = evaluate_loss(model, store, config, "val", ring, target_column)
         record = {"epoch": epoch + 1, "step": state.step, "train_loss": float(np.mean(losses)), "val_loss": val,
                   "learning_rate": float(optimizer.learning_rate.item()), "seconds": time.perf_counter() - started}
         state.history.append(record)
