@@ -1,6 +1,7 @@
 """A compact transformer forecaster whose attention is ring attention.
 
-Inputs are feature windows (values and their observed mask). Time enters twice: the calendar
+Inputs are feature windows (values and their observed mask); the output is a correction added to
+the target's same hours yesterday (a zero-initialized head starts at that baseline). Time enters twice: the calendar
 features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
 encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
 and a year, says *how recent* it is. Every layer but attention works token by token, so under
