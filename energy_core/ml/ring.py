@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import mlx.core as mx
+import numpy as np
 
 NEG_INF = float("-inf")
 
@@ -66,6 +67,16 @@ def _block_backward(q, k, v, d_out, lse, delta, allowed, scale):
     dv = p.swapaxes(-1, -2) @ d_out
     ds = p * ((d_out @ v.swapaxes(-1, -2)) - delta[..., None])
     return (ds @ k) * scale, (ds.swapaxes(-1, -2) @ q) * scale, dv
+
+
+def _cut(*arrays: mx.array) -> tuple[mx.array, ...]:
+    """The same values as new leaves, through host memory.
+
+    Under ``mx.grad`` an array keeps its whole history alive even after ``mx.eval``; the ring's running
+    results would then hold every block's scores until the gradient is done. A round-trip through
+    NumPy starts a fresh graph, so each block is freed when the next one arrives.
+    """
+    return tuple(mx.array(np.array(a)) for a in arrays)
 
 
 # -- one rank of a distributed ring ----------------------------------------------------------------------
@@ -130,7 +141,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
             block_out, block_lse = _block_forward(qf, kb, vb, owner_mask(step), scale)
             out, lse = _merge(out, lse, block_out, block_lse)
             if ring.size > 1:
-                mx.eval(out, lse)  # free this block's scores before the next block arrives
+                out, lse = _cut(out, lse)  # free this block's scores before the next block arrives
             if step < ring.size - 1:
                 kb, vb = ring.shift(kb, vb)
         return out.astype(q.dtype), lse
@@ -147,7 +158,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
             gq, gk, gv = _block_backward(qf, kb, vb, d_out, lse, delta, owner_mask(step), scale)
             dq, dkb, dvb = dq + gq, dkb + gk, dvb + gv
             if ring.size > 1:
-                mx.eval(dq)
+                (dq,) = _cut(dq)
             kb, vb, dkb, dvb = ring.shift(kb, vb, dkb, dvb)  # n shifts bring every gradient home
         return dq.astype(q.dtype), dkb.astype(k.dtype), dvb.astype(v.dtype)
 
