@@ -8,15 +8,11 @@ from energy_caiso.source import CaisoSource
 
 from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import SourceContext
-
-REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
+from energy_core.testing import real_data
 
 
 def real(path: str) -> Path:
-    target = REAL / path
-    if not target.exists():
-        pytest.skip(f"real recorded data not available at {target}")
-    return target
+    return real_data(path, near=__file__)
 
 
 @pytest.fixture

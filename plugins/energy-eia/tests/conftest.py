@@ -6,18 +6,13 @@ import pytest
 
 from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import SourceContext
+from energy_core.testing import real_data
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
 
-REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
-"""Real recorded data beside the checkout; tests that need it skip when it is absent."""
-
 
 def real(path: str) -> Path:
-    target = REAL / path
-    if not target.exists():
-        pytest.skip(f"real recorded data not available at {target}")
-    return target
+    return real_data(path, near=__file__)
 
 
 @pytest.fixture

@@ -2,13 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
+from energy_core.testing import real_data
 
 
 def real(path: str) -> Path:
-    target = REAL / path
-    if not target.exists():
-        pytest.skip(f"real recorded data not available at {target}")
-    return target
+    return real_data(path, near=__file__)
