@@ -22,6 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore
+from energy_core.features.serving import window_starts
 from energy_core.ml.model import Forecaster, ModelConfig, anchor_of, stripe
 from energy_core.ml.ring import Ring
 
@@ -105,7 +106,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
     target_column = features.index(info.target)
-    train_windows = sum(b.x.shape[0] for b in _batches(store, config, "train"))
+    _, ts, _, _ = store.arrays(config.entity)
+    train_windows = len(window_starts(info, ts, "train", config.seq_len, config.horizon, config.stride))
     if train_windows == 0:
         raise ConfigError(f"no training windows of {config.seq_len} + {config.horizon} hours before "
                           f"{info.splits['val_start'][:10]} for {config.entity}; shorten --seq-len or move the split")
