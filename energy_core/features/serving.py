@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
-import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
 
 from energy_core.errors import ConfigError
@@ -108,43 +107,9 @@ def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride
 
 def real_time_context(store: FeatureStore, entity: str, *, lookback_hours: int, features: list[str] | None,
                       source: str) -> Context:
-    """The latest ``lookback_hours`` of ``entity``, read from LanceDB (``ts`` index) or the Parquet export."""
-    from energy_core.features.store import table_name
-
-    info = store.latest(entity)
-    last = np.datetime64(info.last_ts[:19], "us")
-    cut = last - np.timedelta64(lookback_hours - 1, "h")
-    if source == "lancedb":
-        table = store._db.open_table(table_name(entity))
-        rows = table.search().where(f"ts >= timestamp '{str(cut).replace('T', ' ')}'").limit(None).to_arrow()
-    elif source == "parquet":
-        rows = _tail_row_groups(store.exports / f"{entity}.parquet", lookback_hours)
-    else:
-        raise ConfigError(f"source must be 'lancedb' or 'parquet', not {source!r}")
-    from energy_core.features.store import _numpy
-
-    ts, values, mask = _numpy(rows.sort_by("ts"), len(info.features))
-    keep = ts >= cut
-    ts, values, mask = ts[keep], values[keep], mask[keep]
-    if len(ts) < lookback_hours:
-        raise ConfigError(f"{entity} has only {len(ts)} hours before {info.last_ts}; asked for {lookback_hours}")
+    """The latest ``lookback_hours`` of ``entity``, normalized like a training window."""
+    info, ts, values, mask = store.latest_hours(entity, lookback_hours, source=source)
     columns = _select(info, features)
     data = normalized(info, values, mask, columns)
     return Context(mx.array(data[None]), mx.array(np.ascontiguousarray(mask[None][:, :, columns])), ts,
                    tuple(info.features[j] for j in columns))
-
-
-def _tail_row_groups(path, rows: int):
-    """Read row groups from the end of a Parquet file until they hold ``rows`` rows."""
-    import pyarrow as pa
-
-    if not path.exists():
-        raise ConfigError(f"no Parquet export at {path}; build the features first")
-    reader = pq.ParquetFile(path)
-    groups, count = [], 0
-    for g in range(reader.num_row_groups - 1, -1, -1):
-        groups.insert(0, g)
-        count += reader.metadata.row_group(g).num_rows
-        if count >= rows:
-            break
-    return pa.concat_tables([reader.read_row_group(g) for g in groups])

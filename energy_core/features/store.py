@@ -195,6 +195,25 @@ class FeatureStore:
             self._cache = {key: (info, ts, values, mask)}  # one entity at a time: memory stays one array
         return self._cache[key]
 
+    def latest_hours(self, entity: str, hours: int, *, source: str = "lancedb"
+                     ) -> tuple[BuildInfo, np.ndarray, np.ndarray, np.ndarray]:
+        """The last ``hours`` rows of the latest build, read from LanceDB (``ts`` index, the build's last
+        hour as the watermark) or from the Parquet export (only its last row groups)."""
+        info = self.latest(entity)
+        cut = np.datetime64(info.last_ts[:19], "us") - np.timedelta64(hours - 1, "h")
+        if source == "lancedb":
+            table = self._db.open_table(table_name(entity))
+            rows = table.search().where(f"ts >= timestamp '{str(cut).replace('T', ' ')}'").limit(None).to_arrow()
+        elif source == "parquet":
+            rows = _tail_row_groups(self.exports / f"{entity}.parquet", hours)
+        else:
+            raise ConfigError(f"source must be 'lancedb' or 'parquet', not {source!r}")
+        ts, values, mask = _numpy(rows.sort_by("ts"), len(info.features))
+        keep = ts >= cut
+        if keep.sum() < hours:
+            raise ConfigError(f"{entity} has only {keep.sum()} hours before {info.last_ts}; asked for {hours}")
+        return info, ts[keep], values[keep], mask[keep]
+
     def frame(self, entity: str) -> pl.DataFrame:
         """A wide, readable view: one column per feature, null where unobserved."""
         info, ts, values, mask = self.arrays(entity)
@@ -236,6 +255,20 @@ def _numpy(table: pa.Table, width: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     values = table["values"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
     mask = table["mask"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
     return ts, values.astype(np.float32, copy=False), mask.astype(np.uint8, copy=False)
+
+
+def _tail_row_groups(path: Path, rows: int) -> pa.Table:
+    """Read row groups from the end of a Parquet file until they hold ``rows`` rows."""
+    if not path.exists():
+        raise ConfigError(f"no Parquet export at {path}; build the features first")
+    reader = pq.ParquetFile(path)
+    groups, count = [], 0
+    for g in range(reader.num_row_groups - 1, -1, -1):
+        groups.insert(0, g)
+        count += reader.metadata.row_group(g).num_rows
+        if count >= rows:
+            break
+    return pa.concat_tables([reader.read_row_group(g) for g in groups])
 
 
 def _changed_rows(old: pa.Table, new: pa.Table) -> pa.Table | None:
