@@ -60,18 +60,30 @@ def default_entity(ba: str) -> Entity:
     return Entity(ba, TIMEZONES.get(ba, "America/Chicago"), tuple(selectors))
 
 
+def _read_config(home: Path) -> dict:
+    path = home / ENTITIES_FILE
+    try:
+        return tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc}); see energy_core/features/entities.py") from None
+
+
+def configured_entities(home: Path) -> list[str]:
+    """Entity names defined in ``<home>/entities.toml``."""
+    return sorted(_read_config(home))
+
+
 def load_entities(home: Path, names: list[str]) -> dict[str, Entity]:
     """The entities called ``names``: from ``<home>/entities.toml`` where defined, else the defaults."""
     configured: dict[str, Entity] = {}
     path = home / ENTITIES_FILE
     if path.exists():
         try:
-            raw = tomllib.loads(path.read_text())
-            for name, spec in raw.items():
+            for name, spec in _read_config(home).items():
                 selectors = tuple(Selector(s["dataset"], s["region"], s.get("suffix", "")) for s in spec["selectors"])
                 configured[name] = Entity(name, spec.get("timezone", TIMEZONES.get(name, "UTC")), selectors,
                                           spec.get("target", DEFAULT_TARGET))
-        except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: invalid entity definition ({exc}); see energy_core/features/entities.py"
                               ) from None
     return {name: configured.get(name) or default_entity(name) for name in names}

@@ -30,7 +30,7 @@ from lancedb.index import BTree
 
 from energy_core.errors import ConfigError, StorageError
 from energy_core.features.calendar import CALENDAR_FEATURES
-from energy_core.features.entities import ENTITIES_FILE, load_entities
+from energy_core.features.entities import configured_entities, load_entities
 from energy_core.features.fusion import Fused, fuse
 from energy_core.store import ParquetStore, StoreLock
 
@@ -102,12 +102,7 @@ class FeatureStore:
         regions: set[str] = set()
         for dataset in eia:
             regions |= set(processed.scan(dataset).select(pl.col("region").unique()).collect()["region"])
-        configured = self.home / ENTITIES_FILE
-        if configured.exists():
-            import tomllib
-
-            regions |= set(tomllib.loads(configured.read_text()))
-        return sorted(r for r in regions if "." not in r)
+        return sorted(r for r in regions | set(configured_entities(self.home)) if "." not in r)
 
     def _build_one(self, fused: Fused, target: str, splits: Splits, runs: list[str]) -> BuildInfo:
         name = table_name(fused.entity)
