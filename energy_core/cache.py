@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from energy_core.errors import StorageError
+from energy_core.faults import fault_point
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETENTION = timedelta(days=30)
@@ -61,10 +64,17 @@ class RawCache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            quarantine = self.path.with_name(f"{self.path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-            logger.warning("raw cache %s is unreadable (%s); moved aside to %s", self.path, exc, quarantine.name)
-            self.path.rename(quarantine)
+            self._quarantine(exc)
             return self._connect()
+
+    def _quarantine(self, exc: Exception) -> None:
+        """Move an unreadable database (and its journal files) aside; the cache starts empty."""
+        stamp = f"corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        logger.warning("raw cache %s is unreadable (%s); moved aside as %s.%s", self.path, exc, self.path.name, stamp)
+        for suffix in ("", "-wal", "-shm"):
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                part.rename(part.with_name(f"{part.name}.{stamp}"))
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -78,26 +88,45 @@ class RawCache:
         return db
 
     def get(self, key: str, *, now: datetime | None = None) -> CachedResponse | None:
-        """Return a live entry, or None when absent or older than the retention period."""
+        """Return a live entry, or None when absent, expired or unreadable (a miss: the caller refetches)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT request, status, content_type, body, fetched_at FROM responses WHERE key = ?", (key,)
-            ).fetchone()
+            try:
+                row = self._db.execute(
+                    "SELECT request, status, content_type, body, fetched_at FROM responses WHERE key = ?", (key,)
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._db.close()
+                self._quarantine(exc)
+                self._db = self._connect()
+                return None
         if row is None:
             return None
-        fetched_at = datetime.fromisoformat(row[4])
+        try:
+            fetched_at = datetime.fromisoformat(row[4])
+            body = zlib.decompress(row[3])
+        except (ValueError, TypeError, zlib.error) as exc:
+            logger.warning("raw cache entry for %s is damaged (%s); dropping it and refetching", row[0], exc)
+            with self._lock:
+                self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+            return None
         if not self._is_live(fetched_at, now or datetime.now(UTC)):
             return None
-        return CachedResponse(row[0], row[1], row[2], zlib.decompress(row[3]), fetched_at)
+        return CachedResponse(row[0], row[1], row[2], body, fetched_at)
 
     def put(self, key: str, *, namespace: str, request: str, status: int, content_type: str, body: bytes,
             fetched_at: datetime) -> None:
+        """Store one response in a single transaction: after a crash it is there whole or not at all."""
         blob = zlib.compress(body, 3)
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, namespace, request, status, content_type, blob, fetched_at.isoformat()),
-            )
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, namespace, request, status, content_type, blob, fetched_at.isoformat()),
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"could not write the raw cache {self.path}: {exc}; free disk space, or run "
+                                   "`energy cache prune`") from None
+        fault_point("raw_cached")
 
     def prune(self, *, now: datetime | None = None) -> int:
         """Delete entries older than the retention period (or stamped in the future); return how many."""
@@ -107,6 +136,7 @@ class RawCache:
             cursor = self._db.execute(
                 "DELETE FROM responses WHERE fetched_at < ? OR fetched_at > ?", (oldest, now.isoformat())
             )
+            fault_point("cache_prune_mid")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.execute("VACUUM")
         return cursor.rowcount

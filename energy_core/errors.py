@@ -37,6 +37,14 @@ class StorageError(EnergyError):
     """Writing to or reading from the local store failed."""
 
 
+class RunInterruptedError(EnergyError):
+    """A run stopped early on a signal; what it stored is kept and the rest is pending."""
+
+    def __init__(self, message: str, *, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
+
+
 class CacheMissError(EnergyError):
     """``--offline`` asked for a response that the raw cache does not hold."""
 

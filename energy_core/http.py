@@ -181,6 +181,8 @@ class HttpClient:
     budget_override: Budget | None = None
     """Replaces every budget (a simulator declares its own service's limit this way)."""
     stats: HttpStats = field(default_factory=HttpStats)
+    history: list[str] = field(default_factory=list)
+    """Every request answered, credentials removed, in order; ``cache:`` marks one served by the cache."""
 
     def __post_init__(self) -> None:
         install_log_redaction()
@@ -233,6 +235,7 @@ class HttpClient:
         if self.cache is not None and mode is not CacheMode.REFRESH:
             hit = self._from_cache(key, parse)
             if hit is not None:
+                self.history.append(f"cache: {request}")
                 return hit
         if mode is CacheMode.ONLY:
             raise CacheMissError(
@@ -241,6 +244,7 @@ class HttpClient:
         buckets = self._buckets_for(target.netloc, budget or self.budget)
         value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
                                                             buckets)
+        self.history.append(request)
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
                            body=body, fetched_at=fetched_at)

@@ -65,6 +65,11 @@ class Registry:
         self.sources: ComponentTable[Source] = ComponentTable("source")
         self.normalizers: ComponentTable[Normalizer] = ComponentTable("normalizer")
         self.sinks: ComponentTable[Sink] = ComponentTable("sink")
+        info = getattr(pm, "info", None)
+        self.versions: dict[str, str | None] = {
+            name: info(plugin).version if info else None
+            for plugin in pm.get_plugins() if (name := pm.get_name(plugin))}
+        """Plugin name -> the version of the distribution it came from (recorded with every run)."""
         for hook, table in (
             (pm.hook.register_sources, self.sources),
             (pm.hook.register_normalizers, self.normalizers),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +18,9 @@ from pathlib import Path
 import polars as pl
 
 from energy_core.cache import RawCache
+from energy_core.catalog import Catalog
 from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError, StorageError
+from energy_core.faults import fault_point
 from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
 from energy_core.plugins import get_plugin_manager
@@ -44,6 +49,12 @@ class RunConfig:
     refresh: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     env: Mapping[str, str] | None = None
+    resume: bool = True
+    """Also fetch the windows earlier runs planned but did not store (failed, interrupted, crashed)."""
+
+    def record(self) -> dict:
+        """The configuration as the catalog keeps it: the environment (which holds keys) left out."""
+        return {k: v for k, v in asdict(self).items() if k != "env"}
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -57,14 +68,21 @@ class RunConfig:
 class WindowOutcome:
     source: str
     window: str
-    status: str  # "ok" | "empty" | "failed" | "skipped"
+    status: str  # "ok" | "empty" | "failed" | "skipped" | "interrupted"
+    spec: Window
     rows: int = 0
     from_cache: bool = False
     error: str | None = None
+    seconds: float = 0.0
+    requests: list[str] = field(default_factory=list)
+    """The requests this window made (credentials removed); ``cache:`` marks cache hits."""
+    retrieved_at: list[datetime] = field(default_factory=list)
+    """When each of its batches was retrieved: the ``retrieved_at`` its stored rows carry."""
 
 
 @dataclass
 class RunReport:
+    run_id: str
     started_at: datetime
     sources: tuple[str, ...]
     start: datetime
@@ -72,6 +90,10 @@ class RunReport:
     windows: list[WindowOutcome] = field(default_factory=list)
     rows: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Rows received per (dataset, region)."""
+    series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Rows received per (dataset, region, series)."""
+    resumed: int = 0
+    """Windows taken over from earlier runs that did not store them."""
     rows_stored: int = 0
     requests: dict[str, dict[str, float]] = field(default_factory=dict)
     gaps: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -81,7 +103,11 @@ class RunReport:
 
     @property
     def failed(self) -> list[WindowOutcome]:
-        return [w for w in self.windows if w.status in ("failed", "skipped")]
+        return [w for w in self.windows if w.status in ("failed", "skipped", "interrupted")]
+
+    @property
+    def interrupted(self) -> bool:
+        return any(w.status == "interrupted" for w in self.windows)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +116,8 @@ class RunReport:
     def to_json(self) -> dict:
         data = asdict(self)
         data["rows"] = [{"dataset": d, "region": r, "rows": n} for (d, r), n in sorted(self.rows.items())]
+        data["series_rows"] = [{"dataset": d, "region": r, "series": s, "rows": n}
+                               for (d, r, s), n in sorted(self.series_rows.items())]
         data["gaps"] = [{"dataset": d, "region": r, "series": s, "missing_hours": n}
                         for (d, r, s), n in sorted(self.gaps.items())]
         data["ok"] = self.ok
@@ -102,6 +130,7 @@ class SourceResult:
 
     windows: list[WindowOutcome] = field(default_factory=list)
     rows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -110,43 +139,88 @@ PlanCallback = Callable[[dict[str, int]], None]
 
 
 def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCallback | None = None,
-        on_window: ProgressCallback | None = None) -> RunReport:
+        on_window: ProgressCallback | None = None, stop: threading.Event | None = None,
+        command: str = "") -> RunReport:
     """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised.
 
     Sources run concurrently, one thread each, every one within its own request budget.
     ``on_plan`` receives the number of windows per source; ``on_window`` each finished window
-    (from the source's thread).
+    (from the source's thread). Once ``stop`` is set, windows not yet started are left for the next
+    run. The run, its windows and what stays pending are recorded in the catalog.
     """
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
     _check_datasets(config, source_classes)
-    report = RunReport(datetime.now(UTC), config.sources, config.start, config.end)
+    started = datetime.now(UTC)
+    report = RunReport(f"{started:%Y%m%dT%H%M%S%fZ}", started, config.sources, config.start, config.end)
     base_env = dict(os.environ if config.env is None else config.env)
+    stop = stop or threading.Event()
+    catalog = Catalog(config.home)
     cache = RawCache(config.home / "raw")
     sinks: list[Sink] = []
+    begun = stored = False
     try:
         with ExitStack() as stack:
             sinks.extend(registry.sink(name)(config.home) for name in config.sinks)
             planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
+            if config.resume:
+                planned = [(source, http, _with_pending(catalog, source, config, windows, report))
+                           for source, http, windows in planned]
+            catalog.begin_run(report.run_id, command=command or f"run {' '.join(config.sources)}", started_at=started,
+                              config=config.record(), plugins=registry.versions,
+                              windows=[w for _, _, windows in planned for w in windows])
+            begun = True
             if on_plan:
                 on_plan({source.name: len(windows) for source, _, windows in planned})
             with ThreadPoolExecutor(max_workers=len(planned), thread_name_prefix="energy-source") as pool:
                 futures = [pool.submit(_run_source, source, registry.normalizer(source.normalizer)(), windows, sinks,
-                                       on_window) for source, _, windows in planned]
+                                       on_window, stop) for source, _, windows in planned]
                 results = [future.result() for future in futures]
             for (source, http, _), result in zip(planned, results, strict=True):
                 report.windows += result.windows
                 report.rows.update(result.rows)
+                report.series_rows.update(result.series_rows)
                 report.warnings += result.warnings
                 report.requests[source.name] = asdict(http.stats)
+        report.rows_stored = _close(sinks)
+        stored = True
     finally:
+        if not stored:
+            with contextlib.suppress(EnergyError):  # keep what was validated; the first error is the one to show
+                _close(sinks)
+        cache.close()
+        report.finished_at = datetime.now(UTC)
         try:
-            report.rows_stored = sum(sink.close().rows_written for sink in sinks)
+            if begun:
+                catalog.finish_run(report, stored=stored)
         finally:
-            cache.close()
+            catalog.close()
     report.gaps = _gaps(config, source_classes)
-    report.finished_at = datetime.now(UTC)
     return report
+
+
+def _close(sinks: Sequence[Sink]) -> int:
+    """Flush and close every sink (all of them, even after one fails); return the rows they wrote."""
+    written, error = 0, None
+    for sink in sinks:
+        try:
+            written += sink.close().rows_written
+        except EnergyError as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return written
+
+
+def _with_pending(catalog: Catalog, source: Source, config: RunConfig, windows: list[Window],
+                  report: RunReport) -> list[Window]:
+    """Earlier runs' unstored windows of this source first, then this run's plan (each window once)."""
+    planned = set(windows)
+    resumed = [w for w in catalog.pending(source.name, _datasets_for(type(source), config)) if w not in planned]
+    if resumed:
+        logger.info("%s: resuming %d window(s) that earlier runs did not store", source.name, len(resumed))
+    report.resumed += len(resumed)
+    return resumed + windows
 
 
 def _prepare(source_cls: type[Source], config: RunConfig, base_env: dict[str, str], cache: RawCache,
@@ -220,8 +294,9 @@ class BatchWriter:
             outcome.status, outcome.error = "failed", str(exc)
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
             return
-        for dataset, region, n in counts.iter_rows():
+        for dataset, region, series, n in counts.iter_rows():
             self.result.rows[(dataset, region)] += n
+            self.result.series_rows[(dataset, region, series)] += n
             outcome.rows += n
 
     def holds(self, outcome: WindowOutcome) -> bool:
@@ -233,13 +308,14 @@ class BatchWriter:
     def _store(self, batch: RawBatch) -> pl.DataFrame:
         observations = validate_observations(self.normalizer.normalize(batch),
                                              producer=f"normalizer {self.normalizer.name!r}")
+        fault_point("validated")
         for sink in self.sinks:
             sink.write(observations)
-        return observations.group_by("dataset", "region").len()
+        return observations.group_by("dataset", "region", "series").len()
 
 
 def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window], sinks: Sequence[Sink],
-                on_window: ProgressCallback | None) -> SourceResult:
+                on_window: ProgressCallback | None, stop: threading.Event) -> SourceResult:
     """Fetch window after window; each window's store overlaps the next window's fetch."""
     result = SourceResult()
     writer = BatchWriter(normalizer, sinks, result)
@@ -255,12 +331,16 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
     abort: EnergyError | None = None
     try:
         for window in windows:
-            outcome = WindowOutcome(source.name, window.describe(), "ok")
-            if abort is not None:
+            outcome = WindowOutcome(source.name, window.describe(), "ok", window)
+            if stop.is_set():
+                outcome.status, outcome.error = "interrupted", "stopped before this window; the next run resumes it"
+            elif abort is not None:
                 outcome.status, outcome.error = "skipped", f"not attempted after: {abort}"
             else:
+                began, first_request = time.monotonic(), len(source.http.history)
                 try:
                     for batch in source.fetch(window):
+                        outcome.retrieved_at.append(batch.retrieved_at)
                         result.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
                         writer.submit(batch, outcome)
                         if unrecorded is not None:  # submit() settled it
@@ -271,6 +351,9 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
                     logger.error("%s %s failed: %s", source.name, window.describe(), exc)
                     if isinstance(exc, _ABORT_SOURCE):
                         abort = exc
+                outcome.requests = source.http.history[first_request:]
+                outcome.from_cache = bool(outcome.requests) and all(r.startswith("cache: ") for r in outcome.requests)
+                outcome.seconds = round(time.monotonic() - began, 3)
             if writer.holds(outcome):
                 unrecorded = outcome
                 continue

@@ -40,6 +40,8 @@ class SimResponse:
     """Sleep before answering (a slow server)."""
     truncate_at: int | None = None
     """Send only this many body bytes, then close, while promising the full length."""
+    drip_s: float = 0.0
+    """Send the body one byte at a time with this pause between bytes (a slow drip)."""
 
 
 class Simulator(ABC):
@@ -90,7 +92,17 @@ class Simulator(ABC):
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
-                self.wfile.write(response.body[: response.truncate_at])
+                body = response.body[: response.truncate_at]
+                if not response.drip_s:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(response.drip_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up, as it should
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_core.errors import StorageError
+from energy_core.faults import fault_point
 from energy_core.schema import COLUMNS, KEY, POLARS_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -129,8 +130,10 @@ def _write_atomically(frame: pl.DataFrame, directory: Path) -> None:
             stale.unlink(missing_ok=True)
         with open(tmp, "wb") as fh:
             frame.select(COLUMNS).write_parquet(fh, compression="zstd", row_group_size=256 * 1024)
+            fault_point("parquet_before_close")
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point("parquet_tmp_written")
         os.replace(tmp, directory / PARTITION_FILE)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -138,6 +141,7 @@ def _write_atomically(frame: pl.DataFrame, directory: Path) -> None:
         raise StorageError(f"could not write {directory / PARTITION_FILE}: {exc.strerror or exc}; "
                            "the previous file is unchanged") from exc
     _fsync_dir(directory)
+    fault_point("after_publish_before_manifest")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -164,7 +168,12 @@ class StoreLock:
             self._fh.seek(0)
             holder = self._fh.read().strip() or "another process"
             self._fh.close()
-            raise StorageError(f"{self.path.parent} is being written by {holder}; wait for it to finish") from None
+            raise StorageError(f"{self.path.parent} is locked by {holder}, which is writing it; wait for it to "
+                               "finish and run again") from None
+        self._fh.seek(0)
+        left = self._fh.read().strip()
+        if left:  # the holder died without unlocking (the OS released its flock): take the lock over
+            logger.warning("taking over %s, left behind by %s, which is no longer running", self.path, left)
         self._fh.seek(0)
         self._fh.truncate()
         self._fh.write(f"pid {os.getpid()}")

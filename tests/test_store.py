@@ -99,7 +99,7 @@ def test_stale_temp_files_are_removed_on_next_write(tmp_path):
 
 def test_second_writer_is_refused_with_the_holder(tmp_path):
     with StoreLock(tmp_path / ".lock"):
-        with pytest.raises(StorageError, match=f"being written by pid {os.getpid()}"):
+        with pytest.raises(StorageError, match=f"locked by pid {os.getpid()}"):
             StoreLock(tmp_path / ".lock").__enter__()
     with StoreLock(tmp_path / ".lock"):
         pass  # released: the next writer gets it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shlex
 import sys
 import warnings
 
@@ -41,6 +42,11 @@ def plugin_manager(ctx: click.Context) -> EnergyPluginManager:
     return ctx.find_root().obj["plugin_manager"]
 
 
+def command_line(ctx: click.Context) -> str:
+    """The command as the user typed it (secrets never travel in arguments, but redact anyway)."""
+    return redact(shlex.join(["energy", *ctx.find_root().obj.get("argv", [])]))
+
+
 def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -50,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     pm.hook.register_commands(cli=cli)
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
     try:
-        cli.main(args=argv, prog_name="energy", standalone_mode=False, obj={"plugin_manager": pm})
+        cli.main(args=argv, prog_name="energy", standalone_mode=False,
+                 obj={"plugin_manager": pm, "argv": list(sys.argv[1:] if argv is None else argv)})
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -63,4 +70,4 @@ def main(argv: list[str] | None = None) -> None:
 
             click.echo(redact("".join(traceback.format_exception(exc))), err=True)
         click.echo(f"error: {redact(str(exc))}", err=True)
-        sys.exit(EXIT_FAILURE)
+        sys.exit(getattr(exc, "exit_code", EXIT_FAILURE))

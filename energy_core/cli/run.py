@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -10,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from energy_core.cli import plugin_manager
+from energy_core.cli import command_line, plugin_manager
 from energy_core.cli.options import home_option
-from energy_core.errors import EnergyError
+from energy_core.errors import EnergyError, RunInterruptedError
 from energy_core.features import FeatureStore
 from energy_core.registry import Registry
 from energy_core.runner import RunConfig, RunReport, WindowOutcome, run
@@ -61,6 +63,36 @@ class Progress:
             click.echo(f"\rfetching: {'  '.join(parts)}", err=True, nl=False)
 
 
+class GracefulStop:
+    """The first SIGINT or SIGTERM lets the windows in progress finish and be stored and recorded;
+    windows not started stay pending for the next run. The second exits at once (what was stored
+    stays stored: every write is atomic)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_number: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.event.is_set():
+            click.echo("\nstopping now; windows not stored stay pending for the next run", err=True)
+            os._exit(128 + number)
+        self.signal_number = number
+        self.event.set()
+        click.echo("\nfinishing the windows in progress, then stopping (press Ctrl-C again to stop at once)",
+                   err=True)
+
+
 @click.command("run")
 @click.option("--source", "sources", multiple=True, required=True, help="Source plugin to run (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Region code, e.g. PACW (repeatable); default all.")
@@ -74,24 +106,30 @@ class Progress:
 @click.option("--refresh", is_flag=True, help="Refetch even responses the raw cache holds.")
 @click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
 @click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
+@click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
 @home_option
 @click.pass_context
 def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, sinks, no_features,
-                home: Path):
+                no_resume, home: Path):
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     end_at = _end(end)
     start_at = start[0] if start else end_at - timedelta(days=7)
     config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,
-                       sinks=sinks, offline=offline, simulate=simulate, refresh=refresh)
+                       sinks=sinks, offline=offline, simulate=simulate, refresh=refresh, resume=not no_resume)
     progress = Progress()
     try:
-        report = run(config, registry=Registry(plugin_manager(ctx)), on_plan=progress.plan,
-                     on_window=progress.step)
+        with GracefulStop() as stop:
+            report = run(config, registry=Registry(plugin_manager(ctx)), on_plan=progress.plan,
+                         on_window=progress.step, stop=stop.event, command=command_line(ctx))
     finally:
         progress.close()
     report_path = _save(report, home)
     click.echo(summary(report))
     click.echo(f"report: {report_path}")
+    if stop.signal_number is not None:
+        pending = sum(w.status == "interrupted" for w in report.windows)
+        raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
+                                  "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
     if not no_features and "parquet" in sinks and report.rows_stored:
         from energy_core.cli.features import describe
 
@@ -118,7 +156,7 @@ def _end(end: tuple[datetime, bool] | None) -> datetime:
 def _save(report: RunReport, home: Path) -> Path:
     directory = home / "runs"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{report.started_at:%Y%m%dT%H%M%S%fZ}.json"
+    path = directory / f"{report.run_id}.json"
     path.write_text(json.dumps(report.to_json(), indent=2, default=str))
     return path
 
@@ -127,6 +165,8 @@ def summary(report: RunReport) -> str:
     ok = sum(w.status in ("ok", "empty") for w in report.windows)
     lines = [f"energy run {', '.join(report.sources)} {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} "
              f"UTC: {ok} of {len(report.windows)} windows ok, {report.rows_stored} rows new or changed"]
+    if report.resumed:
+        lines.append(f"resumed: {report.resumed} window(s) that earlier runs did not store")
     if report.rows:
         lines.append("rows received (dataset, region):")
         wide_d = max(len(d) for d, _ in report.rows)

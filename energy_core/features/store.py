@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # Lance's Rust logger warns about routine table creation
@@ -29,6 +30,7 @@ import lancedb
 from lancedb.index import BTree
 
 from energy_core.errors import ConfigError, StorageError
+from energy_core.faults import fault_point
 from energy_core.features.calendar import CALENDAR_FEATURES
 from energy_core.features.entities import configured_entities, load_entities
 from energy_core.features.fusion import Fused, fuse
@@ -109,6 +111,7 @@ class FeatureStore:
         previous = self.latest(fused.entity, missing_ok=True)
         incremental = previous is not None and previous.features == list(fused.features)
         changed = self._write_rows(name, fused, incremental)
+        fault_point("lance_after_commit_before_manifest")
         val_start, test_start = _split_points(fused.ts, splits)
         info = BuildInfo(
             entity=fused.entity, build=(previous.build + 1) if previous else 1, built_at=_now(),
@@ -124,17 +127,26 @@ class FeatureStore:
         return info
 
     def _write_rows(self, name: str, fused: Fused, incremental: bool) -> int:
-        """Merge only new or changed hours when the layout is unchanged; otherwise replace the table."""
+        """Merge only new or changed hours when the layout is unchanged; otherwise replace the table.
+
+        Each write is one LanceDB commit: a crash before it leaves the previous version, which is
+        what the last build record points at. The hour key is checked unique before and after.
+        """
         rows = _arrow(fused.ts, fused.values, fused.mask)
+        _check_unique(rows, f"features for {name} before writing")
         if incremental and name in self._db.list_tables().tables:
             table = self._db.open_table(name)
             old = table.to_arrow()
             changed = _changed_rows(old, rows)
             if changed is not None:
                 if changed.num_rows:
+                    fault_point("lance_before_commit")
                     table.merge_insert("ts").when_matched_update_all().when_not_matched_insert_all().execute(changed)
                     table.create_index("ts", config=BTree(), replace=True)
+                    merged = table.search().select(["ts"]).limit(None).to_arrow()
+                    _check_unique(merged, f"LanceDB table {name} after the merge")
                 return changed.num_rows
+        fault_point("lance_before_commit")
         table = self._db.create_table(name, rows, mode="overwrite")
         table.create_index("ts", config=BTree(), replace=True)
         return rows.num_rows
@@ -264,6 +276,13 @@ def _tail_row_groups(path: Path, rows: int) -> pa.Table:
         if count >= rows:
             break
     return pa.concat_tables([reader.read_row_group(g) for g in groups])
+
+
+def _check_unique(table: pa.Table, what: str) -> None:
+    hours = table["ts"]
+    if len(hours) != len(pc.unique(hours)):
+        raise StorageError(f"{what} holds an hour more than once; nothing further was written. Rebuild the entity "
+                           "with `energy features build --entity ...` after checking the processed store.")
 
 
 def _changed_rows(old: pa.Table, new: pa.Table) -> pa.Table | None:

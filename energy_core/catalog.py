@@ -1,0 +1,234 @@
+"""The catalog: what every run asked for, what each window did, and what is still pending.
+
+A SQLite database at ``<home>/catalog.sqlite``. A run is recorded in two transactions: when it
+starts (with every planned window marked pending) and when its sinks have flushed (outcomes, rows,
+and the pending marks of windows that were stored). A crash between the two leaves the run
+``running`` and its windows pending, so the next run resumes them. Each window keeps the requests
+it made and the retrieval times of its batches, which is how a stored row is traced back: its
+``retrieved_at`` names the batch, and so the run and the requests, that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from energy_core.errors import StorageError
+from energy_core.faults import fault_point
+from energy_core.interfaces import Window
+
+if TYPE_CHECKING:
+    from energy_core.runner import RunReport
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    plugins TEXT NOT NULL,
+    rows_stored INTEGER
+);
+CREATE TABLE IF NOT EXISTS windows (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    source TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    regions TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    from_cache INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    error TEXT,
+    requests TEXT NOT NULL,
+    retrieved_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_by_dataset ON windows (dataset, start);
+CREATE TABLE IF NOT EXISTS rows_written (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    dataset TEXT NOT NULL,
+    region TEXT NOT NULL,
+    series TEXT NOT NULL,
+    rows INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    source TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    regions TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (source, dataset, start, end, regions)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    command: str
+    started_at: str
+    finished_at: str | None
+    status: str
+    """``running`` (still going, or ``crashed`` when its process is gone), ``ok``, ``failed`` or ``interrupted``."""
+    rows_stored: int | None
+
+
+def _window_key(window: Window) -> tuple[str, str, str, str, str]:
+    return (window.source, window.dataset, window.start.isoformat(), window.end.isoformat(),
+            json.dumps(list(window.regions)))
+
+
+class Catalog:
+    """Runs, windows, rows written and pending windows of one home."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.path = home / "catalog.sqlite"
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"the catalog {self.path} is unreadable ({exc}); move it aside and re-run "
+                               "(the stored data does not depend on it)") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def begin_run(self, run_id: str, *, command: str, started_at: datetime, config: dict, plugins: dict,
+                  windows: Iterable[Window]) -> None:
+        """Record a starting run and mark each of its windows pending until it is stored."""
+        with self._transaction():
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, NULL)",
+                             (run_id, command, started_at.isoformat(), os.getpid(), json.dumps(config, default=str),
+                              json.dumps(plugins)))
+            self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?, ?, ?, 'not yet stored')",
+                                 [(*_window_key(w), run_id) for w in windows])
+
+    def finish_run(self, report: RunReport, *, stored: bool) -> None:
+        """Record the outcome of every window; unmark the pending windows that were stored.
+
+        :param stored: the sinks flushed everything; otherwise every window of the run stays pending.
+        """
+        status = "interrupted" if report.interrupted else "ok" if report.ok and stored else "failed"
+        with self._transaction():
+            self._db.execute("UPDATE runs SET finished_at = ?, status = ?, rows_stored = ? WHERE run_id = ?",
+                             (report.finished_at.isoformat() if report.finished_at else None, status,
+                              report.rows_stored, report.run_id))
+            for outcome in report.windows:
+                key = _window_key(outcome.spec)
+                self._db.execute(
+                    "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (report.run_id, *key, outcome.status, outcome.rows, int(outcome.from_cache), outcome.seconds,
+                     outcome.error, json.dumps(outcome.requests),
+                     json.dumps([t.isoformat() for t in outcome.retrieved_at])))
+                if stored and outcome.status in ("ok", "empty"):
+                    self._db.execute("DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? "
+                                     "AND end = ? AND regions = ?", key)
+                else:
+                    self._db.execute("UPDATE pending SET reason = ?, run_id = ? WHERE source = ? AND dataset = ? "
+                                     "AND start = ? AND end = ? AND regions = ?",
+                                     (outcome.error or outcome.status, report.run_id, *key))
+            self._db.executemany("INSERT INTO rows_written VALUES (?, ?, ?, ?, ?)",
+                                 [(report.run_id, d, r, s, n) for (d, r, s), n in sorted(report.series_rows.items())])
+            fault_point("catalog_before_commit")
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def pending(self, source: str, datasets: Sequence[str]) -> list[Window]:
+        """Windows of ``source`` (and these datasets) that earlier runs planned but did not store."""
+        rows = self._db.execute("SELECT dataset, start, end, regions FROM pending WHERE source = ? ORDER BY start",
+                                (source,)).fetchall()
+        return [Window(source, d, datetime.fromisoformat(s), datetime.fromisoformat(e), tuple(json.loads(r)))
+                for d, s, e, r in rows if d in datasets]
+
+    def pending_reasons(self) -> list[dict]:
+        rows = self._db.execute("SELECT source, dataset, start, end, regions, run_id, reason FROM pending "
+                                "ORDER BY source, dataset, start").fetchall()
+        return [{"source": s, "dataset": d, "start": a, "end": b, "regions": json.loads(r), "run_id": run,
+                 "reason": why} for s, d, a, b, r, run, why in rows]
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Newest first; a ``running`` run whose process has died is reported as ``crashed``."""
+        rows = self._db.execute("SELECT run_id, command, started_at, finished_at, status, pid, rows_stored FROM runs "
+                                "ORDER BY started_at DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall()
+        return [RunRecord(run_id, command, started, finished,
+                          "crashed" if status == "running" and not _alive(pid) else status, stored)
+                for run_id, command, started, finished, status, pid, stored in rows]
+
+    def windows(self, run_id: str | None = None) -> list[dict]:
+        query = "SELECT * FROM windows" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY rowid"
+        cursor = self._db.execute(query, (run_id,) if run_id else ())
+        names = [c[0] for c in cursor.description]
+        return [_decoded(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+    def trace(self, *, source: str, dataset: str, region: str, ts: datetime, retrieved_at: datetime) -> list[dict]:
+        """The window(s), with their run and requests, that stored a row: same dataset, a range holding
+        ``ts``, the row's region asked for (or all regions), and a batch retrieved at ``retrieved_at``."""
+        candidates = self._db.execute(
+            "SELECT w.*, r.command FROM windows w JOIN runs r USING (run_id) WHERE w.source = ? AND w.dataset = ? "
+            "AND w.start <= ? AND w.end > ? AND w.rows > 0 ORDER BY w.rowid",
+            (source, dataset, ts.isoformat(), ts.isoformat()))
+        names = [c[0] for c in candidates.description]
+        found = []
+        for row in candidates.fetchall():
+            window = _decoded(dict(zip(names, row, strict=True)))
+            if (not window["regions"] or region in window["regions"]) and \
+                    retrieved_at.isoformat() in window["retrieved_at"]:
+                found.append(window)
+        return found
+
+
+def _decoded(window: dict) -> dict:
+    for name in ("regions", "requests", "retrieved_at"):
+        window[name] = json.loads(window[name])
+    return window
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error (a crash leaves the previous state)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._db.execute("ROLLBACK")
+                raise StorageError(f"could not write the catalog: {error}") from None
+        else:
+            self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"could not write the catalog: {exc}") from None

@@ -1,0 +1,139 @@
+"""Shared pieces of the fault suite: a fault-scripted EIA simulator, runs against it, and the
+invariants every case checks (files open, no key twice, earlier data intact)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from energy_core.cache import RawCache
+from energy_core.http import HttpClient, RetryPolicy
+from energy_core.interfaces import SourceContext
+from energy_core.runner import RunConfig, RunReport, run
+from energy_core.schema import KEY
+from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_eia.simulator import EiaSimulator
+from energy_eia.source import EiaSource
+from tests.conftest import FakeTime
+
+JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 4, tzinfo=UTC))
+"""Three days of one BA's region data: one window, one page."""
+FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+Fault = SimResponse | Callable[[SimResponse], SimResponse]
+"""A scripted answer, or a change to the simulator's real answer (truncate it, edit its body)."""
+
+
+def faulty(base: type[Simulator]) -> type[Simulator]:
+    """``base`` answering its first requests from a script of faults, then normally."""
+
+    class Faulty(base):
+        def __init__(self, *script: Fault, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.script = list(script)
+
+        def handle(self, request: SimRequest) -> SimResponse:
+            if not self.script:
+                return super().handle(request)
+            fault = self.script.pop(0)
+            return fault(super().handle(request)) if callable(fault) else fault
+
+    Faulty.__name__ = f"Faulty{base.__name__}"
+    return Faulty
+
+
+class FaultyEia(faulty(EiaSimulator)):
+    def __init__(self, *script: Fault, **kwargs) -> None:
+        kwargs.setdefault("respondents", ("PACW",))
+        super().__init__(*script, **kwargs)
+
+
+def edit_json(change: Callable[[dict], None]) -> Callable[[SimResponse], SimResponse]:
+    """A fault that edits the real answer's JSON body."""
+
+    def apply(real: SimResponse) -> SimResponse:
+        body = orjson.loads(real.body)
+        change(body)
+        return replace(real, body=orjson.dumps(body))
+
+    return apply
+
+
+def json_response(status: int, body: bytes | str, **headers: str) -> SimResponse:
+    body = body.encode() if isinstance(body, str) else body
+    return SimResponse(status, body, {"Content-Type": "application/json", **headers})
+
+
+def run_eia(home: Path, sim: EiaSimulator, *, span=JAN, retry: RetryPolicy = FAST, env: dict | None = None,
+            **config) -> RunReport:
+    """One ``energy run --source eia --region PACW --dataset eia.region`` against ``sim``."""
+    return run(RunConfig(sources=("eia",), start=span[0], end=span[1], home=home, regions=("PACW",),
+                         datasets=("eia.region",), env={**sim.env(), **(env or {})}, retry=retry, **config))
+
+
+@pytest.fixture
+def eia_source(fake_time: FakeTime):
+    """Makes the real EIA source and HTTP client, with a cache under a folder and a fake clock (no
+    real sleeps); closes them after the test."""
+    made: list[HttpClient] = []
+
+    def make(sim: EiaSimulator, home: Path, fake_time: FakeTime = fake_time, **http) -> EiaSource:
+        http.setdefault("retry", RetryPolicy(max_attempts=4))
+        client = HttpClient(source="eia", budget=EiaSource.budget, cache=RawCache(home / "raw"), seed=0,
+                            sleep=fake_time.sleep, clock=fake_time.clock, **http)
+        made.append(client)
+        return EiaSource(SourceContext(http=client, env=sim.env()))
+
+    yield make
+    for client in made:
+        client.close()
+        client.cache.close()
+
+
+def stored(home: Path) -> pl.DataFrame:
+    """Every stored observation, in key order, after checking the store's invariants."""
+    root = home / "processed"
+    files = sorted(root.rglob("*.parquet"))
+    visible = [f for f in files if not f.name.startswith(".")]
+    for f in visible:
+        pq.read_metadata(f)  # the footer is whole
+    if not visible:
+        return pl.DataFrame()
+    table = ds.dataset(root, format="parquet", partitioning=None).to_table()  # skips .tmp-* files by their dot
+    frame = pl.from_arrow(table).sort(KEY)
+    assert frame.select(KEY).is_duplicated().sum() == 0, "a key is stored twice"
+    return frame
+
+
+def values(home: Path) -> pl.DataFrame:
+    """The stored data without its knowledge times, to compare runs made at different moments."""
+    frame = stored(home)
+    return frame.drop("retrieved_at") if frame.height else frame
+
+
+def energy(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The ``energy`` command in a child process."""
+    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def clean(tmp_path) -> pl.DataFrame:
+    """What a fault-free run of :data:`JAN` stores."""
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        report = run_eia(tmp_path / "clean", sim)
+    assert report.ok
+    return values(tmp_path / "clean")
