@@ -21,7 +21,7 @@ from energy_core.cache import RawCache
 from energy_core.catalog import Catalog
 from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError, StorageError
 from energy_core.faults import fault_point
-from energy_core.http import HttpClient, RetryPolicy
+from energy_core.http import Budget, HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
 from energy_core.plugins import get_plugin_manager
 from energy_core.registry import Registry
@@ -51,6 +51,8 @@ class RunConfig:
     env: Mapping[str, str] | None = None
     resume: bool = True
     """Also fetch the windows earlier runs planned but did not store (failed, interrupted, crashed)."""
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
+    """Source name -> a request budget replacing the one it declares (a paid plan's higher quota, say)."""
 
     def record(self) -> dict:
         """The configuration as the catalog keeps it: the environment (which holds keys) left out."""
@@ -229,6 +231,7 @@ def _prepare(source_cls: type[Source], config: RunConfig, base_env: dict[str, st
     if config.simulate:
         simulator = _start_simulator(source_cls, stack)
         env, namespace, budget = {**base_env, **simulator.env()}, f"simulator:{source_cls.name}", simulator.budget
+    budget = config.budgets.get(source_cls.name, budget)
     http = HttpClient(source=source_cls.name, budget=source_cls.budget, cache=cache, cache_namespace=namespace,
                       retry=config.retry, offline=config.offline, refresh=config.refresh, budget_override=budget)
     stack.callback(http.close)

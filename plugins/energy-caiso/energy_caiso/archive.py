@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from energy_core.errors import (
@@ -30,6 +31,8 @@ _ERR_CODE = re.compile(rb"<(?:\w+:)?ERR_CODE>\s*(\d+)\s*</(?:\w+:)?ERR_CODE>")
 _ERR_DESC = re.compile(rb"<(?:\w+:)?ERR_DESC>([^<]*)</(?:\w+:)?ERR_DESC>")
 
 NO_DATA = 1000
+BUSY_PAUSE_S = 5.0
+"""OASIS asks clients to leave 5 s between requests; a busy answer is retried no sooner."""
 TRANSIENT_CODES = {1003: "timed out waiting for the query", 1015: "GroupZip still processing"}
 PARAMETER_HINTS = {
     1002: "startdatetime/enddatetime must look like YYYYMMDDTHH:MM-0000",
@@ -57,6 +60,7 @@ class OasisBusyError(TransientSourceError):
     def __init__(self, message: str, *, code: int) -> None:
         super().__init__(message, source="caiso")
         self.code = code
+        self.retry_after = BUSY_PAUSE_S
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, request: str, 
                 if size > max_bytes:
                     raise _bomb(request, f"more than {max_bytes} uncompressed bytes")
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:  # bad CRC, truncated data, overlapping entries
+    except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:  # bad CRC or data, truncation, overlap
         raise UnexpectedPayloadError(f"caiso: corrupt zip member from {request}: {exc}", source="caiso") from None
     if info.compress_size and size / info.compress_size > max_ratio:
         raise _bomb(request, f"compression ratio {size / info.compress_size:.0f}")
@@ -136,7 +140,9 @@ def oasis_error(xml: bytes, request: str) -> SourceError | None:
         return None
     message = f"caiso: OASIS ERR_CODE {code} ({description}) for {request}"
     if "too many requests" in description.lower():
-        return RateLimitedError(message, source="caiso")
+        error = RateLimitedError(message, source="caiso")
+        error.retry_after = BUSY_PAUSE_S
+        return error
     if code in TRANSIENT_CODES:
         return OasisBusyError(message, code=code)
     hint = PARAMETER_HINTS.get(code)

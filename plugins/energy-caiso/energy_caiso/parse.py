@@ -30,8 +30,12 @@ def _read_csv(data: bytes, what: str) -> pl.DataFrame:
 def _require(frame: pl.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise PayloadValidationError(f"caiso: {what} lacks column(s) {missing}; it has {frame.columns}",
-                                     source="caiso")
+        shown = [c[:40] for c in frame.columns[:12]] + (["..."] if frame.width > 12 else [])
+        raise PayloadValidationError(f"caiso: {what} lacks column(s) {missing}; it has {shown}", source="caiso")
+    twice = [c for c in columns if f"{c}_duplicated_0" in frame.columns]  # polars' name for a repeated header
+    if twice:
+        raise PayloadValidationError(f"caiso: {what} has the column(s) {twice} more than once; which one holds "
+                                     "the data is unclear, so nothing is read", source="caiso")
 
 
 def _numbers(raw: pl.Series, what: str) -> pl.Series:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from energy_core.errors import AuthError, IncompleteFetchError
+from energy_core.errors import AuthError, IncompleteFetchError, PayloadValidationError
 from energy_core.http import CacheMode, RateBudget
 from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
 from energy_core.secrets import register_secret
@@ -160,5 +160,11 @@ def _inside(rows: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, int]:
     first, last = f"{window.start + timedelta(hours=1):%Y-%m-%dT%H}", f"{window.end:%Y-%m-%dT%H}"
     if rows.height == 0 or (first <= rows["period"].min() and rows["period"].max() <= last):
         return rows, 0
-    inside = rows.filter(pl.col("period").is_between(first, last))
+    hourly = rows["period"].str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
+    if not hourly.all():
+        odd = rows["period"].filter(~hourly)[0]
+        raise PayloadValidationError(f"eia: {window.dataset} has {(~hourly).sum()} period(s) not in the hourly UTC "
+                                     f"form YYYY-MM-DDTHH, e.g. {odd!r}; other frequencies are not supported",
+                                     source="eia")
+    inside = rows.filter(pl.col("period").is_between(pl.lit(first), pl.lit(last)))
     return inside, rows.height - inside.height
