@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-
 from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import CaisoSource
+from energy_weather.simulator import WeatherSimulator
+
 from energy_core.catalog import Catalog
 from energy_core.errors import SourceUnavailableError
 from energy_core.http import HttpClient, RateBudget, RetryPolicy
@@ -21,8 +22,8 @@ from energy_core.interfaces import FetchRequest, SourceContext
 from energy_core.runner import RunConfig, RunReport, run
 from energy_core.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
-from energy_weather.simulator import WeatherSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json, faulty, run_eia, stored, values
+
 
 class FaultyCaiso(faulty(CaisoSimulator)):
     def __init__(self, *script, **kwargs) -> None:
