@@ -10,6 +10,7 @@ it made and the retrieval times of its batches, which is how a stored row is tra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -100,6 +101,9 @@ class Catalog:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"could not open the catalog {self.path}: {exc}; check free disk space and "
+                               "permissions") from None
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"the catalog {self.path} is unreadable ({exc}); move it aside and re-run "
                                "(the stored data does not depend on it)") from None
@@ -219,16 +223,19 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not write the catalog: {exc}; check free disk space") from None
 
     def __exit__(self, kind, exc, tb) -> None:
         if kind is None:
             try:
                 self._db.execute("COMMIT")
+                return
             except sqlite3.Error as error:
-                self._db.execute("ROLLBACK")
-                raise StorageError(f"could not write the catalog: {error}") from None
-        else:
+                exc = error
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (an I/O error does)
             self._db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"could not write the catalog: {exc}") from None
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(f"could not write the catalog: {exc}; check free disk space") from None

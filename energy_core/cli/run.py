@@ -130,14 +130,23 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
         pending = sum(w.status == "interrupted" for w in report.windows)
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
                                   "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
-    if not no_features and "parquet" in sinks and report.rows_stored:
-        from energy_core.cli.features import describe
-
-        built = FeatureStore(home).build(_entities(report), runs=[report_path.stem])
-        click.echo("features:\n" + "\n".join(f"  {describe(info)}" for info in built))
+    if not no_features and "parquet" in sinks:
+        _build_features(home, _entities(report), report.rows_stored, report_path.stem)
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
                           f"first: {report.failed[0].error}")
+
+
+def _build_features(home: Path, entities: list[str] | None, rows_stored: int, run_id: str) -> None:
+    """Rebuild the touched entities when this run stored rows, or when an earlier run stored rows and
+    died before building them."""
+    store = FeatureStore(home)
+    if not rows_stored and not store.behind(entities):
+        return
+    from energy_core.cli.features import describe
+
+    built = store.build(entities, runs=[run_id])
+    click.echo("features:\n" + "\n".join(f"  {describe(info)}" for info in built))
 
 
 def _entities(report: RunReport) -> list[str] | None:

@@ -99,6 +99,15 @@ class FeatureStore:
             return [self._build_one(fuse(processed, entity), entity.target, splits, runs)
                     for entity in load_entities(self.home, names).values()]
 
+    def behind(self, entities: list[str] | None = None) -> bool:
+        """Whether the processed store changed after the last build of ``entities`` (default: those built)."""
+        files = list((self.home / "processed").glob("*/year=*/month=*/data.parquet"))
+        if not files:
+            return False
+        changed = max(f.stat().st_mtime for f in files)
+        builds = [self.latest(e, missing_ok=True) for e in (entities or self.entities())]
+        return not builds or any(b is None or datetime.fromisoformat(b.built_at).timestamp() < changed for b in builds)
+
     def available_entities(self, processed: ParquetStore) -> list[str]:
         eia = [d for d in processed.datasets() if d.startswith("eia.")]
         regions: set[str] = set()

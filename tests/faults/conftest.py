@@ -125,9 +125,18 @@ def values(home: Path) -> pl.DataFrame:
 
 
 def energy(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The ``energy`` command in a child process."""
-    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    """The ``energy`` command in a child process, with none of this machine's EIA or energy settings."""
+    return subprocess.run(energy_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=child_env(env))
+
+
+def energy_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "energy_core", *args]
+
+
+def child_env(extra: dict | None = None) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
+    return {**environ, **(extra or {})}
 
 
 @pytest.fixture
