@@ -8,13 +8,12 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-
 from energy_caiso.simulator import CaisoSimulator
+
 from energy_core.features import FeatureStore
 from energy_core.http import RateBudget
 from energy_core.runner import RunConfig, RunReport, run
 from tests.faults.conftest import FAST, FaultyEia, edit_json, faulty, run_eia, stored
-from tests.faults.test_payloads import edit_csv
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
