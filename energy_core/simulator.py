@@ -93,16 +93,15 @@ class Simulator(ABC):
                     self.close_connection = True
                 self.end_headers()
                 body = response.body[: response.truncate_at]
-                if not response.drip_s:
-                    self.wfile.write(body)
-                    return
+                step = 1 if response.drip_s else len(body) or 1
                 try:
-                    for i in range(len(body)):
-                        self.wfile.write(body[i : i + 1])
-                        self.wfile.flush()
-                        time.sleep(response.drip_s)
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i : i + step])
+                        if response.drip_s:
+                            self.wfile.flush()
+                            time.sleep(response.drip_s)
                 except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the client gave up, as it should
+                    self.close_connection = True  # the client gave up or died; nothing to answer
 
             def log_message(self, *args: object) -> None:
                 pass

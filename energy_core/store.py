@@ -1,8 +1,9 @@
 """The processed store: canonical observations as Parquet, ``<dataset>/year=YYYY/month=MM/``.
 
 Writes are upserts on the key (dataset, region, series, ts). A row whose value is unchanged keeps
-its stored ``retrieved_at`` (the first time that value was known); a changed value replaces the
-row when it was retrieved later. Each partition is one file, written to a temporary name, synced
+the earliest ``retrieved_at`` seen (the first time that value was known); a changed value replaces
+the row when it was retrieved later. So the stored result depends on which batches arrived, not
+on their order. Each partition is one file, written to a temporary name, synced
 and renamed, so a reader sees the old file or the new one, never half of either. Rows keep the
 order they arrived in (sorting costs more than the rest of a write), so a partition's bytes are a
 function of the runs that wrote it; a re-run that changes nothing writes nothing.
@@ -114,8 +115,9 @@ def _merge(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, int, int
     is_new = pl.col("old_at").is_null()
     differs = pl.col("value").ne_missing(pl.col("old_value"))
     replaces = ~is_new & differs & (pl.col("retrieved_at") >= pl.col("old_at"))
-    flags = joined.select(added=is_new.sum(), changed=replaces.sum()).row(0)
-    incoming = joined.filter(is_new | replaces).select(COLUMNS)
+    known_earlier = ~is_new & ~differs & (pl.col("retrieved_at") < pl.col("old_at"))
+    flags = joined.select(added=is_new.sum(), changed=(replaces | known_earlier).sum()).row(0)
+    incoming = joined.filter(is_new | replaces | known_earlier).select(COLUMNS)
     if incoming.height == 0:
         return old, 0, 0
     kept = old.join(incoming.select(KEY), on=KEY, how="anti", nulls_equal=True)

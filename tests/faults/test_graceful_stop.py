@@ -1,0 +1,92 @@
+"""Ctrl-C and SIGTERM: the first signal lets the windows in progress finish and be recorded, the
+second stops at once; either way what was stored stays stored and the next run resumes the rest."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+from energy_core.catalog import Catalog
+from energy_eia.simulator import EiaSimulator, Faults
+from tests.faults.conftest import child_env, energy, energy_command, values
+
+HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
+
+
+def start_run(home, sim) -> subprocess.Popen:
+    return subprocess.Popen(energy_command("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home",
+                                           str(home), "--no-features"),
+                            env=child_env(sim.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_requests(sim, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(sim.requests) < count:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.02)
+
+
+def pending(home) -> int:
+    catalog = Catalog(home)
+    try:
+        return len(catalog.pending_reasons())
+    finally:
+        catalog.close()
+
+
+def clean_values(tmp_path):
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        result = energy("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home", str(tmp_path / "clean"),
+                        "--no-features", env=sim.env())
+    assert result.returncode == 0, result.stderr
+    return values(tmp_path / "clean")
+
+
+def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run_resumes(tmp_path):
+    home = tmp_path / "home"
+    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
+        child = start_run(home, sim)
+        wait_for_requests(sim, 3)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "report:" in out, "the summary and report are written before exiting"
+    assert "finishing the windows in progress" in err and "stopped by signal 2" in err
+    report = json.loads(next((home / "runs").glob("*.json")).read_text())
+    statuses = [w["status"] for w in report["windows"]]
+    assert "ok" in statuses and "interrupted" in statuses and set(statuses) <= {"ok", "interrupted"}
+    assert pending(home) == statuses.count("interrupted")
+    kept = values(home)
+    assert kept.height > 0
+
+    with EiaSimulator(respondents=("PACW",)) as sim:  # a run over January alone picks up the rest
+        result = energy("run", "--source", "eia", "--region", "PACW", "--start", "2024-01-01", "--end", "2024-01-31",
+                        "--home", str(home), "--no-features", env=sim.env())
+    assert result.returncode == 0, result.stderr
+    assert f"resumed: {statuses.count('interrupted')} window(s)" in result.stdout
+    assert pending(home) == 0
+    assert values(home).equals(clean_values(tmp_path))
+
+
+def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
+    home = tmp_path / "home"
+    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
+        child = start_run(home, sim)
+        wait_for_requests(sim, 3)
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        child.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 130 and time.monotonic() - started < 2, err
+    assert "stopping now" in err
+    assert pending(home) == 12, "nothing was recorded as stored, so every window is still pending"
+    values(home)  # whatever reached the store is whole and unique
+
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        result = energy("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home", str(home),
+                        "--no-features", env=sim.env())
+    assert result.returncode == 0, result.stderr
+    assert values(home).equals(clean_values(tmp_path))
