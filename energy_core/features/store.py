@@ -26,9 +26,6 @@ import pyarrow.parquet as pq
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # Lance's Rust logger warns about routine table creation
 
-import lancedb
-from lancedb.index import BTree
-
 from energy_core.errors import ConfigError, StorageError
 from energy_core.faults import fault_point
 from energy_core.features.calendar import CALENDAR_FEATURES
@@ -82,6 +79,8 @@ class FeatureStore:
         self.home = Path(home)
         self.uri = uri or str(self.home / "features")
         self.exports = self.home / "features" / "exports"
+        import lancedb  # imported here: it takes a second, which commands that never read features should not pay
+
         self._db = lancedb.connect(self.uri)
         self._cache: dict[tuple[str, int], tuple[BuildInfo, np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -151,13 +150,13 @@ class FeatureStore:
                 if changed.num_rows:
                     fault_point("lance_before_commit")
                     table.merge_insert("ts").when_matched_update_all().when_not_matched_insert_all().execute(changed)
-                    table.create_index("ts", config=BTree(), replace=True)
+                    _index_hours(table)
                     merged = table.search().select(["ts"]).limit(None).to_arrow()
                     _check_unique(merged, f"LanceDB table {name} after the merge")
                 return changed.num_rows
         fault_point("lance_before_commit")
         table = self._db.create_table(name, rows, mode="overwrite")
-        table.create_index("ts", config=BTree(), replace=True)
+        _index_hours(table)
         return rows.num_rows
 
     def _record(self, info: BuildInfo) -> None:
@@ -285,6 +284,12 @@ def _tail_row_groups(path: Path, rows: int) -> pa.Table:
         if count >= rows:
             break
     return pa.concat_tables([reader.read_row_group(g) for g in groups])
+
+
+def _index_hours(table) -> None:
+    from lancedb.index import BTree
+
+    table.create_index("ts", config=BTree(), replace=True)
 
 
 def _check_unique(table: pa.Table, what: str) -> None:

@@ -117,12 +117,12 @@ def test_f38_a_canary_key_through_every_failing_path_appears_nowhere(tmp_path, c
         "persistent 500": [json_response(500, '{"error": "boom", "code": 500}')] * 6,
         "refused key": [json_response(403, '{"error": {"code": "API_KEY_INVALID", "message": "bad key"}}')],
         "truncated": [cut, cut],
-        "slow": [SimResponse(200, b"{}", delay_s=2.0)],
+        "slow": [SimResponse(200, b"{}", delay_s=0.7)],
         "html": [SimResponse(200, b"<html>maintenance</html>", {"Content-Type": "text/html"})],
         "too large": [SimResponse(200, b"{" + b" " * 2_000_000 + b"}")],
         "quota": [json_response(429, over, **{"Retry-After": "99999"})],
     }
-    retry = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.02, attempt_timeout=1.0)
+    retry = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.02, attempt_timeout=0.5)
     try:
         with caplog.at_level(logging.DEBUG), ScriptedServer() as elsewhere:
             scripts["redirect"] = [SimResponse(301, b"", {"Location": f"{elsewhere.url}/v2/steal"})]
