@@ -45,6 +45,10 @@ class RunInterruptedError(EnergyError):
         self.exit_code = 128 + signal_number
 
 
+class WouldFetchError(EnergyError):
+    """A dry run (``energy run --plan``) reached a request the raw cache cannot answer."""
+
+
 class CacheMissError(EnergyError):
     """``--offline`` asked for a response that the raw cache does not hold."""
 

@@ -35,6 +35,7 @@ from energy_core.errors import (
     SourceError,
     SourceUnavailableError,
     TransientSourceError,
+    WouldFetchError,
 )
 from energy_core.secrets import install_log_redaction, redact, redact_bytes, register_secret
 
@@ -181,6 +182,8 @@ class HttpClient:
     budget_override: Budget | None = None
     """Replaces every budget (a simulator declares its own service's limit this way)."""
     stats: HttpStats = field(default_factory=HttpStats)
+    dry_run: bool = False
+    """Answer from the cache only and raise :class:`WouldFetchError` instead of sending (``--plan``)."""
     history: list[str] = field(default_factory=list)
     """Every request answered, credentials removed, in order; ``cache:`` marks one served by the cache."""
 
@@ -237,6 +240,9 @@ class HttpClient:
             if hit is not None:
                 self.history.append(f"cache: {request}")
                 return hit
+        if self.dry_run:
+            self.history.append(f"would fetch: {request}")
+            raise WouldFetchError(f"{self.source}: {request} would be fetched")
         if mode is CacheMode.ONLY:
             raise CacheMissError(
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"

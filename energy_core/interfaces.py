@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -70,6 +70,9 @@ class Source(ABC):
     budget: ClassVar[Budget]
     """The request budget the service asks clients to respect (one limit or several that must all
     hold); the core enforces it per host."""
+    revision_lookback: ClassVar[timedelta] = timedelta(0)
+    """How far back the service still revises data: windows ending within it are fetched again even
+    when the store holds them."""
 
     def __init__(self, context: SourceContext) -> None:
         self.context = context

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +23,7 @@ from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaust
 from energy_core.faults import fault_point
 from energy_core.http import Budget, HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
+from energy_core.planning import SourcePlan, StoredHours, dry_run, lookback
 from energy_core.plugins import get_plugin_manager
 from energy_core.registry import Registry
 from energy_core.schema import validate_observations
@@ -53,6 +54,10 @@ class RunConfig:
     """Also fetch the windows earlier runs planned but did not store (failed, interrupted, crashed)."""
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     """Source name -> a request budget replacing the one it declares (a paid plan's higher quota, say)."""
+    incremental: bool = True
+    """Skip windows the store already holds, unless they are recent enough to be revised."""
+    lookback: timedelta | None = None
+    """How recent a window must be to be fetched again although stored (default: each source's own)."""
 
     def record(self) -> dict:
         """The configuration as the catalog keeps it: the environment (which holds keys) left out."""
@@ -96,6 +101,8 @@ class RunReport:
     """Rows received per (dataset, region, series)."""
     resumed: int = 0
     """Windows taken over from earlier runs that did not store them."""
+    skipped_stored: int = 0
+    """Windows not fetched because the store already holds them (incremental runs)."""
     rows_stored: int = 0
     requests: dict[str, dict[str, float]] = field(default_factory=dict)
     gaps: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -168,6 +175,11 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
             if config.resume:
                 planned = [(source, http, _with_pending(catalog, source, config, windows, report))
                            for source, http, windows in planned]
+            stored_hours = StoredHours(ParquetStore(config.home / "processed"), *_span(planned))
+            for i, (source, http, windows) in enumerate(planned):
+                needed, skipped = _needed(source, windows, stored_hours, config)
+                planned[i] = (source, http, needed)
+                report.skipped_stored += len(skipped)
             catalog.begin_run(report.run_id, command=command or f"run {' '.join(config.sources)}", started_at=started,
                               config=config.record(), plugins=registry.versions,
                               windows=[w for _, _, windows in planned for w in windows])
@@ -199,6 +211,49 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
             catalog.close()
     report.gaps = _gaps(config, source_classes)
     return report
+
+
+def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourcePlan]:
+    """What ``run(config)`` would do, without sending a request or writing anything: each window is
+    stored (skipped), answered by the raw cache, or to be fetched, with the time the budgets take."""
+    registry = registry or Registry(get_plugin_manager())
+    source_classes = [registry.source(name) for name in config.sources]
+    _check_datasets(config, source_classes)
+    base_env = dict(os.environ if config.env is None else config.env)
+    cache = RawCache(config.home / "raw")
+    catalog = Catalog(config.home)
+    try:
+        with ExitStack() as stack:
+            planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
+            if config.resume:
+                scratch = RunReport("plan", datetime.now(UTC), config.sources, config.start, config.end)
+                planned = [(source, http, _with_pending(catalog, source, config, windows, scratch))
+                           for source, http, windows in planned]
+            stored_hours = StoredHours(ParquetStore(config.home / "processed"), *_span(planned))
+            return [dry_run(source, http, *_needed(source, windows, stored_hours, config))
+                    for source, http, windows in planned]
+    finally:
+        cache.close()
+        catalog.close()
+
+
+def _span(planned: Sequence[tuple[Source, HttpClient, list[Window]]]) -> tuple[datetime, datetime]:
+    windows = [w for _, _, ws in planned for w in ws]
+    if not windows:
+        return datetime.now(UTC), datetime.now(UTC)
+    return min(w.start for w in windows), max(w.end for w in windows)
+
+
+def _needed(source: Source, windows: list[Window], stored: StoredHours,
+            config: RunConfig) -> tuple[list[Window], list[Window]]:
+    """The windows to fetch and those skipped as already stored (none when the run refetches)."""
+    if not config.incremental or config.refresh or "parquet" not in config.sinks:
+        return windows, []
+    settled_before = datetime.now(UTC) - lookback(type(source), config.lookback)
+    needed, skipped = [], []
+    for window in windows:
+        (skipped if window.end <= settled_before and stored.covers(window) else needed).append(window)
+    return needed, skipped
 
 
 def _close(sinks: Sequence[Sink]) -> int:

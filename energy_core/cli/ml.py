@@ -70,13 +70,23 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["val", "test"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--plot", "plot_to", is_flag=False, flag_value="", default=None, metavar="[PNG]",
+              help="Also draw the forecasts against the actuals and the baselines "
+              "(default file: <home>/plots/<entity>_<split>_forecasts.png).")
 @home_option
-def evaluate_command(entity, model, split, as_json, home):
+def evaluate_command(entity, model, split, as_json, plot_to, home):
     """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines."""
     from energy_core.features import FeatureStore
-    from energy_core.ml import evaluate
+    from energy_core.ml.evaluate import BASELINES, held_out_forecasts, score
 
-    scores = evaluate(FeatureStore(home), _model_dir(home, entity, model), split=split)
+    hours = held_out_forecasts(FeatureStore(home), _model_dir(home, entity, model), split=split)
+    scores = {name: score(hours[name].to_numpy(), hours["actual"].to_numpy()) for name in ("model", *BASELINES)}
+    if plot_to is not None:
+        from energy_core.plot import plot_forecasts
+
+        path = plot_forecasts(hours, entity, split,
+                              Path(plot_to) if plot_to else home / "plots" / f"{entity}_{split}_forecasts.png")
+        click.echo(f"plot: {path}", err=as_json)
     if as_json:
         click.echo(json.dumps({name: asdict(s) for name, s in scores.items()}, indent=2))
         return

@@ -16,8 +16,9 @@ from energy_core.cli import command_line, plugin_manager
 from energy_core.cli.options import home_option
 from energy_core.errors import EnergyError, RunInterruptedError
 from energy_core.features import FeatureStore
+from energy_core.planning import SourcePlan
 from energy_core.registry import Registry
-from energy_core.runner import RunConfig, RunReport, WindowOutcome, run
+from energy_core.runner import RunConfig, RunReport, WindowOutcome, plan, run
 from energy_core.time import parse_utc
 
 
@@ -103,19 +104,28 @@ class GracefulStop:
 @click.option("--offline", is_flag=True, help="Serve only from the raw cache; fail on a miss.")
 @click.option("--simulate", is_flag=True, help="Start each source's simulator on 127.0.0.1 and use it: "
               "no network, no API key.")
-@click.option("--refresh", is_flag=True, help="Refetch even responses the raw cache holds.")
+@click.option("--full-refresh", "--refresh", "refresh", is_flag=True,
+              help="Fetch every window again, bypassing the store and the raw cache.")
+@click.option("--lookback", type=click.FloatRange(min=0), metavar="DAYS",
+              help="Refetch stored windows ending within this many days (default: each source's own; EIA 14).")
+@click.option("--plan", "show_plan", is_flag=True, help="Print what would be fetched and how long it takes; "
+              "send nothing, write nothing.")
 @click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
 @click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
 @click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
 @home_option
 @click.pass_context
-def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, sinks, no_features,
-                no_resume, home: Path):
+def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, lookback, show_plan, sinks,
+                no_features, no_resume, home: Path):
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     end_at = _end(end)
     start_at = start[0] if start else end_at - timedelta(days=7)
     config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,
-                       sinks=sinks, offline=offline, simulate=simulate, refresh=refresh, resume=not no_resume)
+                       sinks=sinks, offline=offline, simulate=simulate, refresh=refresh, resume=not no_resume,
+                       lookback=timedelta(days=lookback) if lookback is not None else None)
+    if show_plan:
+        click.echo(describe_plan(config, plan(config, registry=Registry(plugin_manager(ctx)))))
+        return
     progress = Progress()
     try:
         with GracefulStop() as stop:
@@ -174,6 +184,8 @@ def summary(report: RunReport) -> str:
     ok = sum(w.status in ("ok", "empty") for w in report.windows)
     lines = [f"energy run {', '.join(report.sources)} {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} "
              f"UTC: {ok} of {len(report.windows)} windows ok, {report.rows_stored} rows new or changed"]
+    if report.skipped_stored:
+        lines.append(f"skipped: {report.skipped_stored} window(s) already stored (--full-refresh fetches them again)")
     if report.resumed:
         lines.append(f"resumed: {report.resumed} window(s) that earlier runs did not store")
     if report.rows:
@@ -192,3 +204,27 @@ def summary(report: RunReport) -> str:
     lines += [f"warning: {w}" for w in report.warnings[:20]]
     lines += [f"failed: {w.source} {w.window}: {w.error}" for w in report.failed[:20]]
     return "\n".join(lines)
+
+
+def describe_plan(config: RunConfig, plans: list[SourcePlan]) -> str:
+    lines = [f"plan: energy run {', '.join(config.sources)} {config.start:%Y-%m-%d %H:%M} .. "
+             f"{config.end:%Y-%m-%d %H:%M} UTC (nothing is sent or written)"]
+    for source_plan in plans:
+        states = [w.state for w in source_plan.windows]
+        cached = sum(w.cached for w in source_plan.windows)
+        lines.append(f"{source_plan.source}: {len(states)} windows: {states.count('stored')} already stored, "
+                     f"{states.count('cached')} answered by the raw cache ({cached} cached responses), "
+                     f"{states.count('fetch')} to fetch: at least {source_plan.requests} request(s), about "
+                     f"{_duration(source_plan.seconds)} at the request budget")
+        for window_plan in source_plan.windows:
+            detail = {"stored": "stored, skipped", "cached": f"raw cache ({window_plan.cached} responses)",
+                      "fetch": f"fetch ({window_plan.cached} cached responses first)" if window_plan.cached
+                      else "fetch"}[window_plan.state]
+            lines.append(f"  {window_plan.window.describe():<60} {detail}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

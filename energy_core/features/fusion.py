@@ -3,7 +3,8 @@
 The grid runs from the entity's first to its last observed hour. Anything finer than an hour is
 averaged into its hour. Each (source, series) becomes a feature column with a stable name
 (``eia.demand``, ``caiso.load_forecast.dam``, ``weather.temperature_2m``); calendar features are
-appended. A gap stays a gap: NaN with mask 0, never a zero or a carried-forward value.
+appended. A gap stays a gap: NaN with mask 0, never a zero or a carried-forward value. Hours that
+``energy quality`` flagged as stuck, outlying or impossible are gaps too.
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ def feature_name(dataset: str, series: str, suffix: str = "") -> str:
     return f"{dataset.split('.')[0]}.{series}" + (f"@{suffix}" if suffix else "")
 
 
-def fuse(store: ParquetStore, entity: Entity) -> Fused:
-    """Read ``entity``'s rows from the store and lay them on its hourly grid."""
+def fuse(store: ParquetStore, entity: Entity, masked: pl.DataFrame | None = None) -> Fused:
+    """Read ``entity``'s rows from the store and lay them on its hourly grid.
+
+    :param masked: (dataset, region, series, ts) of hours the quality checks distrust; they become gaps.
+    """
     scan = store.scan()
+    if masked is not None and masked.height:
+        scan = scan.join(masked.lazy(), on=["dataset", "region", "series", "ts"], how="anti")
     datasets = store.datasets()
     parts = []
     for selector in entity.selectors:

@@ -31,6 +31,7 @@ from energy_core.faults import fault_point
 from energy_core.features.calendar import CALENDAR_FEATURES
 from energy_core.features.entities import configured_entities, load_entities
 from energy_core.features.fusion import Fused, fuse
+from energy_core.quality import masked_hours
 from energy_core.store import ParquetStore, StoreLock
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ class FeatureStore:
         if not names:
             raise ConfigError("no entities to build: the store has no EIA data and no entities.toml")
         runs = sorted(p.stem for p in (self.home / "runs").glob("*.json")) if runs is None else runs
+        masked = masked_hours(self.home)
         with StoreLock(self.home / ".features.lock"):
-            return [self._build_one(fuse(processed, entity), entity.target, splits, runs)
+            return [self._build_one(fuse(processed, entity, masked), entity.target, splits, runs)
                     for entity in load_entities(self.home, names).values()]
 
     def behind(self, entities: list[str] | None = None) -> bool:

@@ -39,6 +39,14 @@ def evaluate(store: FeatureStore, checkpoint: Path, *, split: str = "test", batc
     Every hour scored is one the model forecast, whose actual value was observed and for which both
     baselines had an observed value to offer, so all three are judged on the same hours.
     """
+    hours = held_out_forecasts(store, checkpoint, split=split, batch_size=batch_size)
+    actual = hours["actual"].to_numpy()
+    return {name: score(hours[name].to_numpy(), actual) for name in ("model", *BASELINES)}
+
+
+def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "test",
+                       batch_size: int = 16) -> pl.DataFrame:
+    """Back-to-back forecasts over ``split``: ts, actual, model and each baseline, on the scored hours."""
     model, meta = load_model(checkpoint)
     entity, train = meta["feature_store"]["entity"], meta["train"]
     info, ts, values, mask = store.arrays(entity)
@@ -49,7 +57,7 @@ def evaluate(store: FeatureStore, checkpoint: Path, *, split: str = "test", batc
     mean, std = meta["feature_store"]["target_stats"]
     seq_len, horizon = train["seq_len"], train["horizon"]
     starts = window_starts(info, ts, split, seq_len, horizon, horizon)  # back-to-back 24-hour forecasts
-    predicted, actual, naive = [], [], {name: [] for name in BASELINES}
+    scored, predicted = [], []
     for i in range(0, len(starts), batch_size):
         rows = starts[i: i + batch_size]
         x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
@@ -61,16 +69,16 @@ def evaluate(store: FeatureStore, checkpoint: Path, *, split: str = "test", batc
             usable = mask[hours, target].astype(bool)
             for lag in BASELINES.values():
                 usable &= (hours - lag >= 0) & mask[np.maximum(hours - lag, 0), target].astype(bool)
+            scored.append(hours[usable])
             predicted.append(out[k][usable])
-            actual.append(values[hours[usable], target])
-            for name, lag in BASELINES.items():
-                naive[name].append(values[hours[usable] - lag, target])
-    actual_all = np.concatenate(actual) if actual else np.array([])
-    if actual_all.size == 0:
+    if not scored or not np.concatenate(scored).size:
         raise ValueError(f"no {split} hours to score for {entity}")
-    result = {"model": score(np.concatenate(predicted), actual_all)}
-    result |= {name: score(np.concatenate(v), actual_all) for name, v in naive.items()}
-    return result
+    hours = np.concatenate(scored)
+    frame = pl.DataFrame({"ts": ts[hours], "actual": values[hours, target].astype(np.float64),
+                          "model": np.concatenate(predicted).astype(np.float64)})
+    frame = frame.with_columns(pl.Series(name, values[hours - lag, target].astype(np.float64))
+                               for name, lag in BASELINES.items())
+    return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
 
 
 def forecast(store: FeatureStore, checkpoint: Path) -> pl.DataFrame:

@@ -56,7 +56,7 @@ def test_f36_a_damaged_cache_is_a_miss_set_aside_and_refetched(tmp_path, how):
         db.close()
         damage(cache_file, how)
         before = len(sim.requests)
-        report = run_eia(tmp_path, sim, resume=False)
+        report = run_eia(tmp_path, sim, resume=False, incremental=False)
     assert report.ok, report.failed
     assert len(sim.requests) == before + 1, "refetched, not parsed from the damaged bytes"
     assert values(tmp_path).equals(clean)

@@ -228,9 +228,12 @@ def test_f35_a_repeated_command_is_a_cache_hit_and_an_overlapping_one_merges_by_
     january = ("--end", "2024-01-31")
     first = run_energy(tmp_path, *january)
     files = {p: p.read_bytes() for p in sorted((tmp_path / "processed").rglob("*.parquet"))}
-    second = run_energy(tmp_path, *january)
+    second = run_energy(tmp_path, *january)  # incremental: the store holds January, nothing is fetched
     assert second.returncode == 0 and "0 rows new or changed" in second.stdout
-    assert re.search(r"requests eia: 0 sent, [1-9]\d* cache hits", second.stdout)
+    assert "skipped: 2 window(s) already stored" in second.stdout
+    replay = run_energy(tmp_path, *january, "--lookback", "36500")  # treat January as revisable: the cache answers
+    assert replay.returncode == 0 and "0 rows new or changed" in replay.stdout
+    assert re.search(r"requests eia: 0 sent, [1-9]\d* cache hits", replay.stdout)
     assert {p: p.read_bytes() for p in files} == files and first.returncode == 0
     third = run_energy(tmp_path, "--start", "2024-01-15", "--end", "2024-02-15")  # overlaps January
     assert third.returncode == 0, third.stderr

@@ -1,0 +1,35 @@
+"""``energy plot``: an entity's fused series as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import polars as pl
+
+from energy_core.cli.options import home_option
+from energy_core.cli.run import UtcDate
+
+
+@click.command("plot")
+@click.option("--entity", required=True, help="Entity (a BA, e.g. PACW).")
+@click.option("--start", type=UtcDate(), help="First day (UTC). Default: the entity's first hour.")
+@click.option("--end", type=UtcDate(), help="Last day, inclusive (UTC). Default: its last hour.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG to write. Default: <home>/plots/<entity>.png")
+@home_option
+def plot_command(entity: str, start, end, output: Path | None, home: Path) -> None:
+    """Draw demand, generation by fuel (stacked) and weather from the feature store, gaps left visible."""
+    from datetime import timedelta
+
+    from energy_core.features import FeatureStore
+    from energy_core.plot import plot_entity
+
+    store = FeatureStore(home)
+    frame = store.frame(entity)
+    if start:
+        frame = frame.filter(pl.col("ts") >= start[0])
+    if end:
+        frame = frame.filter(pl.col("ts") < (end[0] if end[1] else end[0] + timedelta(days=1)))
+    path = plot_entity(frame, entity, store.latest(entity).target, output or home / "plots" / f"{entity}.png")
+    click.echo(f"plot: {path} ({frame.height} hours)")

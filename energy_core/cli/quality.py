@@ -1,0 +1,40 @@
+"""``energy quality``: gaps, duplicates, stuck values, outliers, impossible values and EIA consistency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import polars as pl
+
+from energy_core.cli.options import home_option
+from energy_core.quality import MASKED_CHECKS, QualityConfig, check, save, summary
+
+
+@click.command("quality")
+@click.option("--dataset", "datasets", multiple=True, help="Only this dataset (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
+@click.option("--stuck-hours", default=QualityConfig.stuck_hours, show_default=True,
+              help="Flag a non-zero value repeated for this many consecutive hours.")
+@click.option("--outlier-z", default=QualityConfig.outlier_z, show_default=True,
+              help="Flag values beyond this robust z-score of their hour-of-week profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print every flag as JSON instead of a summary table.")
+@home_option
+def quality_command(datasets, regions, stuck_hours: int, outlier_z: float, as_json: bool, home: Path) -> None:
+    """Check the stored data and save the flags; the next feature build masks the stuck, outlying and
+    impossible hours."""
+    config = QualityConfig(stuck_hours=stuck_hours, outlier_z=outlier_z)
+    flags = check(home, tuple(datasets), tuple(regions), config)
+    path = save(flags, home)
+    if as_json:
+        click.echo(json.dumps(flags.to_dicts(), indent=2, default=str))
+        return
+    if flags.height == 0:
+        click.echo("no quality flags")
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True,
+                       tbl_hide_column_data_types=True):
+            click.echo(summary(flags).with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H")))
+    click.echo(f"flags: {path} ({flags.height}); the feature store masks {', '.join(MASKED_CHECKS)} hours at its "
+               "next build (`energy features build`)")

@@ -1,0 +1,62 @@
+"""``energy status`` and ``energy lineage``: what is stored, what is missing, and where a value came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import polars as pl
+
+from energy_core.catalog import Catalog
+from energy_core.cli.options import home_option
+from energy_core.cli.run import UtcDate
+from energy_core.status import coverage, trace
+
+
+@click.command("status")
+@click.option("--dataset", "datasets", multiple=True, help="Only this dataset (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@home_option
+def status_command(datasets, regions, as_json: bool, home: Path) -> None:
+    """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
+    frame = coverage(home, tuple(datasets), tuple(regions))
+    runs, pending = _runs_and_pending(home)
+    if as_json:
+        click.echo(json.dumps({"coverage": frame.to_dicts(), "runs": runs, "pending": pending}, indent=2,
+                              default=str))
+        return
+    if frame.height == 0:
+        click.echo(f"nothing stored under {home}; run `energy run --source ...` first")
+    else:
+        shown = frame.with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H"))
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True,
+                       tbl_hide_column_data_types=True):
+            click.echo(shown)
+    for run in runs[:5]:
+        click.echo(f"run {run['run_id']}: {run['status']}, {run['rows_stored'] or 0} rows stored: {run['command']}")
+    if pending:
+        click.echo(f"pending: {len(pending)} window(s) the next `energy run` of their source fetches first")
+
+
+def _runs_and_pending(home: Path) -> tuple[list[dict], list[dict]]:
+    if not (home / "catalog.sqlite").exists():
+        return [], []
+    catalog = Catalog(home)
+    try:
+        return [vars(r) for r in catalog.runs()], catalog.pending_reasons()
+    finally:
+        catalog.close()
+
+
+@click.command("lineage")
+@click.option("--dataset", required=True, help="e.g. eia.region")
+@click.option("--region", required=True, help="e.g. PACW")
+@click.option("--series", required=True, help="e.g. demand")
+@click.option("--ts", "moment", required=True, type=UtcDate(), help="The hour (UTC), e.g. 2024-01-05T03:00.")
+@home_option
+def lineage_command(dataset: str, region: str, series: str, moment, home: Path) -> None:
+    """Trace a stored value to the run, window and requests that wrote it."""
+    row, windows = trace(home, dataset=dataset, region=region, series=series, ts=moment[0])
+    click.echo(json.dumps({"row": row, "written_by": windows}, indent=2, default=str))
