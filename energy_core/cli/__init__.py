@@ -8,9 +8,11 @@ import logging
 import shlex
 import sys
 import warnings
+from pathlib import Path
 
 import click
 
+from energy_core.config import CONFIG_VARIABLE, DEFAULT_FILE, EnergyConfig, default_map, find, load
 from energy_core.errors import EnergyError
 from energy_core.plugins import EnergyPluginManager, get_plugin_manager
 from energy_core.secrets import RedactingFilter, redact
@@ -22,9 +24,20 @@ EXIT_USAGE = 2
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def cli(debug: bool, verbose: bool) -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Settings file (default: ${CONFIG_VARIABLE}, else ./{DEFAULT_FILE} when present).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: bool, config_path: Path | None) -> None:
     """Ingest, validate, store and fuse electricity-grid data."""
     configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    config = load(find(config_path))
+    ctx.obj["config"] = config
+    ctx.default_map = default_map(config, cli)
+
+
+def user_config(ctx: click.Context) -> EnergyConfig:
+    """The settings file the group loaded (empty when there is none)."""
+    return ctx.find_root().obj.get("config") or EnergyConfig()
 
 
 def configure_logging(level: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from energy_core.cli import user_config
 from energy_core.cli.options import home_option
 from energy_core.cli.run import UtcDate
 from energy_core.features import FeatureStore, Splits
@@ -22,10 +23,13 @@ def features_group() -> None:
 @click.option("--test-start", type=UtcDate(), help="First day of the test period (default: 90% in).")
 @click.option("--uri", help="Where the feature store lives (any LanceDB URI). Default: <home>/features.")
 @home_option
-def build_command(entities: tuple[str, ...], val_start, test_start, uri: str | None, home: Path) -> None:
+@click.pass_context
+def build_command(ctx: click.Context, entities: tuple[str, ...], val_start, test_start, uri: str | None,
+                  home: Path) -> None:
     """Fuse stored observations onto an hourly grid per entity and store them with their statistics."""
     splits = Splits(val_start[0] if val_start else None, test_start[0] if test_start else None)
-    for info in FeatureStore(home, uri=uri).build(list(entities) or None, splits=splits):
+    store = FeatureStore(home, uri=uri, entities=user_config(ctx).entities)
+    for info in store.build(list(entities) or None, splits=splits):
         click.echo(describe(info))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from energy_core.cli import command_line, plugin_manager
+from energy_core.cli import command_line, plugin_manager, user_config
 from energy_core.cli.options import home_option
 from energy_core.errors import EnergyError, RunInterruptedError
 from energy_core.features import FeatureStore
@@ -122,7 +122,8 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
     start_at = start[0] if start else end_at - timedelta(days=7)
     config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,
                        sinks=sinks, offline=offline, simulate=simulate, refresh=refresh, resume=not no_resume,
-                       lookback=timedelta(days=lookback) if lookback is not None else None)
+                       lookback=timedelta(days=lookback) if lookback is not None else None,
+                       budgets={name: spec.budget() for name, spec in user_config(ctx).budgets.items()})
     if show_plan:
         click.echo(describe_plan(config, plan(config, registry=Registry(plugin_manager(ctx)))))
         return
@@ -141,16 +142,16 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
                                   "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
     if not no_features and "parquet" in sinks:
-        _build_features(home, _entities(report), report.rows_stored, report_path.stem)
+        store = FeatureStore(home, entities=user_config(ctx).entities)
+        _build_features(store, _entities(report), report.rows_stored, report_path.stem)
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
                           f"first: {report.failed[0].error}")
 
 
-def _build_features(home: Path, entities: list[str] | None, rows_stored: int, run_id: str) -> None:
+def _build_features(store: FeatureStore, entities: list[str] | None, rows_stored: int, run_id: str) -> None:
     """Rebuild the touched entities when this run stored rows, or when an earlier run stored rows and
     died before building them."""
-    store = FeatureStore(home)
     if not rows_stored and not store.behind(entities):
         return
     from energy_core.cli.features import describe

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from energy_core.cli.cache import cache_group
+from energy_core.cli.config import config_group
 from energy_core.cli.features import features_group
 from energy_core.cli.ml import evaluate_command, forecast_command, train_command
 from energy_core.cli.plot import plot_command
@@ -24,6 +25,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(quality_command)
     cli.add_command(query_command)
     cli.add_command(plot_command)
+    cli.add_command(config_group)
     cli.add_command(plugins_command)
     cli.add_command(cache_group)
     cli.add_command(features_group)

@@ -68,18 +68,20 @@ def _read_config(home: Path) -> dict:
         raise ConfigError(f"{path}: invalid TOML ({exc}); see energy_core/features/entities.py") from None
 
 
-def configured_entities(home: Path) -> list[str]:
-    """Entity names defined in ``<home>/entities.toml``."""
-    return sorted(_read_config(home))
+def configured_entities(home: Path, extra: dict[str, dict] | None = None) -> list[str]:
+    """Entity names defined in ``<home>/entities.toml`` (and ``extra``, from ``energy.toml``)."""
+    return sorted(_read_config(home) | (extra or {}))
 
 
-def load_entities(home: Path, names: list[str]) -> dict[str, Entity]:
-    """The entities called ``names``: from ``<home>/entities.toml`` where defined, else the defaults."""
+def load_entities(home: Path, names: list[str], extra: dict[str, dict] | None = None) -> dict[str, Entity]:
+    """The entities called ``names``: from ``extra`` (``energy.toml``) or ``<home>/entities.toml`` where
+    defined, else the defaults."""
     configured: dict[str, Entity] = {}
     path = home / ENTITIES_FILE
-    if path.exists():
+    specs = _read_config(home) | (extra or {})
+    if specs:
         try:
-            for name, spec in _read_config(home).items():
+            for name, spec in specs.items():
                 selectors = tuple(Selector(s["dataset"], s["region"], s.get("suffix", "")) for s in spec["selectors"])
                 configured[name] = Entity(name, spec.get("timezone", TIMEZONES.get(name, "UTC")), selectors,
                                           spec.get("target", DEFAULT_TARGET))

@@ -76,8 +76,11 @@ class FeatureStore:
     """Build and serve fused, normalized training data. ``home`` is energy's data folder; ``uri`` any
     location LanceDB accepts (default ``<home>/features``)."""
 
-    def __init__(self, home: Path | str = "data", *, uri: str | None = None) -> None:
+    def __init__(self, home: Path | str = "data", *, uri: str | None = None,
+                 entities: dict[str, dict] | None = None) -> None:
         self.home = Path(home)
+        self.entity_specs = entities or {}
+        """Entity definitions over ``<home>/entities.toml`` (the ``[entities]`` of ``energy.toml``)."""
         self.uri = uri or str(self.home / "features")
         self.exports = self.home / "features" / "exports"
         import lancedb  # imported here: it takes a second, which commands that never read features should not pay
@@ -98,7 +101,7 @@ class FeatureStore:
         masked = masked_hours(self.home)
         with StoreLock(self.home / ".features.lock"):
             return [self._build_one(fuse(processed, entity, masked), entity.target, splits, runs)
-                    for entity in load_entities(self.home, names).values()]
+                    for entity in load_entities(self.home, names, self.entity_specs).values()]
 
     def behind(self, entities: list[str] | None = None) -> bool:
         """Whether the processed store changed after the last build of ``entities`` (default: those built)."""
@@ -114,7 +117,7 @@ class FeatureStore:
         regions: set[str] = set()
         for dataset in eia:
             regions |= set(processed.scan(dataset).select(pl.col("region").unique()).collect()["region"])
-        return sorted(r for r in regions | set(configured_entities(self.home)) if "." not in r)
+        return sorted(r for r in regions | set(configured_entities(self.home, self.entity_specs)) if "." not in r)
 
     def _build_one(self, fused: Fused, target: str, splits: Splits, runs: list[str]) -> BuildInfo:
         name = table_name(fused.entity)
