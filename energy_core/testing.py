@@ -1,10 +1,37 @@
-"""Helpers for plugin test suites."""
+"""Helpers for plugin test suites, and the conformance kit every source plugin's tests can call.
+
+``check_source("mysource", tmp_path)`` runs the installed source through the real pipeline against
+its own simulator and checks the plugin contract:
+
+- it is registered through the ``energy`` entry points with a normalizer, datasets and a simulator;
+- what it stores passes the canonical schema, with UTC hour starts and only its declared datasets;
+- a second run of the same range (through the raw cache) changes no byte of the store;
+- when its service cannot be reached, every window fails with an ``EnergyError`` (the run goes on);
+- no secret its simulator hands it (``*_KEY``, ``*_TOKEN``, ...) appears under the data folder, in
+  the report or in the logs.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote, quote_plus, urlsplit
 
+import polars as pl
 import pytest
+
+from energy_core.http import RetryPolicy
+from energy_core.plugins import get_plugin_manager
+from energy_core.registry import Registry
+from energy_core.runner import RunConfig, RunReport, run
+from energy_core.schema import validate_observations
+from energy_core.store import ParquetStore
+
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+_FAST = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
 
 
 def real_data(path: str, *, near: str | Path) -> Path:
@@ -19,3 +46,84 @@ def real_data(path: str, *, near: str | Path) -> Path:
                 return target
             break
     pytest.skip(f"real recorded data {path!r} not available near {start}")
+
+
+@dataclass(frozen=True)
+class Conformance:
+    report: RunReport
+    stored: pl.DataFrame
+
+
+def check_source(name: str, folder: Path, *, start: datetime, end: datetime, regions: tuple[str, ...] = (),
+                 datasets: tuple[str, ...] = ()) -> Conformance:
+    """Check the contract of the installed source ``name`` (see the module docstring); raise
+    ``AssertionError`` naming the first breach. ``folder`` is scratch space (a ``tmp_path``)."""
+    source = Registry(get_plugin_manager()).source(name)
+    assert source.normalizer and source.datasets, f"source {name!r} must declare a normalizer and datasets"
+    simulator = source.simulator()
+    assert simulator is not None, f"source {name!r} needs a simulator (Source.simulator) to be tested offline"
+    with simulator, _captured_logs() as logs:
+        secrets = [v for k, v in simulator.env().items() if k.endswith(_SECRET_SUFFIXES) and v]
+
+        def config(home: Path, **changes) -> RunConfig:
+            return RunConfig(sources=(name,), start=start, end=end, home=home, regions=regions, datasets=datasets,
+                             env={**simulator.env(), **changes}, retry=_FAST, resume=False,
+                             budgets={name: simulator.budget} if simulator.budget else {})
+
+        home = folder / "home"
+        report = run(config(home))
+        assert report.ok, f"{name}: windows failed against the simulator: {[w.error for w in report.failed]}"
+        assert report.rows_stored > 0, f"{name}: the simulator's data stored no rows"
+        stored = _check_store(name, home, source.datasets)
+        files = _files(home / "processed")
+        again = run(replace(config(home), incremental=False))
+        assert again.ok and again.rows_stored == 0, f"{name}: a second run of the same range changed the store"
+        assert _files(home / "processed") == files, f"{name}: a second run rewrote stored files"
+
+        unreachable = {k: urlsplit(v)._replace(netloc="127.0.0.1:9").geturl()  # port 9: nothing listens
+                       for k, v in simulator.env().items() if v.startswith("http://127.0.0.1")}
+        down = run(config(folder / "down", **unreachable))
+        assert down.windows and all(w.status in ("failed", "skipped") and w.error for w in down.windows), \
+            f"{name}: with its service unreachable every window must fail with an EnergyError"
+    texts = [logs.text(), json.dumps(report.to_json(), default=str), json.dumps(down.to_json(), default=str)]
+    for secret in secrets:
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        leaked = [str(p) for p in folder.rglob("*") if p.is_file() and any(f.encode() in p.read_bytes() for f in forms)]
+        leaked += [f"report or log {i}" for i, text in enumerate(texts) if any(f in text for f in forms)]
+        assert not leaked, f"{name}: a secret from its simulator's environment leaked into {leaked}"
+    return Conformance(report, stored)
+
+
+def _check_store(name: str, home: Path, declared) -> pl.DataFrame:
+    stored = ParquetStore(home / "processed").scan().collect()
+    validate_observations(stored, producer=f"the store written by {name!r}")
+    assert set(stored["source"]) == {name}, f"{name}: rows name other sources: {set(stored['source'])}"
+    assert set(stored["dataset"]) <= set(declared), f"{name}: undeclared datasets {set(stored['dataset'])}"
+    off_hour = stored.filter((pl.col("ts").dt.minute() != 0) | (pl.col("ts").dt.second() != 0))
+    assert off_hour.height == 0, f"{name}: timestamps must be UTC hour starts, e.g. {off_hour['ts'][0]}"
+    return stored
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
+
+
+class _captured_logs:
+    """Every log record (DEBUG included) while checking, to search for secrets."""
+
+    def __enter__(self) -> _captured_logs:
+        self._records: list[str] = []
+        self._handler = logging.Handler(logging.DEBUG)
+        self._handler.emit = lambda record: self._records.append(self._handler.format(record))
+        self._root = logging.getLogger()
+        self._level = self._root.level
+        self._root.addHandler(self._handler)
+        self._root.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._root.removeHandler(self._handler)
+        self._root.setLevel(self._level)
+
+    def text(self) -> str:
+        return "\n".join(self._records)

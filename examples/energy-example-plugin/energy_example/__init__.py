@@ -1,0 +1,1 @@
+"""An example energy source plugin: hourly grid carbon intensity."""

@@ -1,0 +1,54 @@
+"""A loopback imitation of the example API for ``energy run --simulate`` and the tests: the same
+path, parameters, key check and answer shape, with deterministic values."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_example.source import KEY_VARIABLE, URL_VARIABLE
+
+
+class ExampleSimulator(Simulator):
+    def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__()
+        self.api_key = api_key or f"SIM-{secrets.token_hex(8)}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ExampleSimulator:
+        return cls()
+
+    def env(self) -> dict[str, str]:
+        return {URL_VARIABLE: self.url, KEY_VARIABLE: self.api_key}
+
+    def handle(self, request: SimRequest) -> SimResponse:
+        if request.path != "/v1/intensity":
+            return _json(404, {"error": "not found"})
+        if request.first("key") != self.api_key:
+            return _json(401, {"error": "invalid key"})
+        try:
+            start = datetime.strptime(request.first("start", ""), "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+            end = datetime.strptime(request.first("end", ""), "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+        except ValueError:
+            return _json(400, {"error": "start and end must look like 2024-01-01T00:00Z"})
+        if end - start > timedelta(days=31):
+            return _json(400, {"error": "at most 31 days per request"})
+        zone = request.first("zone", "")
+        hours = int((end - start) / timedelta(hours=1))
+        data = [_interval(zone, start + timedelta(hours=h)) for h in range(hours)]
+        return _json(200, {"zone": zone, "unit": "gCO2/kWh", "data": data})
+
+
+def _interval(zone: str, at: datetime) -> dict:
+    hour = at.timestamp() / 3600
+    actual = 300 + 80 * math.sin(2 * math.pi * (hour % 24) / 24) + 10 * (sum(map(ord, zone)) % 7)
+    return {"from": f"{at:%Y-%m-%dT%H:%MZ}", "to": f"{at + timedelta(hours=1):%Y-%m-%dT%H:%MZ}",
+            "actual": round(actual, 1), "forecast": round(actual * 0.97 + 5, 1)}
+
+
+def _json(status: int, payload: object) -> SimResponse:
+    return SimResponse(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})

@@ -1,0 +1,96 @@
+"""The example API: ``GET {base}/v1/intensity?zone=PACW&start=...&end=...&key=...`` answers
+
+    {"zone": "PACW", "unit": "gCO2/kWh",
+     "data": [{"from": "2024-01-01T00:00Z", "to": "2024-01-01T01:00Z", "actual": 312.5, "forecast": 300.1}]}
+
+with at most 31 days per request; ``from`` is the start of the hour, in UTC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ValidationError
+
+from energy_core.errors import AuthError, PayloadValidationError, UnexpectedPayloadError
+from energy_core.http import HttpResponse, RateBudget
+from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
+from energy_core.secrets import register_secret
+from energy_core.time import month_windows
+
+URL_VARIABLE = "ENERGY_EXAMPLE_URL"
+KEY_VARIABLE = "EXAMPLE_API_KEY"
+DEFAULT_URL = "https://api.example.org"
+ZONES = ("PACW", "CISO", "ERCO")
+
+
+class Interval(BaseModel):
+    start: datetime
+    end: datetime
+    actual: float | None
+    forecast: float | None
+
+    model_config = {"populate_by_name": True, "alias_generator": lambda name: {"start": "from", "end": "to"}
+                    .get(name, name)}
+
+
+class Answer(BaseModel):
+    zone: str
+    unit: str
+    data: list[Interval]
+
+
+def parse(response: HttpResponse) -> pl.DataFrame:
+    """Validate one answer at the boundary and return its rows as columns."""
+    if response.body.lstrip()[:1] != b"{":
+        raise UnexpectedPayloadError(f"example: expected JSON from {response.request}", source="example")
+    try:
+        answer = Answer.model_validate_json(response.body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PayloadValidationError(f"example: {'.'.join(map(str, first['loc']))}: {first['msg']} in the answer "
+                                     f"to {response.request}", source="example") from None
+    return pl.DataFrame({
+        "start": [i.start for i in answer.data], "end": [i.end for i in answer.data],
+        "actual": [i.actual for i in answer.data], "forecast": [i.forecast for i in answer.data],
+    }, schema={"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"), "actual": pl.Float64,
+               "forecast": pl.Float64}).with_columns(zone=pl.lit(answer.zone), unit=pl.lit(answer.unit))
+
+
+class ExampleSource(Source):
+    name = "example"
+    normalizer = "example"
+    datasets: ClassVar[dict[str, str]] = {"example.intensity": "hourly grid carbon intensity, observed and forecast"}
+    budget = RateBudget(10, per=1.0, burst=5)
+    revision_lookback = timedelta(days=2)
+
+    def __init__(self, context: SourceContext) -> None:
+        super().__init__(context)
+        self.base_url = context.env.get(URL_VARIABLE, DEFAULT_URL).rstrip("/")
+        self._key = context.env.get(KEY_VARIABLE, "")
+        register_secret(self._key)  # from now on energy removes it from logs, errors and cached bodies
+
+    @classmethod
+    def simulator(cls):
+        from energy_example.simulator import ExampleSimulator
+
+        return ExampleSimulator.from_env(os.environ)
+
+    def plan(self, request: FetchRequest) -> list[Window]:
+        zones = request.regions or ZONES
+        return [Window(self.name, "example.intensity", start, end, (zone,))
+                for start, end in month_windows(request.start, request.end) for zone in zones]
+
+    def fetch(self, window: Window) -> Iterator[RawBatch]:
+        if not self._key:
+            raise AuthError(f"{KEY_VARIABLE} is not set: export your key for the example API", source="example")
+        (zone,) = window.regions
+        fetched = self.http.get(f"{self.base_url}/v1/intensity", parse=parse, secrets={"key": self._key},
+                                params=[("zone", zone), ("start", f"{window.start:%Y-%m-%dT%H:%MZ}"),
+                                        ("end", f"{window.end:%Y-%m-%dT%H:%MZ}")])
+        rows = fetched.value.filter(pl.col("start") >= window.start, pl.col("start") < window.end)
+        yield RawBatch(window, rows, fetched.fetched_at)
