@@ -104,8 +104,11 @@ def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(ho
     for a, b in zip(one, two, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
-    evaluated = cli("evaluate", "--entity", "PACW", "--model", str(tmp_path / "two"), "--json", home=home)
+    picture = tmp_path / "forecasts.png"
+    evaluated = cli("evaluate", "--entity", "PACW", "--model", str(tmp_path / "two"), "--json", "--plot",
+                    str(picture), home=home)
     assert evaluated.returncode == 0 and "same hour last week" in json.loads(evaluated.stdout)
+    assert picture.read_bytes()[:4] == b"\x89PNG" and f"plot: {picture}" in evaluated.stderr
     written = tmp_path / "forecast.csv"
     forecasted = cli("forecast", "--entity", "PACW", "--model", str(tmp_path / "two"), "--output", str(written),
                      home=home)
