@@ -16,3 +16,17 @@ def test_readme_python_examples_run_in_order(tmp_path, monkeypatch):
         exec(compile(example, str(README), "exec"), namespace)
     assert len(examples) == 2 and namespace["demand"].height == 31 * 24
     assert namespace["context"].x.shape[:2] == (1, 168)
+
+
+def test_readme_energy_toml_is_accepted_by_every_command_it_names(tmp_path):
+    from energy_core.cli import cli
+    from energy_core.config import default_map, load
+    from energy_core.default_plugins.commands import register_commands
+
+    (example,) = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    (tmp_path / "energy.toml").write_text(example)
+    register_commands(cli=cli)
+    config = load(tmp_path / "energy.toml")
+    defaults = default_map(config, cli)
+    assert defaults["run"]["regions"] == ["PACW", "CISO"] and defaults["features"]["build"]["val_start"]
+    assert config.budgets["eia"].budget().requests == 9 and "PACW_NO_WEATHER" in config.entities
