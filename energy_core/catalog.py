@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS windows (
     retrieved_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS windows_by_dataset ON windows (dataset, start);
-CREATE TABLE IF NOT EXISTS rows_written (
+CREATE TABLE IF NOT EXISTS rows_received (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     dataset TEXT NOT NULL,
     region TEXT NOT NULL,
@@ -147,7 +147,7 @@ class Catalog:
                     self._db.execute("UPDATE pending SET reason = ?, run_id = ? WHERE source = ? AND dataset = ? "
                                      "AND start = ? AND end = ? AND regions = ?",
                                      (outcome.error or outcome.status, report.run_id, *key))
-            self._db.executemany("INSERT INTO rows_written VALUES (?, ?, ?, ?, ?)",
+            self._db.executemany("INSERT INTO rows_received VALUES (?, ?, ?, ?, ?)",
                                  [(report.run_id, d, r, s, n) for (d, r, s), n in sorted(report.series_rows.items())])
             fault_point("catalog_before_commit")
 
