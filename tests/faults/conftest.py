@@ -16,9 +16,11 @@ import polars as pl
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from energy_caiso.simulator import CaisoSimulator
+from energy_weather.simulator import WeatherSimulator
 
 from energy_core.cache import RawCache
-from energy_core.http import HttpClient, RetryPolicy
+from energy_core.http import HttpClient, RateBudget, RetryPolicy
 from energy_core.interfaces import SourceContext
 from energy_core.runner import RunConfig, RunReport, run
 from energy_core.schema import KEY
@@ -61,6 +63,15 @@ class FaultyEia(faulty(EiaSimulator)):
         super().__init__(*script, **kwargs)
 
 
+class FaultyCaiso(faulty(CaisoSimulator)):
+    def __init__(self, *script: Fault, **kwargs) -> None:
+        kwargs.setdefault("min_interval_s", 0.0)  # its own throttle would add 5 s pauses to every retry
+        super().__init__(*script, **kwargs)
+
+
+FaultyWeather = faulty(WeatherSimulator)
+
+
 def edit_json(change: Callable[[dict], None]) -> Callable[[SimResponse], SimResponse]:
     """A fault that edits the real answer's JSON body."""
 
@@ -82,6 +93,17 @@ def run_eia(home: Path, sim: EiaSimulator, *, span=JAN, retry: RetryPolicy = FAS
     """One ``energy run --source eia --region PACW --dataset eia.region`` against ``sim``."""
     return run(RunConfig(sources=("eia",), start=span[0], end=span[1], home=home, regions=("PACW",),
                          datasets=("eia.region",), env={**sim.env(), **(env or {})}, retry=retry, **config))
+
+
+def run_caiso(home: Path, sim: CaisoSimulator, span=JAN, datasets=("caiso.load",)) -> RunReport:
+    """A CAISO run at the simulator's pace (the real OASIS budget allows one request per 5 s)."""
+    return run(RunConfig(sources=("caiso",), start=span[0], end=span[1], home=home, datasets=datasets,
+                         env=sim.env(), retry=FAST, budgets={"caiso": RateBudget(100, burst=10)}))
+
+
+def run_weather(home: Path, sim: WeatherSimulator, span) -> RunReport:
+    return run(RunConfig(sources=("weather",), start=span[0], end=span[1], home=home, regions=("PACW",),
+                         datasets=("weather.hourly",), env=sim.env(), retry=FAST))
 
 
 @pytest.fixture

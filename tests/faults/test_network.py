@@ -21,10 +21,9 @@ from energy_core.catalog import Catalog
 from energy_core.errors import QuotaExhaustedError, ResponseTooLargeError, SourceUnavailableError
 from energy_core.http import RetryPolicy
 from energy_core.interfaces import FetchRequest
-from energy_core.runner import RunConfig, run
 from energy_core.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
-from tests.faults.conftest import FAST, JAN, FaultyEia, faulty, json_response, run_eia, values
+from tests.faults.conftest import JAN, FaultyEia, FaultyWeather, json_response, run_eia, run_weather, values
 from tests.scripted import ScriptedServer
 
 OVER_RATE = '{"error": {"code": "OVER_RATE_LIMIT", "message": "You have exceeded your rate limit."}}'
@@ -227,13 +226,7 @@ def test_f12_redirects_are_not_followed_and_the_key_goes_nowhere_else(tmp_path, 
     assert len(sim.requests) == 1
 
 
-FaultyWeather = faulty(WeatherSimulator)
 WINTER = (datetime(2023, 12, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))  # two yearly windows
-
-
-def run_weather(home, sim, span=WINTER):
-    return run(RunConfig(sources=("weather",), start=span[0], end=span[1], home=home, regions=("PACW",),
-                         datasets=("weather.hourly",), env=sim.env(), retry=FAST))
 
 
 @pytest.mark.fault(3)
@@ -243,7 +236,7 @@ def test_f03_exhausted_quota_stops_the_source_without_sleeping_and_the_next_run_
                                'tomorrow."}')
     home = tmp_path / "home"
     with FaultyWeather(quota) as sim:
-        report = run_weather(home, sim)
+        report = run_weather(home, sim, WINTER)
     first, second = report.windows
     assert first.status == "failed" and "quota exhausted" in first.error
     assert second.status == "skipped" and len(sim.requests) == 1
@@ -255,9 +248,9 @@ def test_f03_exhausted_quota_stops_the_source_without_sleeping_and_the_next_run_
         catalog.close()
 
     with WeatherSimulator() as sim:  # tomorrow: a run over January alone also fetches December's window
-        resumed = run_weather(home, sim, span=(datetime(2024, 1, 1, tzinfo=UTC), WINTER[1]))
+        resumed = run_weather(home, sim, (datetime(2024, 1, 1, tzinfo=UTC), WINTER[1]))
         assert resumed.ok and resumed.resumed == 1
-        assert run_weather(tmp_path / "clean", sim).ok
+        assert run_weather(tmp_path / "clean", sim, WINTER).ok
     assert values(home).equals(values(tmp_path / "clean"))
 
     too_long = json_response(429, OVER_RATE, **{"Retry-After": "3600"})  # EIA asking for more than the cap

@@ -22,29 +22,22 @@ from energy_core.interfaces import FetchRequest, SourceContext
 from energy_core.runner import RunConfig, RunReport, run
 from energy_core.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
-from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json, faulty, run_eia, stored, values
+from tests.faults.conftest import (
+    FAST,
+    JAN,
+    FaultyCaiso,
+    FaultyEia,
+    FaultyWeather,
+    edit_json,
+    run_caiso,
+    run_eia,
+    run_weather,
+    stored,
+    values,
+)
 
-
-class FaultyCaiso(faulty(CaisoSimulator)):
-    def __init__(self, *script, **kwargs) -> None:
-        kwargs.setdefault("min_interval_s", 0.0)  # its own throttle would add 5 s pauses to every retry
-        super().__init__(*script, **kwargs)
-
-
-FaultyWeather = faulty(WeatherSimulator)
 ZIP = {"Content-Type": "application/x-zip-compressed"}
 CSV_NAME = "20240101_20240104_SLD_FCST_ACTUAL_20250101_00_00_00_v1.csv"
-
-
-def run_caiso(home, sim, span=JAN) -> RunReport:
-    """A CAISO run at the simulator's pace (the real OASIS budget allows one request per 5 s)."""
-    return run(RunConfig(sources=("caiso",), start=span[0], end=span[1], home=home, datasets=("caiso.load",),
-                         env=sim.env(), retry=FAST, budgets={"caiso": RateBudget(100, burst=10)}))
-
-
-def run_weather(home, sim, span=JAN) -> RunReport:
-    return run(RunConfig(sources=("weather",), start=span[0], end=span[1], home=home, regions=("PACW",),
-                         datasets=("weather.hourly",), env=sim.env(), retry=FAST))
 
 
 def zip_of(members: dict[str, bytes]) -> bytes:
@@ -370,7 +363,7 @@ def test_f26_unequal_arrays_name_the_variable_nulls_stay_missing_and_offsets_are
         first_location(body)["hourly"]["temperature_2m"].pop()
 
     with FaultyWeather(*[edit_json(unequal)] * 5) as sim:
-        report = run_weather(tmp_path / "unequal", sim)
+        report = run_weather(tmp_path / "unequal", sim, JAN)
     window = only_window(report)
     assert window.status == "failed" and "temperature_2m" in window.error
     assert len(sim.requests) == 1
@@ -379,9 +372,9 @@ def test_f26_unequal_arrays_name_the_variable_nulls_stay_missing_and_offsets_are
         first_location(body)["hourly"]["temperature_2m"][:5] = [None] * 5
 
     with FaultyWeather(edit_json(nulls)) as sim:
-        assert run_weather(tmp_path / "nulls", sim).ok
+        assert run_weather(tmp_path / "nulls", sim, JAN).ok
     with WeatherSimulator() as sim:
-        assert run_weather(tmp_path / "clean", sim).ok
+        assert run_weather(tmp_path / "clean", sim, JAN).ok
     clean, holes = values(tmp_path / "clean"), values(tmp_path / "nulls")
     assert clean.height == holes.height
     assert holes["value"].null_count() > clean["value"].null_count()
@@ -395,5 +388,5 @@ def test_f26_unequal_arrays_name_the_variable_nulls_stay_missing_and_offsets_are
                 for t in location["hourly"]["time"]]
 
     with FaultyWeather(edit_json(local_time)) as sim:
-        assert run_weather(tmp_path / "local", sim).ok
+        assert run_weather(tmp_path / "local", sim, JAN).ok
     assert values(tmp_path / "local").equals(clean)

@@ -11,17 +11,10 @@ import pytest
 from energy_caiso.simulator import CaisoSimulator
 
 from energy_core.features import FeatureStore
-from energy_core.http import RateBudget
-from energy_core.runner import RunConfig, RunReport, run
-from tests.faults.conftest import FAST, FaultyEia, edit_json, faulty, run_eia, stored
+from energy_core.runner import RunReport
+from tests.faults.conftest import FaultyCaiso, FaultyEia, edit_json, run_caiso, run_eia, stored
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
-
-
-class FaultyCaiso(faulty(CaisoSimulator)):
-    def __init__(self, *script, **kwargs) -> None:
-        kwargs.setdefault("min_interval_s", 0.0)
-        super().__init__(*script, **kwargs)
 
 
 def pacific_day(year: int, month: int, day: int) -> tuple[datetime, datetime]:
@@ -30,8 +23,7 @@ def pacific_day(year: int, month: int, day: int) -> tuple[datetime, datetime]:
 
 
 def run_fuelmix(home, sim, span) -> RunReport:
-    return run(RunConfig(sources=("caiso",), start=span[0], end=span[1], home=home, datasets=("caiso.fuelmix",),
-                         env=sim.env(), retry=FAST, budgets={"caiso": RateBudget(100, burst=10)}))
+    return run_caiso(home, sim, span, datasets=("caiso.fuelmix",))
 
 
 def hours_per_series(home) -> dict[str, int]:
