@@ -147,6 +147,8 @@ class Catalog:
                     self._db.execute("UPDATE pending SET reason = ?, run_id = ? WHERE source = ? AND dataset = ? "
                                      "AND start = ? AND end = ? AND regions = ?",
                                      (outcome.error or outcome.status, report.run_id, *key))
+            self._db.executemany("DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? AND end = ? "
+                                 "AND regions = ?", [_window_key(w) for w in report.skipped])  # already stored
             self._db.executemany("INSERT INTO rows_received VALUES (?, ?, ?, ?, ?)",
                                  [(report.run_id, d, r, s, n) for (d, r, s), n in sorted(report.series_rows.items())])
             fault_point("catalog_before_commit")

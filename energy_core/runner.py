@@ -101,7 +101,7 @@ class RunReport:
     """Rows received per (dataset, region, series)."""
     resumed: int = 0
     """Windows taken over from earlier runs that did not store them."""
-    skipped_stored: int = 0
+    skipped: list[Window] = field(default_factory=list)
     """Windows not fetched because the store already holds them (incremental runs)."""
     rows_stored: int = 0
     requests: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -113,6 +113,10 @@ class RunReport:
     @property
     def failed(self) -> list[WindowOutcome]:
         return [w for w in self.windows if w.status in ("failed", "skipped", "interrupted")]
+
+    @property
+    def skipped_stored(self) -> int:
+        return len(self.skipped)
 
     @property
     def interrupted(self) -> bool:
@@ -162,7 +166,6 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     _check_datasets(config, source_classes)
     started = datetime.now(UTC)
     report = RunReport(f"{started:%Y%m%dT%H%M%S%fZ}", started, config.sources, config.start, config.end)
-    base_env = dict(os.environ if config.env is None else config.env)
     stop = stop or threading.Event()
     catalog = Catalog(config.home)
     cache = RawCache(config.home / "raw")
@@ -171,15 +174,10 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     try:
         with ExitStack() as stack:
             sinks.extend(registry.sink(name)(config.home) for name in config.sinks)
-            planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
-            if config.resume:
-                planned = [(source, http, _with_pending(catalog, source, config, windows, report))
-                           for source, http, windows in planned]
-            stored_hours = StoredHours(ParquetStore(config.home / "processed"), *_span(planned))
-            for i, (source, http, windows) in enumerate(planned):
-                needed, skipped = _needed(source, windows, stored_hours, config)
-                planned[i] = (source, http, needed)
-                report.skipped_stored += len(skipped)
+            planned = []
+            for source, http, needed, skipped in _plan_windows(source_classes, config, cache, catalog, stack, report):
+                planned.append((source, http, needed))
+                report.skipped += skipped
             catalog.begin_run(report.run_id, command=command or f"run {' '.join(config.sources)}", started_at=started,
                               config=config.record(), plugins=registry.versions,
                               windows=[w for _, _, windows in planned for w in windows])
@@ -219,29 +217,31 @@ def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourceP
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
     _check_datasets(config, source_classes)
-    base_env = dict(os.environ if config.env is None else config.env)
+    scratch = RunReport("plan", datetime.now(UTC), config.sources, config.start, config.end)
     cache = RawCache(config.home / "raw")
     catalog = Catalog(config.home)
     try:
         with ExitStack() as stack:
-            planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
-            if config.resume:
-                scratch = RunReport("plan", datetime.now(UTC), config.sources, config.start, config.end)
-                planned = [(source, http, _with_pending(catalog, source, config, windows, scratch))
-                           for source, http, windows in planned]
-            stored_hours = StoredHours(ParquetStore(config.home / "processed"), *_span(planned))
-            return [dry_run(source, http, *_needed(source, windows, stored_hours, config))
-                    for source, http, windows in planned]
+            return [dry_run(source, http, needed, skipped) for source, http, needed, skipped
+                    in _plan_windows(source_classes, config, cache, catalog, stack, scratch)]
     finally:
         cache.close()
         catalog.close()
 
 
-def _span(planned: Sequence[tuple[Source, HttpClient, list[Window]]]) -> tuple[datetime, datetime]:
+def _plan_windows(source_classes: Sequence[type[Source]], config: RunConfig, cache: RawCache, catalog: Catalog,
+                  stack: ExitStack, report: RunReport) -> list[tuple[Source, HttpClient, list[Window], list[Window]]]:
+    """Each source with its client, the windows to fetch (pending ones of earlier runs first) and
+    those skipped as already stored."""
+    base_env = dict(os.environ if config.env is None else config.env)
+    planned = [_prepare(cls, config, base_env, cache, stack) for cls in source_classes]
+    if config.resume:
+        planned = [(source, http, _with_pending(catalog, source, config, windows, report))
+                   for source, http, windows in planned]
     windows = [w for _, _, ws in planned for w in ws]
-    if not windows:
-        return datetime.now(UTC), datetime.now(UTC)
-    return min(w.start for w in windows), max(w.end for w in windows)
+    span = (min(w.start for w in windows), max(w.end for w in windows)) if windows else (config.start, config.end)
+    stored = StoredHours(ParquetStore(config.home / "processed"), *span)
+    return [(source, http, *_needed(source, windows, stored, config)) for source, http, windows in planned]
 
 
 def _needed(source: Source, windows: list[Window], stored: StoredHours,

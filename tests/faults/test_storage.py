@@ -82,6 +82,11 @@ def test_f30_f31_f32_a_crash_at_any_write_loses_nothing_and_the_rerun_equals_a_c
     assert again.returncode == 0, again.stderr
     assert consistent(tmp_path).equals(values(clean_home))
     assert features(tmp_path).equals(features(clean_home))
+    catalog = Catalog(tmp_path)
+    try:
+        assert catalog.pending_reasons() == [], "every window is stored, so none is left pending"
+    finally:
+        catalog.close()
     assert not [p for p in (tmp_path / "processed").rglob(".tmp-*")], "the rerun removed stale temporary files"
 
 
