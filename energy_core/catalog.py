@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS pending (
 );
 """
 
+_UNMARK_PENDING = "DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? AND end = ? AND regions = ?"
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -92,7 +94,7 @@ def _window_key(window: Window) -> tuple[str, str, str, str, str]:
 
 
 class Catalog:
-    """Runs, windows, rows written and pending windows of one home."""
+    """Runs, windows, rows received and pending windows of one home."""
 
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
@@ -141,14 +143,12 @@ class Catalog:
                      outcome.error, json.dumps(outcome.requests),
                      json.dumps([t.isoformat() for t in outcome.retrieved_at])))
                 if stored and outcome.status in ("ok", "empty"):
-                    self._db.execute("DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? "
-                                     "AND end = ? AND regions = ?", key)
+                    self._db.execute(_UNMARK_PENDING, key)
                 else:
                     self._db.execute("UPDATE pending SET reason = ?, run_id = ? WHERE source = ? AND dataset = ? "
                                      "AND start = ? AND end = ? AND regions = ?",
                                      (outcome.error or outcome.status, report.run_id, *key))
-            self._db.executemany("DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? AND end = ? "
-                                 "AND regions = ?", [_window_key(w) for w in report.skipped])  # already stored
+            self._db.executemany(_UNMARK_PENDING, [_window_key(w) for w in report.skipped])  # found stored
             self._db.executemany("INSERT INTO rows_received VALUES (?, ?, ?, ?, ?)",
                                  [(report.run_id, d, r, s, n) for (d, r, s), n in sorted(report.series_rows.items())])
             fault_point("catalog_before_commit")
