@@ -71,6 +71,8 @@ def test_f36_a_damaged_cache_is_a_miss_set_aside_and_refetched(tmp_path, how):
 
 @pytest.mark.fault(37)
 def test_f37_retention_goes_by_the_stored_fetch_time_and_distrusts_the_future(tmp_path):
+    """Entries live in one SQLite file, so there are no file mtimes to trust or distrust; a prune is
+    one transaction, and a running writer's transaction makes it wait (SQLite's lock), not skip."""
     cache = RawCache(tmp_path / "raw")
     now = datetime.now(UTC)
     for key, age in (("fresh", timedelta(days=1)), ("old", timedelta(days=31)), ("future", -timedelta(days=2))):
@@ -99,6 +101,9 @@ def leaks(canary: str, data: str | bytes) -> list[str]:
 
 @pytest.mark.fault(38)
 def test_f38_a_canary_key_through_every_failing_path_appears_nowhere(tmp_path, caplog):
+    """energy records no cassettes (the recorded responses in ../shared/real are read-only inputs),
+    and holds the key as a plain string registered for redaction rather than a SecretStr: redaction
+    by value also covers the places a SecretStr cannot (bodies echoing the key, URLs, tracebacks)."""
     canary = f"CANARY-7f3e9b-{uuid.uuid4().hex}+/="
     home = tmp_path / "home"
     log_file = tmp_path / "debug.log"

@@ -47,6 +47,9 @@ def cached_entries(home) -> int:
 @pytest.mark.fault(1)
 def test_f01_retry_after_seconds_is_waited_with_jitter_and_the_rows_land_once(
         eia_source, tmp_path, fake_time, clean, caplog):
+    """The catalogue asks for attempts to be logged without the query string, to keep keys out of
+    logs. energy keeps credentials out of the query it builds and redacts them by value, so the log
+    keeps the (credential-free) query, which is what a user needs to see which request failed."""
     with FaultyEia(json_response(429, OVER_RATE, **{"Retry-After": "7"})) as sim:
         source = eia_source(sim, tmp_path / "client")
         with caplog.at_level(logging.INFO, logger="energy_core.http"):
@@ -138,6 +141,8 @@ def test_f06_refused_key_or_request_is_not_retried_not_cached_and_hides_the_key(
 
 @pytest.mark.fault(7)
 def test_f07_refused_connections_and_timeouts_are_retried_then_reported(eia_source, tmp_path, fake_time, clean):
+    """A refused connection and a read timeout are real sockets on 127.0.0.1; a connect timeout
+    cannot be produced on loopback, so httpx's own exception comes from a mock transport."""
     with EiaSimulator() as sim:  # for its key; the URL points at a closed port
         report = run_eia(tmp_path / "refused", sim, env={"ENERGY_EIA_URL": "http://127.0.0.1:9/v2"})
     (window,) = report.windows
@@ -202,6 +207,8 @@ def test_f10_a_body_over_the_cap_is_refused_without_reading_it(eia_source, tmp_p
 
 @pytest.mark.fault(11)
 def test_f11_an_html_page_with_200_is_retried_and_not_cached(tmp_path, clean):
+    """The catalogue says "transient once"; energy retries it within the normal attempt budget,
+    like any transient answer: a maintenance page usually lasts longer than one retry."""
     maintenance = SimResponse(200, b"<html><body>Down for maintenance</body></html>", {"Content-Type": "text/html"})
     json_as_html = json_response(200, b"<!DOCTYPE html><html>proxy error</html>")  # the wrong Content-Type
     with FaultyEia(maintenance, json_as_html) as sim:

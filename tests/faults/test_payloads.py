@@ -248,6 +248,8 @@ def test_f20_oasis_refusals_are_terminal_and_name_the_parameter(tmp_path, code, 
 @pytest.mark.fault(21)
 @pytest.mark.parametrize("damage", ["truncated", "bad crc", "xml, not a zip", "html, not a zip"])
 def test_f21_a_corrupt_zip_is_retried_named_and_never_cached(tmp_path, damage):
+    """The catalogue says retry once, then fail; energy retries within the normal attempt budget
+    (a corrupt download is a transient fault like a dropped connection)."""
     def corrupt(real: SimResponse) -> SimResponse:
         if damage == "truncated":
             return replace(real, body=real.body[: len(real.body) // 2])

@@ -76,6 +76,8 @@ def edit_csv_plain(change):
 
 @pytest.mark.fault(29)
 def test_f29_a_revision_replaces_the_value_once_and_the_old_one_stays_in_the_previous_lance_version(tmp_path):
+    """The Parquet store keeps one row per key (no history); the previous value stays readable in the
+    feature table's previous LanceDB version, which the earlier build record names."""
     span = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 15, tzinfo=UTC))
     with FaultyEia() as sim:
         assert run_eia(tmp_path, sim, span=span).ok
