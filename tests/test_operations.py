@@ -4,9 +4,6 @@ reach the feature store, SQL, plots and energy.toml."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,16 +17,10 @@ from energy_core.runner import RunConfig, run
 from energy_core.schema import COLUMNS, POLARS_SCHEMA
 from energy_core.store import ParquetStore
 from energy_eia.simulator import EiaSimulator
-from tests.faults.conftest import FaultyEia, edit_json, json_response
+from tests.faults.conftest import FaultyEia, edit_json, energy, json_response
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
 JAN_FEB = (JAN[0], datetime(2024, 3, 1, tzinfo=UTC))
-
-
-def energy(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
-    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True, timeout=300,
-                          env={**environ, **(env or {})}, cwd=cwd)
 
 
 def run_eia(home: Path, sim: EiaSimulator, span=JAN, **config):

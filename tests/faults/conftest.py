@@ -146,9 +146,9 @@ def values(home: Path) -> pl.DataFrame:
     return frame.drop("retrieved_at") if frame.height else frame
 
 
-def energy(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def energy(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
     """The ``energy`` command in a child process, with none of this machine's EIA or energy settings."""
-    return subprocess.run(energy_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    return subprocess.run(energy_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env=child_env(env))
 
 
