@@ -31,7 +31,7 @@ def cli(ctx: click.Context, debug: bool, verbose: bool, config_path: Path | None
     """Ingest, validate, store and fuse electricity-grid data."""
     configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     config = load(find(config_path))
-    ctx.obj["config"] = config
+    ctx.ensure_object(dict)["config"] = config
     ctx.default_map = default_map(config, cli)
 
 
