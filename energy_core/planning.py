@@ -48,7 +48,7 @@ class StoredHours:
 
 
 def lookback(source: type[Source], override: timedelta | None) -> timedelta:
-    return override if override is not None else getattr(source, "revision_lookback", timedelta(0))
+    return override if override is not None else source.revision_lookback
 
 
 @dataclass
