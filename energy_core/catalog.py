@@ -190,6 +190,16 @@ class Catalog:
                           "crashed" if status == "running" and not _alive(pid) else status, stored)
                 for run_id, command, started, finished, status, pid, stored in rows]
 
+    def last_outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(dataset, region) -> (run id, status) of the newest window that asked for it; region ``*``
+        for windows that asked for all regions."""
+        latest = {}
+        rows = self._db.execute("SELECT dataset, regions, run_id, status FROM windows ORDER BY rowid")
+        for dataset, regions, run_id, status in rows:  # oldest first: later ones replace earlier ones
+            for region in json.loads(regions) or ["*"]:
+                latest[(dataset, region)] = (run_id, status)
+        return latest
+
     def windows(self, run_id: str | None = None) -> list[dict]:
         query = "SELECT * FROM windows" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY rowid"
         cursor = self._db.execute(query, (run_id,) if run_id else ())

@@ -3,6 +3,7 @@ fetched it, and where a stored value came from."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,9 +14,17 @@ from energy_core.errors import ConfigError
 from energy_core.store import ParquetStore
 
 
-def coverage(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Status:
+    coverage: pl.DataFrame
     """Per dataset and region: first and last hour, hours held, hours missing in between, and the
     last run that fetched it with that window's outcome."""
+    runs: list[dict]
+    """Newest first."""
+    pending: list[dict]
+
+
+def status(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> Status:
     scan = ParquetStore(home / "processed").scan()
     if datasets:
         scan = scan.filter(pl.col("dataset").is_in(datasets))
@@ -26,28 +35,18 @@ def coverage(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...
                   series=pl.col("series").n_unique(), rows=pl.len())
              .with_columns(missing_hours=((pl.col("last") - pl.col("first")).dt.total_hours() + 1 - pl.col("hours")))
              .sort("dataset", "region").collect())
-    last = _last_runs(home)
-    return frame.with_columns(
-        last_run=pl.Series([last.get((d, r), last.get((d, "*"), {})).get("run_id") for d, r in
-                            frame.select("dataset", "region").iter_rows()], dtype=pl.String),
-        last_outcome=pl.Series([last.get((d, r), last.get((d, "*"), {})).get("status") for d, r in
-                                frame.select("dataset", "region").iter_rows()], dtype=pl.String),
-    )
-
-
-def _last_runs(home: Path) -> dict[tuple[str, str], dict]:
-    """(dataset, region) -> the newest window that asked for it; region ``*`` for all-region windows."""
-    if not (home / "catalog.sqlite").exists():
-        return {}
-    catalog = Catalog(home)
-    try:
-        latest: dict[tuple[str, str], dict] = {}
-        for window in catalog.windows():  # oldest first: later ones replace earlier ones
-            for region in window["regions"] or ["*"]:
-                latest[(window["dataset"], region)] = window
-        return latest
-    finally:
-        catalog.close()
+    last, runs, pending = {}, [], []
+    if (home / "catalog.sqlite").exists():
+        catalog = Catalog(home)
+        try:
+            last, runs, pending = catalog.last_outcomes(), [vars(r) for r in catalog.runs()], catalog.pending_reasons()
+        finally:
+            catalog.close()
+    outcomes = [last.get((d, r)) or last.get((d, "*")) or (None, None)
+                for d, r in frame.select("dataset", "region").iter_rows()]
+    frame = frame.with_columns(last_run=pl.Series([run for run, _ in outcomes], dtype=pl.String),
+                               last_outcome=pl.Series([outcome for _, outcome in outcomes], dtype=pl.String))
+    return Status(frame, runs, pending)
 
 
 def trace(home: Path, *, dataset: str, region: str, series: str, ts: datetime) -> tuple[dict, list[dict]]:

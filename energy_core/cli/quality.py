@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import polars as pl
 
-from energy_core.cli.options import home_option
+from energy_core.cli.options import echo_table, home_option
 from energy_core.quality import MASKED_CHECKS, QualityConfig, check, save, summary
 
 
@@ -33,8 +33,6 @@ def quality_command(datasets, regions, stuck_hours: int, outlier_z: float, as_js
     if flags.height == 0:
         click.echo("no quality flags")
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True,
-                       tbl_hide_column_data_types=True):
-            click.echo(summary(flags).with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H")))
+        echo_table(summary(flags).with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H")))
     click.echo(f"flags: {path} ({flags.height}); the feature store masks {', '.join(MASKED_CHECKS)} hours at its "
                "next build (`energy features build`)")

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import click
-import polars as pl
 
-from energy_core.cli.options import home_option
+from energy_core.cli.options import echo_table, home_option
 
 
 @click.command("query")
@@ -29,5 +28,4 @@ def query_command(sql: str, output: str, home: Path) -> None:
     elif output == "json":
         click.echo(json.dumps(result.to_dicts(), indent=2, default=str))
     else:
-        with pl.Config(tbl_rows=100, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=False):
-            click.echo(result)
+        echo_table(result, rows=100, shape=True)

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 import polars as pl
 
-from energy_core.catalog import Catalog
-from energy_core.cli.options import home_option
+from energy_core.cli.options import echo_table, home_option
 from energy_core.cli.run import UtcDate
-from energy_core.status import coverage, trace
+from energy_core.status import status, trace
 
 
 @click.command("status")
@@ -21,33 +20,19 @@ from energy_core.status import coverage, trace
 @home_option
 def status_command(datasets, regions, as_json: bool, home: Path) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
-    frame = coverage(home, tuple(datasets), tuple(regions))
-    runs, pending = _runs_and_pending(home)
+    state = status(home, tuple(datasets), tuple(regions))
     if as_json:
-        click.echo(json.dumps({"coverage": frame.to_dicts(), "runs": runs, "pending": pending}, indent=2,
-                              default=str))
+        click.echo(json.dumps({"coverage": state.coverage.to_dicts(), "runs": state.runs, "pending": state.pending},
+                              indent=2, default=str))
         return
-    if frame.height == 0:
+    if state.coverage.height == 0:
         click.echo(f"nothing stored under {home}; run `energy run --source ...` first")
     else:
-        shown = frame.with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H"))
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True,
-                       tbl_hide_column_data_types=True):
-            click.echo(shown)
-    for run in runs[:5]:
+        echo_table(state.coverage.with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H")))
+    for run in state.runs[:5]:
         click.echo(f"run {run['run_id']}: {run['status']}, {run['rows_stored'] or 0} rows stored: {run['command']}")
-    if pending:
-        click.echo(f"pending: {len(pending)} window(s) the next `energy run` of their source fetches first")
-
-
-def _runs_and_pending(home: Path) -> tuple[list[dict], list[dict]]:
-    if not (home / "catalog.sqlite").exists():
-        return [], []
-    catalog = Catalog(home)
-    try:
-        return [vars(r) for r in catalog.runs()], catalog.pending_reasons()
-    finally:
-        catalog.close()
+    if state.pending:
+        click.echo(f"pending: {len(state.pending)} window(s) the next `energy run` of their source fetches first")
 
 
 @click.command("lineage")
