@@ -106,7 +106,7 @@ def _defaults(tables: dict[str, Any], group: click.Group, home: Path | None, pat
     if home is not None:
         for name, command in group.commands.items():
             if isinstance(command, click.Group):
-                result[name] = _defaults({}, command, home, path, prefix=f"{prefix}{name}.") | result.get(name, {})
+                result.setdefault(name, _defaults({}, command, home, path, prefix=f"{prefix}{name}."))
             elif any(p.name == "home" for p in command.params):
                 result.setdefault(name, {}).setdefault("home", str(home))
     return result
@@ -123,20 +123,25 @@ def _refuse_secrets(raw: dict, path: Path, where: str = "") -> None:
 
 def effective(config: EnergyConfig, ctx: click.Context) -> dict[str, Any]:
     """What each command will use (file values over defaults), and the environment, secrets masked."""
-    commands = {}
-    for name, command in sorted(ctx.find_root().command.commands.items()):
-        for sub_name, sub in ([(f"{name} {n}", c) for n, c in command.commands.items()]
-                              if isinstance(command, click.Group) else [(name, command)]):
-            table = (ctx.find_root().default_map or {})
-            for part in sub_name.split(" "):
-                table = table.get(part, {}) if isinstance(table, dict) else {}
-            commands[sub_name] = {p.name: table.get(p.name, _default(p)) for p in sub.params
-                                  if isinstance(p, click.Option)}
+    root = ctx.find_root()
     environment = {k: (REDACTED if _is_secret(k) else v) for k, v in sorted(os.environ.items())
                    if k.startswith(("ENERGY_", "EIA_")) or _is_secret(k)}
     return {"file": str(config.path) if config.path else None, "home": str(config.home) if config.home else None,
             "budgets": {k: v.model_dump() for k, v in config.budgets.items()}, "entities": config.entities,
-            "commands": commands, "environment": environment}
+            "commands": _settings(root.command, root.default_map or {}), "environment": environment}
+
+
+def _settings(group: click.Group, defaults: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """``"features build" -> {option: value}`` for every command under ``group``."""
+    settings = {}
+    for name, command in sorted(group.commands.items()):
+        table = defaults.get(name, {})
+        if isinstance(command, click.Group):
+            settings |= _settings(command, table, f"{prefix}{name} ")
+        else:
+            settings[prefix + name] = {p.name: table.get(p.name, _default(p)) for p in command.params
+                                       if isinstance(p, click.Option)}
+    return settings
 
 
 def _default(option: click.Option) -> Any:
