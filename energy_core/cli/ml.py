@@ -77,22 +77,22 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
 def evaluate_command(entity, model, split, as_json, plot_to, home):
     """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines."""
     from energy_core.features import FeatureStore
-    from energy_core.ml.evaluate import BASELINES, held_out_forecasts, score
+    from energy_core.ml.evaluate import held_out_forecasts, scores
 
     hours = held_out_forecasts(FeatureStore(home), _model_dir(home, entity, model), split=split)
-    scores = {name: score(hours[name].to_numpy(), hours["actual"].to_numpy()) for name in ("model", *BASELINES)}
     if plot_to is not None:
         from energy_core.plot import plot_forecasts
 
         path = plot_forecasts(hours, entity, split,
                               Path(plot_to) if plot_to else home / "plots" / f"{entity}_{split}_forecasts.png")
         click.echo(f"plot: {path}", err=as_json)
+    scored = scores(hours)
     if as_json:
-        click.echo(json.dumps({name: asdict(s) for name, s in scores.items()}, indent=2))
+        click.echo(json.dumps({name: asdict(s) for name, s in scored.items()}, indent=2))
         return
-    click.echo(f"{entity}, {split} period, {scores['model'].hours} hours scored")
+    click.echo(f"{entity}, {split} period, {scored['model'].hours} hours scored")
     click.echo(f"{'':22} {'MAE':>10} {'RMSE':>10} {'MAPE %':>8}")
-    for name, s in scores.items():
+    for name, s in scored.items():
         click.echo(f"{name:22} {s.mae:10.1f} {s.rmse:10.1f} {s.mape:8.2f}")
 
 

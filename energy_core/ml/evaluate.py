@@ -39,7 +39,11 @@ def evaluate(store: FeatureStore, checkpoint: Path, *, split: str = "test", batc
     Every hour scored is one the model forecast, whose actual value was observed and for which both
     baselines had an observed value to offer, so all three are judged on the same hours.
     """
-    hours = held_out_forecasts(store, checkpoint, split=split, batch_size=batch_size)
+    return scores(held_out_forecasts(store, checkpoint, split=split, batch_size=batch_size))
+
+
+def scores(hours: pl.DataFrame) -> dict[str, Scores]:
+    """The model's and each baseline's scores over the hours of :func:`held_out_forecasts`."""
     actual = hours["actual"].to_numpy()
     return {name: score(hours[name].to_numpy(), actual) for name in ("model", *BASELINES)}
 
