@@ -47,17 +47,17 @@ def check(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] =
           config: QualityConfig = QualityConfig()) -> pl.DataFrame:
     """Run every check over the stored data (optionally narrowed) and return the flags."""
     store = ParquetStore(home / "processed")
-    flags = []
+    flags, frames = [], {}
     for dataset in datasets or store.datasets():
         scan = store.scan(dataset)
         if regions:
             scan = scan.filter(pl.col("region").is_in(regions))
-        frame = scan.select(*KEY, "value").collect().sort(*_GROUP, "ts")
+        frames[dataset] = frame = scan.select(*KEY, "value").collect().sort(*_GROUP, "ts")
         if frame.height:
             flags += [gaps(frame), duplicates(frame), stuck(frame, config), outliers(frame, config),
                       impossible(frame)]
-    if not datasets or {"eia.region", "eia.fuel"} <= set(datasets):
-        flags += eia_consistency(store, regions, config)
+    if "eia.region" in frames and "eia.fuel" in frames:
+        flags += eia_consistency(frames["eia.region"], frames["eia.fuel"], config)
     return pl.concat([f.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA) for f in flags]) if flags else \
         pl.DataFrame(schema=FLAG_SCHEMA)
 
@@ -115,16 +115,11 @@ def impossible(frame: pl.DataFrame) -> pl.DataFrame:
                     detail=pl.format("negative {}: {}", "series", "value")))
 
 
-def eia_consistency(store: ParquetStore, regions: tuple[str, ...], config: QualityConfig) -> list[pl.DataFrame]:
+def eia_consistency(region_rows: pl.DataFrame, fuel_rows: pl.DataFrame, config: QualityConfig) -> list[pl.DataFrame]:
     """Generation by fuel should add up to net generation; demand should be close to net generation
     minus total interchange (what a BA makes, less what it sends out)."""
-    if not {"eia.region", "eia.fuel"} <= set(store.datasets()):
-        return []
-    narrow = [pl.col("region").is_in(regions)] if regions else []
-    region = (store.scan("eia.region").filter(*narrow).collect()
-              .pivot(on="series", index=["region", "ts"], values="value"))
-    fuels = (store.scan("eia.fuel").filter(*narrow).group_by("region", "ts")
-             .agg(fuel_sum=pl.col("value").sum(), fuels=pl.col("value").count()).collect())
+    region = region_rows.pivot(on="series", index=["region", "ts"], values="value")
+    fuels = fuel_rows.group_by("region", "ts").agg(fuel_sum=pl.col("value").sum())
     both = region.join(fuels, on=["region", "ts"], how="inner")
     flags = []
     if "net_generation" in both.columns:
