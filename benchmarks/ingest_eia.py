@@ -99,7 +99,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
                 route = ROUTES[window.dataset]
                 parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
                                                   e["file"]), route) for e in entries]
-                outcome = WindowOutcome("eia", window.describe(), "ok", window)
+                outcome = WindowOutcome(window, "ok")
                 writer.submit(assemble_window(route, window, parsed, fetched_at), outcome)
                 report.windows.append(outcome)
             writer.wait()

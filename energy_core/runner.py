@@ -73,10 +73,8 @@ class RunConfig:
 
 @dataclass
 class WindowOutcome:
-    source: str
-    window: str
-    status: str  # "ok" | "empty" | "failed" | "skipped" | "interrupted"
     spec: Window
+    status: str  # "ok" | "empty" | "failed" | "skipped" | "interrupted"
     rows: int = 0
     from_cache: bool = False
     error: str | None = None
@@ -85,6 +83,14 @@ class WindowOutcome:
     """The requests this window made (credentials removed); ``cache:`` marks cache hits."""
     retrieved_at: list[datetime] = field(default_factory=list)
     """When each of its batches was retrieved: the ``retrieved_at`` its stored rows carry."""
+
+    @property
+    def source(self) -> str:
+        return self.spec.source
+
+    @property
+    def window(self) -> str:
+        return self.spec.describe()
 
 
 @dataclass
@@ -95,8 +101,6 @@ class RunReport:
     start: datetime
     end: datetime
     windows: list[WindowOutcome] = field(default_factory=list)
-    rows: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """Rows received per (dataset, region)."""
     series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """Rows received per (dataset, region, series)."""
     resumed: int = 0
@@ -113,6 +117,11 @@ class RunReport:
     @property
     def failed(self) -> list[WindowOutcome]:
         return [w for w in self.windows if w.status in ("failed", "skipped", "interrupted")]
+
+    @property
+    def rows(self) -> Counter[tuple[str, str]]:
+        """Rows received per (dataset, region)."""
+        return _per_region(self.series_rows)
 
     @property
     def skipped_stored(self) -> int:
@@ -133,6 +142,8 @@ class RunReport:
                                for (d, r, s), n in sorted(self.series_rows.items())]
         data["gaps"] = [{"dataset": d, "region": r, "series": s, "missing_hours": n}
                         for (d, r, s), n in sorted(self.gaps.items())]
+        for entry, outcome in zip(data["windows"], self.windows, strict=True):
+            entry.update(source=outcome.source, window=outcome.window)
         data["ok"] = self.ok
         return data
 
@@ -142,9 +153,19 @@ class SourceResult:
     """What one source's thread produced; merged into the report in source order."""
 
     windows: list[WindowOutcome] = field(default_factory=list)
-    rows: Counter[tuple[str, str]] = field(default_factory=Counter)
     series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> Counter[tuple[str, str]]:
+        return _per_region(self.series_rows)
+
+
+def _per_region(series_rows: Counter[tuple[str, str, str]]) -> Counter[tuple[str, str]]:
+    rows: Counter[tuple[str, str]] = Counter()
+    for (dataset, region, _), n in series_rows.items():
+        rows[(dataset, region)] += n
+    return rows
 
 
 ProgressCallback = Callable[[WindowOutcome], None]
@@ -190,7 +211,6 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
                 results = [future.result() for future in futures]
             for (source, http, _), result in zip(planned, results, strict=True):
                 report.windows += result.windows
-                report.rows.update(result.rows)
                 report.series_rows.update(result.series_rows)
                 report.warnings += result.warnings
                 report.requests[source.name] = asdict(http.stats)
@@ -353,7 +373,6 @@ class BatchWriter:
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
             return
         for dataset, region, series, n in counts.iter_rows():
-            self.result.rows[(dataset, region)] += n
             self.result.series_rows[(dataset, region, series)] += n
             outcome.rows += n
 
@@ -389,7 +408,7 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
     abort: EnergyError | None = None
     try:
         for window in windows:
-            outcome = WindowOutcome(source.name, window.describe(), "ok", window)
+            outcome = WindowOutcome(window, "ok")
             if stop.is_set():
                 outcome.status, outcome.error = "interrupted", "stopped before this window; the next run resumes it"
             elif abort is not None:
