@@ -48,6 +48,22 @@ def real_data(path: str, *, near: str | Path) -> Path:
     pytest.skip(f"real recorded data {path!r} not available near {start}")
 
 
+class FakeTime:
+    """A clock for :class:`energy_core.http.HttpClient` (``sleep=``, ``clock=``) that advances
+    instead of sleeping and records every wait, so budgets and backoff are checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
 @dataclass(frozen=True)
 class Conformance:
     report: RunReport

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from energy_core.testing import FakeTime
 from tests.scripted import ScriptedServer
 
 
@@ -9,21 +10,6 @@ from tests.scripted import ScriptedServer
 def server():
     with ScriptedServer() as srv:
         yield srv
-
-
-class FakeTime:
-    """Records the waits an HttpClient asks for and advances a fake clock instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 @pytest.fixture

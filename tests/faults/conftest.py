@@ -25,9 +25,9 @@ from energy_core.interfaces import SourceContext
 from energy_core.runner import RunConfig, RunReport, run
 from energy_core.schema import KEY
 from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.testing import FakeTime
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
-from tests.conftest import FakeTime
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 4, tzinfo=UTC))
 """Three days of one BA's region data: one window, one page."""

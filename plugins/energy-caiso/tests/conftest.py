@@ -8,7 +8,7 @@ from energy_caiso.source import CaisoSource
 
 from energy_core.http import HttpClient, RetryPolicy
 from energy_core.interfaces import SourceContext
-from energy_core.testing import real_data
+from energy_core.testing import FakeTime, real_data
 
 
 def real(path: str) -> Path:
@@ -39,19 +39,6 @@ def make_source():
         client.close()
 
 
-class FakeClock:
-    """Advances instead of sleeping, so budget spacing is checked without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()
+def fake_clock() -> FakeTime:
+    return FakeTime()
