@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import energy
+
 RANGE = ["--start", "2024-01-01", "--end", "2024-01-31"]
-
-
-def energy(*args: str, home: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
-    environ.update(env or {})
-    if home is not None:
-        environ["ENERGY_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "energy_core", *args], capture_output=True, text=True,
-                          env=environ, timeout=120)
 
 
 def parquet_files(home: Path) -> dict[str, bytes]:

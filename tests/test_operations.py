@@ -17,7 +17,8 @@ from energy_core.runner import RunConfig, run
 from energy_core.schema import COLUMNS, POLARS_SCHEMA
 from energy_core.store import ParquetStore
 from energy_eia.simulator import EiaSimulator
-from tests.faults.conftest import FaultyEia, edit_json, energy, json_response
+from tests.faults.conftest import FaultyEia, edit_json, json_response
+from tests.processes import energy
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
 JAN_FEB = (JAN[0], datetime(2024, 3, 1, tzinfo=UTC))

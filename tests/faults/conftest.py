@@ -3,9 +3,6 @@ invariants every case checks (files open, no key twice, earlier data intact)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,7 +29,6 @@ from energy_eia.source import EiaSource
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 4, tzinfo=UTC))
 """Three days of one BA's region data: one window, one page."""
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 Fault = SimResponse | Callable[[SimResponse], SimResponse]
@@ -144,21 +140,6 @@ def values(home: Path) -> pl.DataFrame:
     """The stored data without its knowledge times, to compare runs made at different moments."""
     frame = stored(home)
     return frame.drop("retrieved_at") if frame.height else frame
-
-
-def energy(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The ``energy`` command in a child process, with none of this machine's EIA or energy settings."""
-    return subprocess.run(energy_command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env=child_env(env))
-
-
-def energy_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "energy_core", *args]
-
-
-def child_env(extra: dict | None = None) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
-    return {**environ, **(extra or {})}
 
 
 @pytest.fixture

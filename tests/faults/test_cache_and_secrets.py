@@ -18,7 +18,8 @@ from energy_core.http import RetryPolicy
 from energy_core.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
-from tests.faults.conftest import FaultyEia, energy, json_response, run_eia, values
+from tests.faults.conftest import FaultyEia, json_response, run_eia, values
+from tests.processes import energy
 from tests.scripted import ScriptedServer
 
 

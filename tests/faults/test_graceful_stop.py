@@ -10,7 +10,8 @@ import time
 
 from energy_core.catalog import Catalog
 from energy_eia.simulator import EiaSimulator, Faults
-from tests.faults.conftest import child_env, energy, energy_command, values
+from tests.faults.conftest import values
+from tests.processes import child_env, energy, energy_command
 
 HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
 

@@ -27,7 +27,8 @@ from energy_core.faults import POINTS
 from energy_core.features import FeatureStore
 from energy_core.store import StoreLock
 from energy_eia.simulator import EiaSimulator
-from tests.faults.conftest import JAN, child_env, energy, energy_command, run_eia, stored, values
+from tests.faults.conftest import JAN, run_eia, stored, values
+from tests.processes import child_env, energy, energy_command
 
 RUN = ("run", "--source", "eia", "--simulate", "--region", "PACW", "--start", "2024-01-01", "--end", "2024-02-29")
 """Four windows (two months of both EIA datasets), then a feature build: every kind of write."""
