@@ -13,8 +13,10 @@ its own simulator and checks the plugin contract:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +103,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
         down = run(config(folder / "down", **unreachable))
         assert down.windows and all(w.status in ("failed", "skipped") and w.error for w in down.windows), \
             f"{name}: with its service unreachable every window must fail with an EnergyError"
-    texts = [logs.text(), json.dumps(report.to_json(), default=str), json.dumps(down.to_json(), default=str)]
+    texts = ["\n".join(logs), json.dumps(report.to_json(), default=str), json.dumps(down.to_json(), default=str)]
     for secret in secrets:
         forms = {secret, quote(secret, safe=""), quote_plus(secret)}
         leaked = [str(p) for p in folder.rglob("*") if p.is_file() and any(f.encode() in p.read_bytes() for f in forms)]
@@ -124,22 +126,18 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
 
 
-class _captured_logs:
+@contextlib.contextmanager
+def _captured_logs() -> Iterator[list[str]]:
     """Every log record (DEBUG included) while checking, to search for secrets."""
-
-    def __enter__(self) -> _captured_logs:
-        self._records: list[str] = []
-        self._handler = logging.Handler(logging.DEBUG)
-        self._handler.emit = lambda record: self._records.append(self._handler.format(record))
-        self._root = logging.getLogger()
-        self._level = self._root.level
-        self._root.addHandler(self._handler)
-        self._root.setLevel(logging.DEBUG)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._root.removeHandler(self._handler)
-        self._root.setLevel(self._level)
-
-    def text(self) -> str:
-        return "\n".join(self._records)
+    records: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: records.append(handler.format(record))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
