@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from energy_core.errors import AuthError, PayloadValidationError, UnexpectedPayloadError
 from energy_core.http import HttpResponse, RateBudget
@@ -29,13 +29,10 @@ ZONES = ("PACW", "CISO", "ERCO")
 
 
 class Interval(BaseModel):
-    start: datetime
-    end: datetime
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
     actual: float | None
     forecast: float | None
-
-    model_config = {"populate_by_name": True, "alias_generator": lambda name: {"start": "from", "end": "to"}
-                    .get(name, name)}
 
 
 class Answer(BaseModel):
