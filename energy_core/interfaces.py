@@ -5,11 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
+
+from energy_core.http import CacheMode
 
 if TYPE_CHECKING:
     from energy_core.http import Budget, HttpClient
@@ -85,6 +87,11 @@ class Source(ABC):
     @abstractmethod
     def fetch(self, window: Window) -> Iterator[RawBatch]:
         """Fetch one window and yield its validated rows; raise an ``EnergyError`` on failure."""
+
+    def cache_mode(self, window: Window) -> CacheMode:
+        """Serve ``window`` from the raw cache only once the service no longer revises it."""
+        settled = window.end <= datetime.now(UTC) - self.revision_lookback
+        return CacheMode.USE if settled else CacheMode.REFRESH
 
     @classmethod
     def simulator(cls) -> Simulator | None:

@@ -87,6 +87,7 @@ class ExampleSource(Source):
             raise AuthError(f"{KEY_VARIABLE} is not set: export your key for the example API", source="example")
         (zone,) = window.regions
         fetched = self.http.get(f"{self.base_url}/v1/intensity", parse=parse, secrets={"key": self._key},
+                                cache=self.cache_mode(window),
                                 params=[("zone", zone), ("start", f"{window.start:%Y-%m-%dT%H:%MZ}"),
                                         ("end", f"{window.end:%Y-%m-%dT%H:%MZ}")])
         rows = fetched.value.filter(pl.col("start") >= window.start, pl.col("start") < window.end)

@@ -78,7 +78,7 @@ class CaisoSource(Source):
                 for dataset in request.datasets]
 
     def fetch(self, window: Window) -> Iterator[RawBatch]:
-        mode = self._cache_mode(window)
+        mode = self.cache_mode(window)
         if window.dataset == OUTLOOK_DATASET:
             yield from self._fetch_outlook(window, mode)
             return
@@ -99,10 +99,6 @@ class CaisoSource(Source):
             day_start, day_end = pacific_day_bounds(day)
             yield RawBatch(Window(self.name, OUTLOOK_DATASET, day_start, day_end), fetched.value,
                            fetched.fetched_at)
-
-    def _cache_mode(self, window: Window) -> CacheMode:
-        settled = window.end <= datetime.now(UTC) - self.revision_lookback
-        return CacheMode.USE if settled else CacheMode.REFRESH
 
 
 def oasis_params(report: Report, start: datetime, end: datetime) -> list[tuple[str, str]]:

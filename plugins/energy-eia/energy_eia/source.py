@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import ClassVar
 
@@ -68,8 +68,7 @@ class EiaSource(Source):
 
     def fetch(self, window: Window) -> Iterator[RawBatch]:
         route = ROUTES[window.dataset]
-        settled = window.end <= datetime.now(UTC) - self.revision_lookback
-        mode = CacheMode.USE if settled else CacheMode.REFRESH
+        mode = self.cache_mode(window)
         for attempt in range(1, FETCH_ATTEMPTS + 1):
             try:
                 yield self._fetch_window(route, window, mode)

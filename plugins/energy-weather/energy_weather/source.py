@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from energy_core.http import CacheMode, RateBudget
+from energy_core.http import RateBudget
 from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
 from energy_weather.parse import classify, parse_locations
 from energy_weather.points import Point, load_points
@@ -82,13 +82,12 @@ class WeatherSource(Source):
         last_day = (window.end - timedelta(microseconds=1)).date() + timedelta(days=1)  # preceding-hour values
         if from_archive:
             last_day = min(last_day, (archive_end - timedelta(days=1)).date())
-        settled = window.end <= datetime.now(UTC) - self.revision_lookback
         fetched = self.http.get(
             self.archive_url if from_archive else self.forecast_url,
             params=self._params(points, window.start.date(), last_day),
             parse=partial(parse_locations, points=points, variables=self.variables),
             classify=classify,
-            cache=CacheMode.USE if settled else CacheMode.REFRESH,
+            cache=self.cache_mode(window),
         )
         owner = {p.id: ba for ba in window.regions for p in self.points[ba]}
         weight = {p.id: p.weight for p in points}
