@@ -41,10 +41,6 @@ COLUMNS = tuple(POLARS_SCHEMA.names())
 _NON_NULL = tuple(name for name in COLUMNS if name != "value")
 
 
-def empty_observations() -> pl.DataFrame:
-    return pl.DataFrame(schema=POLARS_SCHEMA)
-
-
 def validate_observations(frame: pl.DataFrame, *, producer: str = "normalizer") -> pl.DataFrame:
     """Check ``frame`` against the canonical schema and return it with the canonical column order.
 

@@ -18,7 +18,6 @@ from energy_core.plugins import EnergyPluginManager, get_plugin_manager
 from energy_core.secrets import RedactingFilter, redact
 
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

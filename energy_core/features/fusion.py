@@ -34,10 +34,6 @@ class Fused:
     mask: np.ndarray
 
 
-def feature_name(dataset: str, series: str, suffix: str = "") -> str:
-    return f"{dataset.split('.')[0]}.{series}" + (f"@{suffix}" if suffix else "")
-
-
 def fuse(store: ParquetStore, entity: Entity, masked: pl.DataFrame | None = None) -> Fused:
     """Read ``entity``'s rows from the store and lay them on its hourly grid.
 

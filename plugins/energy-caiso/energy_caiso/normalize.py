@@ -18,7 +18,6 @@ from energy_core.interfaces import Normalizer, RawBatch
 
 logger = logging.getLogger(__name__)
 
-HOUR_US = 3_600_000_000
 _KEY = ["region", "series", "ts"]
 
 
