@@ -109,8 +109,13 @@ class FeatureStore:
         if not files:
             return False
         changed = max(f.stat().st_mtime for f in files)
-        builds = [self.latest(e, missing_ok=True) for e in (entities or self.entities())]
-        return not builds or any(b is None or datetime.fromisoformat(b.built_at).timestamp() < changed for b in builds)
+        built = {}  # entity -> when its last build ran, from one read of the build records
+        if BUILDS_TABLE in self._db.list_tables().tables:
+            builds = self._db.open_table(BUILDS_TABLE).to_arrow()
+            for entity, at in zip(builds["entity"].to_pylist(), builds["built_at"].to_pylist(), strict=True):
+                built[entity] = max(built.get(entity, 0.0), datetime.fromisoformat(at).timestamp())
+        names = entities or list(built)
+        return not names or any(built.get(name, 0.0) < changed for name in names)
 
     def available_entities(self, processed: ParquetStore) -> list[str]:
         eia = [d for d in processed.datasets() if d.startswith("eia.")]
