@@ -13,12 +13,12 @@ from energy_eia.simulator import EiaSimulator, Faults
 from tests.faults.conftest import values
 from tests.processes import child_env, energy, energy_command
 
+RUN = ("run", "--source", "eia", "--region", "PACW", "--no-features")
 HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
 
 
 def start_run(home, sim) -> subprocess.Popen:
-    return subprocess.Popen(energy_command("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home",
-                                           str(home), "--no-features"),
+    return subprocess.Popen(energy_command(*RUN, *HALF_YEAR, "--home", str(home)),
                             env=child_env(sim.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -39,8 +39,7 @@ def pending(home) -> int:
 
 def clean_values(tmp_path):
     with EiaSimulator(respondents=("PACW",)) as sim:
-        result = energy("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home", str(tmp_path / "clean"),
-                        "--no-features", env=sim.env())
+        result = energy(*RUN, *HALF_YEAR, "--home", str(tmp_path / "clean"), env=sim.env())
     assert result.returncode == 0, result.stderr
     return values(tmp_path / "clean")
 
@@ -63,8 +62,7 @@ def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run
     assert kept.height > 0
 
     with EiaSimulator(respondents=("PACW",)) as sim:  # a run over January alone picks up the rest
-        result = energy("run", "--source", "eia", "--region", "PACW", "--start", "2024-01-01", "--end", "2024-01-31",
-                        "--home", str(home), "--no-features", env=sim.env())
+        result = energy(*RUN, "--start", "2024-01-01", "--end", "2024-01-31", "--home", str(home), env=sim.env())
     assert result.returncode == 0, result.stderr
     assert f"resumed: {statuses.count('interrupted')} window(s)" in result.stdout
     assert pending(home) == 0
@@ -87,7 +85,6 @@ def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
     values(home)  # whatever reached the store is whole and unique
 
     with EiaSimulator(respondents=("PACW",)) as sim:
-        result = energy("run", "--source", "eia", "--region", "PACW", *HALF_YEAR, "--home", str(home),
-                        "--no-features", env=sim.env())
+        result = energy(*RUN, *HALF_YEAR, "--home", str(home), env=sim.env())
     assert result.returncode == 0, result.stderr
     assert values(home).equals(clean_values(tmp_path))
