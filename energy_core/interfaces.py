@@ -94,8 +94,12 @@ class Source(ABC):
         return CacheMode.USE if settled else CacheMode.REFRESH
 
     @classmethod
-    def simulator(cls) -> Simulator | None:
-        """A loopback server that imitates the API, used by ``energy run --simulate``."""
+    def simulator(cls, env: Mapping[str, str]) -> Simulator | None:
+        """A loopback server that imitates the API, used by ``energy run --simulate``.
+
+        ``env`` is the run's environment (``RunConfig.env``, else the process's), where a simulator
+        finds its own settings, such as a table to replay.
+        """
         return None
 
 

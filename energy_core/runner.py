@@ -304,8 +304,9 @@ def _prepare(source_cls: type[Source], config: RunConfig, base_env: dict[str, st
              stack: ExitStack) -> tuple[Source, HttpClient, list[Window]]:
     env, namespace, budget = base_env, None, None
     if config.simulate:
-        simulator = _start_simulator(source_cls, stack)
-        env, namespace, budget = {**base_env, **simulator.env()}, f"simulator:{source_cls.name}", simulator.budget
+        simulator = _start_simulator(source_cls, base_env, stack)
+        namespace = ":".join(filter(None, ("simulator", source_cls.name, simulator.data_id)))
+        env, budget = {**base_env, **simulator.env()}, simulator.budget
     budget = config.budgets.get(source_cls.name, budget)
     http = HttpClient(source=source_cls.name, budget=source_cls.budget, cache=cache, cache_namespace=namespace,
                       retry=config.retry, offline=config.offline, refresh=config.refresh, budget_override=budget)
@@ -331,8 +332,8 @@ def _check_datasets(config: RunConfig, source_classes: Sequence[type[Source]]) -
                           f"they offer {', '.join(sorted(known))}")
 
 
-def _start_simulator(source_cls: type[Source], stack: ExitStack) -> Simulator:
-    simulator = source_cls.simulator()
+def _start_simulator(source_cls: type[Source], env: Mapping[str, str], stack: ExitStack) -> Simulator:
+    simulator = source_cls.simulator(env)
     if simulator is None:
         raise ConfigError(f"source {source_cls.name!r} has no simulator; run it without --simulate")
     return stack.enter_context(simulator)

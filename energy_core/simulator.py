@@ -55,6 +55,9 @@ class Simulator(ABC):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[SimRequest] = []
+        self.data_id = ""
+        """Names the data served when it is not the built-in data (a replayed table's digest), so
+        answers drawn from different data never share a raw-cache entry."""
 
     @abstractmethod
     def handle(self, request: SimRequest) -> SimResponse:

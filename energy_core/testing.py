@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -78,7 +79,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
     ``AssertionError`` naming the first breach. ``folder`` is scratch space (a ``tmp_path``)."""
     source = Registry(get_plugin_manager()).source(name)
     assert source.normalizer and source.datasets, f"source {name!r} must declare a normalizer and datasets"
-    simulator = source.simulator()
+    simulator = source.simulator(os.environ)
     assert simulator is not None, f"source {name!r} needs a simulator (Source.simulator) to be tested offline"
     with simulator, _captured_logs() as logs:
         secrets = [v for k, v in simulator.env().items() if k.endswith(_SECRET_SUFFIXES) and v]

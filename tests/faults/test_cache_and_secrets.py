@@ -139,7 +139,7 @@ def test_f38_a_canary_key_through_every_failing_path_appears_nowhere(tmp_path, c
                 assert all(r.first("api_key") == canary for r in sim.requests)
             assert elsewhere.requests == [], "the key never went to a second host"
             with FaultyEia(api_key=canary) as sim:
-                texts.append(repr(EiaSource.simulator()))
+                texts.append(repr(EiaSource.simulator({})))
                 failing = energy("--debug", "run", "--source", "eia", "--region", "PACW", "--start", "2024-01-01",
                                  "--end", "2024-01-02", "--home", str(home), "--refresh",
                                  env={**sim.env(), "EIA_API_KEY": canary + "-wrong", "PYTHONFAULTHANDLER": "1"})

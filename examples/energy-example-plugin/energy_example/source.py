@@ -8,7 +8,6 @@ with at most 31 days per request; ``from`` is the start of the hour, in UTC.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -72,10 +71,10 @@ class ExampleSource(Source):
         register_secret(self._key)  # from now on energy removes it from logs, errors and cached bodies
 
     @classmethod
-    def simulator(cls):
+    def simulator(cls, env):
         from energy_example.simulator import ExampleSimulator
 
-        return ExampleSimulator.from_env(os.environ)
+        return ExampleSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
         zones = request.regions or ZONES

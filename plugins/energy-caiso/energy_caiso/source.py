@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,10 +62,10 @@ class CaisoSource(Source):
         self.outlook_url = context.env.get(OUTLOOK_URL_VARIABLE, DEFAULT_OUTLOOK_URL).rstrip("/")
 
     @classmethod
-    def simulator(cls):
+    def simulator(cls, env):
         from energy_caiso.simulator import CaisoSimulator
 
-        return CaisoSimulator.from_env(os.environ)
+        return CaisoSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
         """Calendar months (never more than the 31 days OASIS allows), one window per dataset.

@@ -8,6 +8,8 @@ Fault switches produce throttling, server errors, slow and truncated responses.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import secrets
 import threading
@@ -67,6 +69,8 @@ class EiaSimulator(Simulator):
         """Share of values sent as JSON numbers (API versions before 2.1.6) rather than strings."""
         self.respondents = respondents
         self.tables = load_table(table) if table is not None else None
+        if table is not None:
+            self.data_id = f"table-{_table_digest(table)}"
         self._count = itertools.count(1)
         self._lock = threading.Lock()
         self._results: OrderedDict[tuple, pl.DataFrame] = OrderedDict()
@@ -251,6 +255,17 @@ def load_table(source: pl.DataFrame | Path | str) -> dict[str, pl.DataFrame]:
     if region.height + fuel.height == 0:
         raise ConfigError("simulator table has no rows with a region-data type or a fuel type")
     return {"type": region.sort("period", "respondent", "code"), "fueltype": fuel.sort("period", "respondent", "code")}
+
+
+def _table_digest(source: pl.DataFrame | Path | str) -> str:
+    """A short digest of a replayed table's content (its file's bytes, or the frame's IPC bytes)."""
+    if isinstance(source, pl.DataFrame):
+        buffer = io.BytesIO()
+        source.write_ipc(buffer)
+        data = buffer.getvalue()
+    else:
+        data = Path(source).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _read(path: Path) -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -51,10 +50,10 @@ class EiaSource(Source):
         return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
 
     @classmethod
-    def simulator(cls):
+    def simulator(cls, env):
         from energy_eia.simulator import EiaSimulator
 
-        return EiaSimulator.from_env(os.environ)
+        return EiaSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
         regions = tuple(dict.fromkeys(r.upper() for r in request.regions))

@@ -142,3 +142,27 @@ def test_without_a_total_sort_shuffled_pages_are_caught_not_stored(sim, make_sou
     monkeypatch.setattr(source_module, "page_params", without_sort)
     with pytest.raises(IncompleteFetchError, match="distinct"):
         fetch_all(make_source(sim), window("eia.fuel"))
+
+
+def test_a_table_named_in_the_runs_env_is_replayed_not_the_cached_synthetic_data(tmp_path):
+    """``RunConfig.env`` alone must reach the simulator, and a home that already cached the synthetic
+    answers for the same requests must not serve them to the replay."""
+    from energy_core.runner import RunConfig, run
+
+    hours = pl.datetime_range(datetime(2024, 1, 1, 1), datetime(2024, 1, 3), "1h", eager=True)
+    table = pl.DataFrame({"timestamp": hours, "region": "PACW", "data_type": "demand",
+                          "value": [1000.0 + i for i in range(hours.len())]})
+    table.write_parquet(tmp_path / "table.parquet")
+
+    def replay(env: dict) -> pl.DataFrame:
+        config = RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC),
+                           end=datetime(2024, 1, 3, tzinfo=UTC), home=tmp_path / "home", regions=("PACW",),
+                           datasets=("eia.region",), simulate=True, incremental=False, env=env,
+                           retry=RetryPolicy(backoff_base=0.01))
+        assert run(config).ok
+        stored = pl.read_parquet(tmp_path / "home" / "processed" / "eia.region" / "year=2024" / "month=01")
+        return stored.filter(series="demand").sort("ts")
+
+    synthetic = replay({})
+    replayed = replay({"ENERGY_EIA_SIMULATOR_TABLE": str(tmp_path / "table.parquet")})
+    assert replayed["value"].to_list() == table["value"].to_list() != synthetic["value"].to_list()

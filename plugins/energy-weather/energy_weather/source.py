@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -54,10 +53,10 @@ class WeatherSource(Source):
         self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
 
     @classmethod
-    def simulator(cls):
+    def simulator(cls, env):
         from energy_weather.simulator import WeatherSimulator
 
-        return WeatherSimulator.from_env(os.environ)
+        return WeatherSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
         """Windows per calendar year (archive), the recent days and the days ahead (forecast API), each
