@@ -2,7 +2,7 @@
 client into a store, fused, then a forecaster per BA trained on January to October, validated on
 November and scored on December against seasonal-naive baselines (24-hour-ahead MAPE).
 
-    uv run python benchmarks/real_eia930.py [--entities PACW ERCO] [--epochs 30]
+    uv run python benchmarks/real_eia930.py [--entities PACW ERCO] [--epochs 15]
 
 Needs ../shared/real/eia930_2019/ (the recorded year). Context: 28 days (672 hours), stride 24.
 """
@@ -23,13 +23,14 @@ HOME = Path(__file__).parent / ".cache" / "real2019"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", nargs="+", default=["PACW", "ERCO"])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seq-len", type=int, default=672)
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
 
+    from energy_core import ParquetStore
     from energy_core.features import FeatureStore, Splits
     from energy_core.ml import TrainConfig, evaluate, train
     from energy_core.runner import RunConfig, run
@@ -37,9 +38,10 @@ def main() -> None:
     if not REAL.exists():
         raise SystemExit(f"real data not found at {REAL}")
     report = run(RunConfig(sources=("eia",), start=datetime(2018, 12, 31, 23, tzinfo=UTC),
-                           end=datetime(2019, 12, 31, tzinfo=UTC), home=HOME, regions=tuple(args.entities),
+                           end=datetime(2020, 1, 1, tzinfo=UTC), home=HOME, regions=tuple(args.entities),
                            simulate=True, env={**os.environ, "ENERGY_EIA_SIMULATOR_TABLE": str(REAL)}))
     assert report.ok, report.failed
+    check_replayed(ParquetStore(HOME / "processed"), args.entities)
     store = FeatureStore(HOME)
     store.build(args.entities, splits=Splits(datetime(2019, 11, 1, tzinfo=UTC), datetime(2019, 12, 1, tzinfo=UTC)))
     results = {}
@@ -58,6 +60,23 @@ def main() -> None:
               f"{scores['same hour yesterday'].mape:.2f}%, last week {scores['same hour last week'].mape:.2f}%; "
               f"{gain:+.1f}% against the better baseline ({scores['model'].hours} hours)", flush=True)
     print(json.dumps(results, indent=2))
+
+
+def check_replayed(store, entities: list[str]) -> None:
+    """Stop unless the stored demand is the recorded year's, value for value (hour-ending -> start)."""
+    import polars as pl
+
+    recorded = (pl.scan_parquet(REAL)
+                .filter(pl.col("data_type") == "demand", pl.col("region").is_in(entities))
+                .select("region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
+                        recorded="value"))
+    stored = store.scan("eia.region").filter(pl.col("series") == "demand").select("region", "ts", "value")
+    joined = recorded.join(stored, on=["region", "ts"], how="full", coalesce=True).collect()
+    differing = joined.filter(pl.col("value").ne_missing(pl.col("recorded"))).height
+    if differing:
+        raise SystemExit(f"{differing} of {joined.height} stored demand hours differ from {REAL.name}: "
+                         f"the replay did not store the recorded year")
+    print(f"replayed: {joined.height} demand hours equal the recorded year's", flush=True)
 
 
 if __name__ == "__main__":

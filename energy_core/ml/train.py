@@ -106,6 +106,9 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
     target_column = features.index(info.target)
+    if config.seq_len < 24:
+        raise ConfigError(f"--seq-len {config.seq_len} is too short: the model corrects the same hours yesterday, "
+                          "so a window needs at least 24 hours")
     _, ts, _, _ = store.arrays(config.entity)
     train_windows = len(window_starts(info, ts, "train", config.seq_len, config.horizon, config.stride))
     if train_windows == 0:

@@ -13,6 +13,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
+from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, evaluate, forecast, train
 from energy_core.ml.evaluate import score
@@ -59,6 +60,12 @@ def test_training_learns_and_resumes_to_the_same_place(home, tmp_path):
     meta = json.loads((tmp_path / "a" / "checkpoint.json").read_text())
     assert meta["feature_store"]["build"] == store.latest("PACW").build and meta["state"]["epoch"] == 4
     assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_window_shorter_than_a_day_is_refused_before_training(home, tmp_path):
+    with pytest.raises(ConfigError, match="at least 24 hours"):
+        train(FeatureStore(home), TrainConfig(entity="PACW", **{**SMALL, "seq_len": 12}), tmp_path)
+    assert not tmp_path.joinpath("checkpoint.json").exists()
 
 
 def test_evaluation_scores_model_and_baselines_on_the_same_hours(home, tmp_path):
