@@ -6,17 +6,19 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
+import polars as pl
 import pytest
 
+from energy_core import ParquetStore
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, evaluate, forecast, train
-from energy_core.ml.evaluate import score
+from energy_core.ml.evaluate import held_out_forecasts, score
 from energy_core.ml.train import masked_mse
 from energy_core.runner import RunConfig, run
 
@@ -75,6 +77,20 @@ def test_evaluation_scores_model_and_baselines_on_the_same_hours(home, tmp_path)
     assert set(scores) == {"model", "same hour yesterday", "same hour last week"}
     assert len({s.hours for s in scores.values()}) == 1 and scores["model"].hours >= 24
     assert all(np.isfinite([s.mae, s.rmse, s.mape]).all() for s in scores.values())
+
+
+def test_actuals_and_baselines_are_the_stored_demand_at_the_right_hours(home, tmp_path):
+    """Every scored hour's actual is the stored value at that hour, and the baselines are the stored
+    values 24 and 168 hours earlier, read straight from the Parquet store."""
+    train(FeatureStore(home), TrainConfig(entity="PACW", epochs=1, **SMALL), tmp_path, progress=lambda _: None)
+    hours = held_out_forecasts(FeatureStore(home), tmp_path)
+    stored = (ParquetStore(home / "processed").scan("eia.region")
+              .filter(pl.col("region") == "PACW", pl.col("series") == "demand").select("ts", "value").collect())
+    at = dict(zip(stored["ts"], stored["value"], strict=True))
+    for row in hours.iter_rows(named=True):
+        assert row["actual"] == at[row["ts"]]
+        assert row["same hour yesterday"] == at[row["ts"] - timedelta(hours=24)]
+        assert row["same hour last week"] == at[row["ts"] - timedelta(hours=168)]
 
 
 def test_score_is_mae_rmse_and_mape():
