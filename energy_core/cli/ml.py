@@ -47,6 +47,7 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
 
     from energy_core.features import FeatureStore
     from energy_core.ml import Ring, TrainConfig, train
+    from energy_core.ml.blas import blas_in_use, slow_blas_warning
 
     ring = Ring()
     if distributed:
@@ -56,6 +57,8 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
                          epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
                          d_model=d_model, n_heads=n_heads, n_layers=n_layers)
     out = _model_dir(home, entity, model)
+    if ring.rank == 0 and (warning := slow_blas_warning(blas_in_use())):
+        click.echo(f"warning: {warning}", err=True)
     if ring.rank == 0:
         click.echo(f"training {entity} on {ring.size} rank(s): windows of {seq_len} h, stride {stride}, "
                    f"{horizon} h ahead; checkpoints in {out}")

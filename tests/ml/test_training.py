@@ -18,6 +18,7 @@ from energy_core import ParquetStore
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, evaluate, forecast, train
+from energy_core.ml.blas import blas_in_use, slow_blas_warning
 from energy_core.ml.evaluate import held_out_forecasts, score
 from energy_core.ml.train import masked_mse
 from energy_core.runner import RunConfig, run
@@ -120,6 +121,7 @@ def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(ho
                "--heads", "2", "--layers", "1"]
     single = cli("train", *options, "--model", str(tmp_path / "one"), home=home)
     assert single.returncode == 0, single.stderr
+    assert ("reference BLAS" in single.stderr) == (slow_blas_warning(blas_in_use()) is not None)  # same libraries
     double = cli("train", "--distributed", *options, "--model", str(tmp_path / "two"), home=home, processes=2)
     assert double.returncode == 0, double.stdout + double.stderr
     one = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
