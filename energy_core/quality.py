@@ -23,12 +23,13 @@ from energy_core.schema import KEY
 from energy_core.store import ParquetStore
 
 MASKED_CHECKS = ("stuck", "outlier", "impossible")
-NON_NEGATIVE = ("demand", "demand_forecast", "load")
-"""Series (and ``load_forecast.*``) that cannot be negative."""
+CONSUMPTION = ("demand", "demand_forecast", "load")
+"""Series (and ``load_forecast.*``) of what is consumed: never negative, and smooth from hour to hour."""
 _UTC = pl.Datetime("us", "UTC")
 FLAG_SCHEMA = {"check": pl.String, "dataset": pl.String, "region": pl.String, "series": pl.String,
                "start": _UTC, "end": _UTC, "hours": pl.Int64, "detail": pl.String}
 _GROUP = ["dataset", "region", "series"]
+_consumption = pl.col("series").is_in(CONSUMPTION) | pl.col("series").str.starts_with("load_forecast")
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,7 @@ class QualityConfig:
     stuck_hours: int = 24
     """A non-zero value repeated for this many consecutive hours is flagged."""
     outlier_z: float = 6.0
-    """Robust z-score (median and MAD of the series' hour-of-week profile) beyond which a value is flagged."""
-    min_profile_points: int = 8
-    """Hour-of-week slots with fewer observations (weeks) are not scored."""
+    """How many typical hourly changes a consumption value may sit from its neighbours' median."""
     fuel_sum_tolerance: float = 0.05
     balance_tolerance: float = 0.10
 
@@ -93,24 +92,28 @@ def stuck(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
 
 
 def outliers(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
-    """Values far from their series' hour-of-week profile, by a robust z-score."""
-    profile = [*_GROUP, "hour_of_week"]
-    scored = (frame.filter(pl.col("value").is_not_null())
-              .with_columns(hour_of_week=(pl.col("ts").dt.weekday() - 1) * 24 + pl.col("ts").dt.hour())
-              .with_columns(median=pl.col("value").median().over(profile), points=pl.len().over(profile))
-              .with_columns(mad=pl.max_horizontal((pl.col("value") - pl.col("median")).abs().median().over(profile),
-                                                  0.01 * pl.col("median").abs()))  # a near-constant slot is not
-              .filter(pl.col("points") >= config.min_profile_points, pl.col("mad") > 0)
-              .with_columns(z=0.6745 * (pl.col("value") - pl.col("median")) / pl.col("mad")))
+    """Spikes in consumption series: an hour far from the median of the seven hours centred on it,
+    in units of the series' typical hour-to-hour change (a robust scale).
+
+    A step, a ramp or a heat wave moves the neighbours too, so it is not flagged; a reading that
+    jumps away and back is. Generation, prices and weather are not scored: their jumps are real
+    (a unit trips, a cloud passes), and a profile would mask true events as bad data.
+    """
+    value = pl.col("value")
+    scored = (frame.filter(_consumption, value.is_not_null())
+              .with_columns(local=value.rolling_median(7, center=True, min_samples=4).over(_GROUP),
+                            change=(value - value.shift(1)).abs().over(_GROUP))
+              .with_columns(scale=pl.max_horizontal(1.4826 * pl.col("change").median().over(_GROUP),
+                                                    0.001 * value.abs().median().over(_GROUP)))
+              .with_columns(z=(value - pl.col("local")) / pl.col("scale")))
     return (scored.filter(pl.col("z").abs() > config.outlier_z)
             .select(*_GROUP, check=pl.lit("outlier"), start="ts", end="ts", hours=pl.lit(1),
-                    detail=pl.format("value {} is {} MADs from its hour-of-week median {}", "value",
-                                     pl.col("z").round(1), "median")))
+                    detail=pl.format("value {} is {} typical hourly changes from its neighbours' median {}",
+                                     "value", pl.col("z").round(1), "local")))
 
 
 def impossible(frame: pl.DataFrame) -> pl.DataFrame:
-    cannot_be_negative = pl.col("series").is_in(NON_NEGATIVE) | pl.col("series").str.starts_with("load_forecast")
-    return (frame.filter(cannot_be_negative, pl.col("value") < 0)
+    return (frame.filter(_consumption, pl.col("value") < 0)
             .select(*_GROUP, check=pl.lit("impossible"), start="ts", end="ts", hours=pl.lit(1),
                     detail=pl.format("negative {}: {}", "series", "value")))
 

@@ -18,7 +18,7 @@ from energy_core.quality import MASKED_CHECKS, QualityConfig, check, save, summa
 @click.option("--stuck-hours", default=QualityConfig.stuck_hours, show_default=True,
               help="Flag a non-zero value repeated for this many consecutive hours.")
 @click.option("--outlier-z", default=QualityConfig.outlier_z, show_default=True,
-              help="Flag values beyond this robust z-score of their hour-of-week profile.")
+              help="Flag demand or load this many typical hourly changes from the median of the 7 hours around it.")
 @click.option("--json", "as_json", is_flag=True, help="Print every flag as JSON instead of a summary table.")
 @home_option
 def quality_command(datasets, regions, stuck_hours: int, outlier_z: float, as_json: bool, home: Path) -> None:
