@@ -36,6 +36,7 @@ def main() -> None:
     from energy_core import ParquetStore, quality
     from energy_core.features import FeatureStore, Splits
     from energy_core.ml import TrainConfig, evaluate, train
+    from energy_core.ml.evaluate import against_best_baseline
     from energy_core.runner import RunConfig, run
 
     if not REAL.exists():
@@ -60,8 +61,7 @@ def main() -> None:
         scores = evaluate(store, HOME / "models" / entity, split="test")
         results[entity] = {name: s.__dict__ for name, s in scores.items()} | {
             "train_seconds": time.perf_counter() - started}
-        best = min(scores["same hour yesterday"].mape, scores["same hour last week"].mape)
-        gain = 100 * (1 - scores["model"].mape / best)
+        _, gain = against_best_baseline(scores)
         print(f"{entity}: test MAPE model {scores['model'].mape:.2f}%, yesterday "
               f"{scores['same hour yesterday'].mape:.2f}%, last week {scores['same hour last week'].mape:.2f}%; "
               f"{gain:+.1f}% against the better baseline ({scores['model'].hours} hours)", flush=True)

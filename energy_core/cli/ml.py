@@ -80,7 +80,7 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
 def evaluate_command(entity, model, split, as_json, plot_to, home):
     """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines."""
     from energy_core.features import FeatureStore
-    from energy_core.ml.evaluate import held_out_forecasts, scores
+    from energy_core.ml.evaluate import against_best_baseline, held_out_forecasts, scores
 
     hours = held_out_forecasts(FeatureStore(home), _model_dir(home, entity, model), split=split)
     if plot_to is not None:
@@ -97,6 +97,8 @@ def evaluate_command(entity, model, split, as_json, plot_to, home):
     click.echo(f"{'':22} {'MAE':>10} {'RMSE':>10} {'MAPE %':>8}")
     for name, s in scored.items():
         click.echo(f"{name:22} {s.mae:10.1f} {s.rmse:10.1f} {s.mape:8.2f}")
+    best, gain = against_best_baseline(scored)
+    click.echo(f"model MAPE is {abs(gain):.1f}% {'lower' if gain >= 0 else 'higher'} than the better baseline ({best})")
 
 
 @click.command("forecast")

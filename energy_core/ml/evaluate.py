@@ -48,6 +48,13 @@ def scores(hours: pl.DataFrame) -> dict[str, Scores]:
     return {name: score(hours[name].to_numpy(), actual) for name in ("model", *BASELINES)}
 
 
+def against_best_baseline(scored: dict[str, Scores]) -> tuple[str, float]:
+    """The baseline with the lowest MAPE, and how much lower the model's MAPE is, in percent of it
+    (negative when the model is worse)."""
+    best = min(BASELINES, key=lambda name: scored[name].mape)
+    return best, 100 * (1 - scored["model"].mape / scored[best].mape)
+
+
 def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "test",
                        batch_size: int = 16) -> pl.DataFrame:
     """Back-to-back forecasts over ``split``: ts, actual, model and each baseline, on the scored hours."""

@@ -19,7 +19,7 @@ from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, evaluate, forecast, train
 from energy_core.ml.blas import blas_in_use, slow_blas_warning
-from energy_core.ml.evaluate import held_out_forecasts, score
+from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.train import masked_mse
 from energy_core.runner import RunConfig, run
 
@@ -94,6 +94,15 @@ def test_actuals_and_baselines_are_the_stored_demand_at_the_right_hours(home, tm
         assert row["same hour last week"] == at[row["ts"] - timedelta(hours=168)]
 
 
+def test_the_model_is_compared_with_the_better_baseline():
+    def scored(model: float, yesterday: float, last_week: float) -> dict[str, Scores]:
+        return {name: Scores(0.0, 0.0, mape, 24) for name, mape in
+                (("model", model), ("same hour yesterday", yesterday), ("same hour last week", last_week))}
+
+    assert against_best_baseline(scored(3.0, 5.0, 4.0)) == ("same hour last week", pytest.approx(25.0))
+    assert against_best_baseline(scored(6.0, 5.0, 8.0)) == ("same hour yesterday", pytest.approx(-20.0))
+
+
 def test_score_is_mae_rmse_and_mape():
     result = score(np.array([110.0, 90.0, 50.0]), np.array([100.0, 100.0, 0.0]))
     assert (result.mae, result.mape) == (pytest.approx(70 / 3), pytest.approx(10.0))
@@ -134,6 +143,8 @@ def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(ho
                     str(picture), home=home)
     assert evaluated.returncode == 0 and "same hour last week" in json.loads(evaluated.stdout)
     assert picture.read_bytes()[:4] == b"\x89PNG" and f"plot: {picture}" in evaluated.stderr
+    table = cli("evaluate", "--entity", "PACW", "--model", str(tmp_path / "two"), home=home)
+    assert table.returncode == 0 and "than the better baseline (same hour" in table.stdout
     written = tmp_path / "forecast.csv"
     forecasted = cli("forecast", "--entity", "PACW", "--model", str(tmp_path / "two"), "--output", str(written),
                      home=home)
