@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0, help="Initial weights and batch order.")
     args = parser.parse_args()
 
     from energy_core import ParquetStore, quality
@@ -54,11 +55,10 @@ def main() -> None:
     results = {}
     for entity in args.entities:
         config = TrainConfig(entity=entity, seq_len=args.seq_len, stride=24, epochs=args.epochs, batch_size=8,
-                             d_model=args.d_model, n_layers=args.layers, learning_rate=args.lr)
-        started = time.perf_counter()
-        train(store, config, HOME / "models" / entity,
-              progress=lambda line, name=entity: print(f"{name} {line}", flush=True))
-        scores = evaluate(store, HOME / "models" / entity, split="test")
+                             d_model=args.d_model, n_layers=args.layers, learning_rate=args.lr, seed=args.seed)
+        started, folder = time.perf_counter(), HOME / "models" / f"{entity}-seed{args.seed}"
+        train(store, config, folder, progress=lambda line, name=entity: print(f"{name} {line}", flush=True))
+        scores = evaluate(store, folder, split="test")
         results[entity] = {name: s.__dict__ for name, s in scores.items()} | {
             "train_seconds": time.perf_counter() - started}
         _, gain = against_best_baseline(scores)

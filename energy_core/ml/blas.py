@@ -35,9 +35,10 @@ def blas_in_use() -> str | None:
         sgemm = ctypes.cast(program.cblas_sgemm, ctypes.c_void_p)
     except AttributeError:
         return bundled[0]  # nothing global provides it: MLX's own copy answers
-    info = _DlInfo()
-    program.dladdr(sgemm, ctypes.byref(info))
-    return info.dli_fname.decode() if info.dli_fname else bundled[0]
+    info = _DlInfo()  # something global (a preload) provides it, and it wins: name its file
+    if not hasattr(program, "dladdr") or not program.dladdr(sgemm, ctypes.byref(info)) or not info.dli_fname:
+        return "a preloaded BLAS"
+    return info.dli_fname.decode()
 
 
 def slow_blas_warning(in_use: str | None, openblas: str | None = None) -> str | None:
