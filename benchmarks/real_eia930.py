@@ -5,7 +5,7 @@ against seasonal-naive baselines (24-hour-ahead MAPE).
 
     uv run python benchmarks/real_eia930.py [--entities PACW ERCO] [--epochs 15]
 
-Needs ../shared/real/eia930_2019/ (the recorded year). Context: 28 days (672 hours), stride 24.
+Needs ../shared/real/eia930_2019/ (the recorded year). Context: 7 days (168 hours), stride 24.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", nargs="+", default=["PACW", "ERCO"])
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--seq-len", type=int, default=672)
+    parser.add_argument("--seq-len", type=int, default=168)
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0, help="Initial weights and batch order.")
+    parser.add_argument("--home", type=Path, default=HOME, help="Where the replayed store and models go.")
     args = parser.parse_args()
 
     from energy_core import ParquetStore, quality
@@ -40,23 +41,24 @@ def main() -> None:
     from energy_core.ml.evaluate import against_best_baseline
     from energy_core.runner import RunConfig, run
 
+    home = args.home
     if not REAL.exists():
         raise SystemExit(f"real data not found at {REAL}")
     report = run(RunConfig(sources=("eia",), start=datetime(2018, 12, 31, 23, tzinfo=UTC),
-                           end=datetime(2020, 1, 1, tzinfo=UTC), home=HOME, regions=tuple(args.entities),
+                           end=datetime(2020, 1, 1, tzinfo=UTC), home=home, regions=tuple(args.entities),
                            simulate=True, env={**os.environ, "ENERGY_EIA_SIMULATOR_TABLE": str(REAL)}))
     assert report.ok, report.failed
-    check_replayed(ParquetStore(HOME / "processed"), args.entities)
-    flags = quality.check(HOME)
-    quality.save(flags, HOME)  # the build masks the flagged hours (the recorded year has demand spikes)
+    check_replayed(ParquetStore(home / "processed"), args.entities)
+    flags = quality.check(home)
+    quality.save(flags, home)  # the build masks the flagged hours (the recorded year has demand spikes)
     print(quality.summary(flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))), flush=True)
-    store = FeatureStore(HOME)
+    store = FeatureStore(home)
     store.build(args.entities, splits=Splits(datetime(2019, 11, 1, tzinfo=UTC), datetime(2019, 12, 1, tzinfo=UTC)))
     results = {}
     for entity in args.entities:
         config = TrainConfig(entity=entity, seq_len=args.seq_len, stride=24, epochs=args.epochs, batch_size=8,
                              d_model=args.d_model, n_layers=args.layers, learning_rate=args.lr, seed=args.seed)
-        started, folder = time.perf_counter(), HOME / "models" / f"{entity}-seed{args.seed}"
+        started, folder = time.perf_counter(), home / "models" / f"{entity}-seed{args.seed}"
         train(store, config, folder, progress=lambda line, name=entity: print(f"{name} {line}", flush=True))
         scores = evaluate(store, folder, split="test")
         results[entity] = {name: s.__dict__ for name, s in scores.items()} | {

@@ -11,7 +11,7 @@ import polars as pl
 
 from energy_core.features import FeatureStore
 from energy_core.features.serving import normalized, window_starts
-from energy_core.ml.model import anchor_of
+from energy_core.ml.model import recent_target
 from energy_core.ml.train import load_model
 
 BASELINES = {"same hour yesterday": 24, "same hour last week": 168}
@@ -73,8 +73,8 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
         rows = starts[i: i + batch_size]
         x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
         m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
-        anchor = anchor_of(x, features.index(meta["feature_store"]["target"]), horizon)
-        out = np.array(model(x, m, length=seq_len, anchor=anchor)) * std + mean
+        recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
+        out = np.array(model(x, m, length=seq_len, recent=recent)) * std + mean
         for k, s in enumerate(rows):
             hours = np.arange(s + seq_len, s + seq_len + horizon)
             usable = mask[hours, target].astype(bool)
@@ -99,8 +99,8 @@ def forecast(store: FeatureStore, checkpoint: Path) -> pl.DataFrame:
     context = store.get_real_time_context(entity, lookback_hours=train["seq_len"],
                                           features=meta["feature_store"]["features"])
     mean, std = meta["feature_store"]["target_stats"]
-    anchor = anchor_of(context.x, context.features.index(meta["feature_store"]["target"]), train["horizon"])
-    prediction = np.array(model(context.x, context.mask, length=train["seq_len"], anchor=anchor))[0] * std + mean
+    recent = recent_target(context.x, context.mask, context.features.index(meta["feature_store"]["target"]))
+    prediction = np.array(model(context.x, context.mask, length=train["seq_len"], recent=recent))[0] * std + mean
     first = context.timestamps[-1] + np.timedelta64(1, "h")
     hours = first + np.arange(train["horizon"]).astype("timedelta64[h]")
     frame = pl.DataFrame({"ts": hours.astype("datetime64[us]"), meta["feature_store"]["target"]: prediction})

@@ -1,7 +1,10 @@
 """A compact transformer forecaster whose attention is ring attention.
 
-Inputs are feature windows (values and their observed mask); the output is a correction added to
-the target's same hours yesterday (a zero-initialized head starts at that baseline). Time enters twice: the calendar
+Inputs are feature windows (values and their observed mask); the output is the target's same hours
+yesterday plus two corrections: a linear autoregressive path over the target's last two days (the
+"highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error)
+and the transformer's head. Both start at zero, so a new model forecasts exactly the seasonal-naive
+baseline and training spends itself on what the baseline misses. Time enters twice: the calendar
 features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
 encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
 and a year, says *how recent* it is. Every layer but attention works token by token, so under
@@ -68,15 +71,24 @@ class Forecaster(nn.Module):
         self.blocks = [Block(config.d_model, config.n_heads, config.mlp_ratio) for _ in range(config.n_layers)]
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.horizon)
-        # the head starts at zero: a new model forecasts exactly its anchor (the same hours yesterday)
-        self.head.weight = mx.zeros_like(self.head.weight)
-        self.head.bias = mx.zeros_like(self.head.bias)
+        self.autoregressive = nn.Linear(48, config.horizon)
+        # both corrections start at zero: a new model forecasts exactly the same hours yesterday
+        for layer in (self.head, self.autoregressive):
+            layer.weight = mx.zeros_like(layer.weight)
+            layer.bias = mx.zeros_like(layer.bias)
 
-    def __call__(self, x: mx.array, mask: mx.array, *, length: int, anchor: mx.array,
+    def __call__(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
                  ring: Ring | None = None) -> mx.array:
-        """``x``/``mask``: this rank's striped shard (batch, ceil(length / ranks), features); ``anchor``
-        (batch, horizon): the seasonal-naive forecast the model corrects (see :func:`anchor_of`)."""
+        """``x``/``mask``: this rank's striped shard (batch, ceil(length / ranks), features); ``recent``
+        (batch, 48): the target's last two days of the whole window (see :func:`recent_target`)."""
         ring = ring or Ring()
+        yesterday = recent[:, 24:]
+        anchor = mx.concatenate([yesterday] * -(-self.config.horizon // 24), axis=1)[:, :self.config.horizon]
+        # The linear path reads how each of the last 24 hours changed from the day before, and the last
+        # day's shape around its mean: centred inputs. Raw levels (all alike) made AdamW's steps swing
+        # the whole forecast at once.
+        change = yesterday - recent[:, :24]
+        shape = yesterday - mx.mean(yesterday, axis=1, keepdims=True)
         positions = mx.arange(x.shape[1]) * ring.size + ring.rank
         h = self.embed(mx.concatenate([x, mask.astype(x.dtype)], axis=-1)) + self.position(
             recency_encoding(positions, length))
@@ -87,17 +99,18 @@ class Forecaster(nn.Module):
         # in their graph times zero, so every rank takes part in the ring's backward pass.
         last = length - 1
         mine = h[:, last // ring.size] * float(last % ring.size == ring.rank)
-        return anchor + self.head(ring.all_sum(mine))
+        return anchor + self.autoregressive(mx.concatenate([change, shape], axis=1)) + self.head(ring.all_sum(mine))
 
 
-def anchor_of(x: mx.array, target_column: int, horizon: int) -> mx.array:
-    """The target's last 24 hours of the window, repeated over the horizon: "same hour yesterday".
+def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
+    """The target's last 48 hours of the full window (batch, length, features), normalized.
 
-    Forecasting the correction to this baseline, not the level, lets a small model spend itself on
-    what the baseline misses. ``x`` is the full window (batch, length, features), normalized.
+    An hour that was not observed takes the same hour a day earlier (EIA-930 loses whole days), so
+    the anchor and the linear path never read a gap as the target's mean. Every rank passes the
+    same, unsharded hours, so neither needs communication.
     """
-    day = x[:, -24:, target_column]
-    return mx.concatenate([day] * -(-horizon // 24), axis=1)[:, :horizon]
+    values, observed = x[:, -72:, target_column], mask[:, -72:, target_column].astype(mx.bool_)
+    return mx.where(observed[:, 24:], values[:, 24:], values[:, :48])
 
 
 def stripe(x: mx.array, ring: Ring) -> mx.array:

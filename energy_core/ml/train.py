@@ -23,7 +23,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore
 from energy_core.features.serving import window_starts
-from energy_core.ml.model import Forecaster, ModelConfig, anchor_of, stripe
+from energy_core.ml.model import Forecaster, ModelConfig, recent_target, stripe
 from energy_core.ml.ring import Ring
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    """The epoch with the lowest validation loss so far (0: none), whose weights ``best.safetensors`` holds."""
+    best_val_loss: float | None = None
 
 
 def masked_mse(prediction: mx.array, target: mx.array, observed: mx.array) -> mx.array:
@@ -90,7 +93,7 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
     total, weight = 0.0, 0.0
     for batch in _batches(store, config, split):
         prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring,
-                           anchor=anchor_of(batch.x, target_column, config.horizon))
+                           recent=recent_target(batch.x, batch.mask, target_column))
         observed = mx.sum(batch.target_mask).item()
         total += masked_mse(prediction, batch.target, batch.target_mask).item() * observed
         weight += observed
@@ -106,9 +109,9 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
     target_column = features.index(info.target)
-    if config.seq_len < 24:
-        raise ConfigError(f"--seq-len {config.seq_len} is too short: the model corrects the same hours yesterday, "
-                          "so a window needs at least 24 hours")
+    if config.seq_len < 72:
+        raise ConfigError(f"--seq-len {config.seq_len} is too short: the model reads the last two days, filling "
+                          "a missing hour from the day before, so a window needs at least 72 hours")
     _, ts, _, _ = store.arrays(config.entity)
     train_windows = len(window_starts(info, ts, "train", config.seq_len, config.horizon, config.stride))
     if train_windows == 0:
@@ -127,15 +130,16 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
 
-    def loss_fn(model, x, mask, anchor, target, target_mask):
-        return masked_mse(model(x, mask, length=config.seq_len, ring=ring, anchor=anchor), target, target_mask)
+    def loss_fn(model, x, mask, recent, target, target_mask):
+        return masked_mse(model(x, mask, length=config.seq_len, ring=ring, recent=recent), target, target_mask)
 
     step_fn = nn.value_and_grad(model, loss_fn)
     for epoch in range(state.epoch, config.epochs):
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
             loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
-                                  anchor_of(batch.x, target_column, config.horizon), batch.target, batch.target_mask)
+                                  recent_target(batch.x, batch.mask, target_column), batch.target,
+                                  batch.target_mask)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
@@ -146,26 +150,33 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
                   "learning_rate": float(optimizer.learning_rate.item()), "seconds": time.perf_counter() - started}
         state.history.append(record)
         state.epoch = epoch + 1
+        best = bool(np.isfinite(val)) and (state.best_val_loss is None or val < state.best_val_loss)
+        if best:
+            state.best_epoch, state.best_val_loss = state.epoch, val
         if ring.rank == 0:
-            save_checkpoint(out, model, optimizer, config, state, info)
+            save_checkpoint(out, model, optimizer, config, state, info, best=best)
             progress(f"epoch {record['epoch']}/{config.epochs}: train loss {record['train_loss']:.4f}, "
                      f"val loss {val:.4f}, lr {record['learning_rate']:.2e}, {record['seconds']:.1f} s")
     return state
 
 
 def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, config: TrainConfig,
-                    state: TrainState, info) -> None:
-    """Weights and optimizer state as safetensors, plus what they were trained on, written atomically."""
+                    state: TrainState, info, *, best: bool = False) -> None:
+    """Weights and optimizer state as safetensors, plus what they were trained on, written atomically;
+    with ``best``, the weights are also kept as the best so far (``best.safetensors``)."""
     out.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(out / "model.tmp.safetensors"), dict(tree_flatten(model.parameters())))
+    weights = dict(tree_flatten(model.parameters()))
+    mx.save_safetensors(str(out / "model.tmp.safetensors"), weights)
     mx.save_safetensors(str(out / "optimizer.tmp.safetensors"), dict(tree_flatten(optimizer.state)))
+    if best:
+        mx.save_safetensors(str(out / "best.tmp.safetensors"), weights)
     meta = {"model": asdict(model.config), "train": asdict(config), "state": asdict(state),
             "feature_store": {"entity": info.entity, "build": info.build, "table_version": info.table_version,
                               "features": config.features or info.features, "target": info.target,
                               "target_stats": info.stats[info.target], "splits": info.splits}}
     (out / "checkpoint.tmp.json").write_text(json.dumps(meta, indent=2))
-    for name in ("model.safetensors", "optimizer.safetensors", CHECKPOINT):
-        (out / name.replace(".", ".tmp.", 1)).replace(out / name)
+    for name in ("model.safetensors", "optimizer.safetensors", *(["best.safetensors"] if best else []), CHECKPOINT):
+        (out / name.replace(".", ".tmp.", 1)).replace(out / name)  # the checkpoint record last: it commits
     with open(out / "metrics.jsonl", "a") as metrics:
         metrics.write(json.dumps(state.history[-1]) + "\n")
 
@@ -176,15 +187,16 @@ def load_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer | N
     if optimizer is not None:
         optimizer.state = tree_unflatten(list(mx.load(str(out / "optimizer.safetensors")).items()))
     state = meta["state"]
-    return TrainState(**{f.name: state[f.name] for f in fields(TrainState)})
+    return TrainState(**{f.name: state[f.name] for f in fields(TrainState) if f.name in state})
 
 
 def load_model(out: Path) -> tuple[Forecaster, dict]:
-    """A trained model and its checkpoint record (configuration, feature-store build, target statistics)."""
+    """A trained model, with the weights of its lowest validation loss (the last epoch's when no epoch
+    was validated), and its checkpoint record (configuration, feature-store build, target statistics)."""
     if not (out / CHECKPOINT).exists():
         raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
     meta = json.loads((out / CHECKPOINT).read_text())
     model = Forecaster(ModelConfig(**meta["model"]))
-    model.load_weights(str(out / "model.safetensors"))
+    model.load_weights(str(out / ("best.safetensors" if meta["state"].get("best_epoch") else "model.safetensors")))
     model.eval()
     return model, meta

@@ -13,15 +13,17 @@ import mlx.core as mx
 import numpy as np
 import polars as pl
 import pytest
+from mlx.utils import tree_flatten
 
 from energy_core import ParquetStore
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
-from energy_core.ml import TrainConfig, evaluate, forecast, train
+from energy_core.ml import TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.blas import blas_in_use, slow_blas_warning
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.train import masked_mse
 from energy_core.runner import RunConfig, run
+from energy_core.schema import COLUMNS, POLARS_SCHEMA
 
 from .launch import launch
 
@@ -46,10 +48,35 @@ def test_loss_ignores_unobserved_targets():
     assert masked_mse(prediction, target, mx.array([[1, 1]])).item() == 12.5
 
 
-def test_training_learns_and_resumes_to_the_same_place(home, tmp_path):
+@pytest.fixture(scope="module")
+def weekly(tmp_path_factory):
+    """A store whose demand drops by a quarter at weekends, so "same hour yesterday" is far off on
+    Saturdays and Mondays and the calendar says why. (The simulator's demand is one daily cycle plus
+    white noise, where nothing beats yesterday.)"""
+    home = tmp_path_factory.mktemp("weekly")
+    start, hours = datetime(2024, 1, 1, tzinfo=UTC), np.arange(24 * 70)
+    weekend = (hours // 24) % 7 >= 5  # 2024-01-01 is a Monday
+    noise = np.random.default_rng(0).normal(0, 10, hours.size)
+    demand = (1000 + 200 * np.sin(2 * np.pi * hours / 24)) * np.where(weekend, 0.75, 1.0) + noise
+    ParquetStore(home / "processed").upsert(pl.DataFrame({
+        "ts": [start + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
+        "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": start,
+    }, schema=POLARS_SCHEMA).select(COLUMNS))
+    FeatureStore(home).build(["PACW"], splits=Splits(start + timedelta(days=56), start + timedelta(days=63)))
+    return home
+
+
+def test_training_beats_same_hour_yesterday_where_there_is_something_to_learn(weekly, tmp_path):
+    store = FeatureStore(weekly)
+    state = train(store, TrainConfig(entity="PACW", epochs=6, **SMALL), tmp_path, progress=lambda _: None)
+    assert state.history[-1]["train_loss"] < state.history[0]["train_loss"]
+    scored = evaluate(store, tmp_path)
+    assert scored["model"].mape < 0.8 * scored["same hour yesterday"].mape, scored
+
+
+def test_training_resumes_to_the_same_place(home, tmp_path):
     store = FeatureStore(home)
     straight = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "a", progress=lambda _: None)
-    assert straight.history[-1]["train_loss"] < straight.history[0]["train_loss"]
 
     def crash_after_epoch_two(line: str) -> None:  # the checkpoint of epoch 2 is written, then the process dies
         if line.startswith("epoch 2/"):
@@ -65,9 +92,20 @@ def test_training_learns_and_resumes_to_the_same_place(home, tmp_path):
     assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 4
 
 
-def test_a_window_shorter_than_a_day_is_refused_before_training(home, tmp_path):
-    with pytest.raises(ConfigError, match="at least 24 hours"):
-        train(FeatureStore(home), TrainConfig(entity="PACW", **{**SMALL, "seq_len": 12}), tmp_path)
+def test_evaluation_and_forecasts_use_the_weights_of_the_lowest_validation_loss(home, tmp_path):
+    state = train(FeatureStore(home), TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path, progress=lambda _: None)
+    losses = [record["val_loss"] for record in state.history]
+    assert state.best_epoch == 1 + int(np.argmin(losses)) and state.best_val_loss == min(losses)
+    model, meta = load_model(tmp_path)
+    assert meta["state"]["best_epoch"] == state.best_epoch
+    best = mx.load(str(tmp_path / "best.safetensors"))
+    loaded = dict(tree_flatten(model.parameters()))
+    assert best.keys() == loaded.keys() and all(mx.array_equal(best[k], loaded[k]).item() for k in best)
+
+
+def test_a_window_shorter_than_three_days_is_refused_before_training(home, tmp_path):
+    with pytest.raises(ConfigError, match="at least 72 hours"):
+        train(FeatureStore(home), TrainConfig(entity="PACW", **{**SMALL, "seq_len": 60}), tmp_path)
     assert not tmp_path.joinpath("checkpoint.json").exists()
 
 
