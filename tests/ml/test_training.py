@@ -21,6 +21,7 @@ from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.blas import blas_in_use, slow_blas_warning
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
+from energy_core.ml.model import recent_target
 from energy_core.ml.train import masked_mse
 from energy_core.runner import RunConfig, run
 from energy_core.schema import COLUMNS, POLARS_SCHEMA
@@ -139,6 +140,17 @@ def test_the_model_is_compared_with_the_better_baseline():
 
     assert against_best_baseline(scored(3.0, 5.0, 4.0)) == ("same hour last week", pytest.approx(25.0))
     assert against_best_baseline(scored(6.0, 5.0, 8.0)) == ("same hour yesterday", pytest.approx(-20.0))
+
+
+def test_the_models_recent_hours_fill_a_missing_hour_from_the_day_before():
+    hours = np.arange(96, dtype=np.float32)
+    x = mx.array(np.stack([hours, -hours], axis=-1)[None])  # the target is column 0
+    observed = np.ones((1, 96, 2), dtype=np.uint8)
+    observed[0, 90, 0] = observed[0, 60, 0] = 0  # one hour yesterday, one the day before
+    recent = np.array(recent_target(x, mx.array(observed), 0))[0]
+    expected = hours[-48:].copy()
+    expected[90 - 48], expected[60 - 48] = 90 - 24, 60 - 24
+    assert recent.tolist() == expected.tolist()
 
 
 def test_score_is_mae_rmse_and_mape():
