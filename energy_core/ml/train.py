@@ -2,8 +2,8 @@
 
 On one process the ring has one rank. Under ``mlx.launch`` every rank loads the same batch, keeps its
 striped share of each window, and the ring attention layers exchange key/value blocks; the gradients
-of the token-wise body are summed across ranks (each rank saw only its tokens), while the head's
-gradients are already complete and identical on every rank.
+of the token-wise body are summed across ranks (each rank saw only its tokens), while the head's and
+the linear path's gradients are already complete and identical on every rank.
 """
 
 from __future__ import annotations
@@ -65,9 +65,13 @@ def masked_mse(prediction: mx.array, target: mx.array, observed: mx.array) -> mx
     return mx.sum(weight * (prediction - target) ** 2) / mx.maximum(mx.sum(weight), 1.0)
 
 
+WHOLE_ON_EVERY_RANK = ("head", "autoregressive")
+"""Layers that read the same full inputs on every rank, so their gradients need no sum."""
+
+
 def _reduce(grads: dict, ring: Ring) -> dict:
     """Sum the body's gradients across ranks (each rank saw only its tokens) in one collective; the
-    head's are already whole and identical on every rank.
+    head's and the linear path's are already whole and identical on every rank.
 
     One flat all_sum, not one per parameter: independent collectives could run in a different order
     on different ranks (their graphs differ where the window's last token lives) and deadlock.
@@ -75,7 +79,7 @@ def _reduce(grads: dict, ring: Ring) -> dict:
     if ring.size == 1:
         return grads
     flat = tree_flatten(grads)
-    body = [(name, g) for name, g in flat if not name.startswith("head")]
+    body = [(name, g) for name, g in flat if not name.startswith(WHOLE_ON_EVERY_RANK)]
     summed = ring.all_sum(mx.concatenate([g.reshape(-1) for _, g in body]))
     offsets = np.cumsum([0] + [g.size for _, g in body])
     reduced = {name: summed[a:b].reshape(g.shape) for (name, g), a, b in zip(body, offsets, offsets[1:], strict=False)}

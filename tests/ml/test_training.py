@@ -13,16 +13,16 @@ import mlx.core as mx
 import numpy as np
 import polars as pl
 import pytest
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_map
 
 from energy_core import ParquetStore
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
-from energy_core.ml import TrainConfig, evaluate, forecast, load_model, train
+from energy_core.ml import Forecaster, ModelConfig, Ring, TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.blas import blas_in_use, slow_blas_warning
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.model import recent_target
-from energy_core.ml.train import masked_mse
+from energy_core.ml.train import _reduce, masked_mse
 from energy_core.runner import RunConfig, run
 from energy_core.schema import COLUMNS, POLARS_SCHEMA
 
@@ -151,6 +151,25 @@ def test_the_models_recent_hours_fill_a_missing_hour_from_the_day_before():
     expected = hours[-48:].copy()
     expected[90 - 48], expected[60 - 48] = 90 - 24, 60 - 24
     assert recent.tolist() == expected.tolist()
+
+
+def test_only_the_gradients_of_layers_that_saw_a_shard_are_summed_across_ranks():
+    class TwinRanks(Ring):
+        """Rank 0 of two, whose partner computed exactly the same gradients."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.size = 2
+
+        def all_sum(self, x: mx.array) -> mx.array:
+            return 2 * x
+
+    model = Forecaster(ModelConfig(n_features=3, d_model=8, n_heads=2, n_layers=1))
+    grads = tree_map(mx.ones_like, model.parameters())
+    reduced = dict(tree_flatten(_reduce(grads, TwinRanks())))
+    for name, g in reduced.items():
+        whole = name.startswith(("head", "autoregressive"))  # they read the full window on every rank
+        assert mx.all(g == (1 if whole else 2)).item(), name
 
 
 def test_score_is_mae_rmse_and_mape():
