@@ -76,7 +76,8 @@ def check_replayed(store, entities: list[str]) -> None:
                 .filter(pl.col("data_type") == "demand", pl.col("region").is_in(entities))
                 .select("region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
                         recorded="value"))
-    stored = store.scan("eia.region").filter(pl.col("series") == "demand").select("region", "ts", "value")
+    stored = (store.scan("eia.region").filter(pl.col("series") == "demand", pl.col("region").is_in(entities))
+              .select("region", "ts", "value"))
     joined = recorded.join(stored, on=["region", "ts"], how="full", coalesce=True).collect()
     differing = joined.filter(pl.col("value").ne_missing(pl.col("recorded"))).height
     if differing:
