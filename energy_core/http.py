@@ -161,6 +161,10 @@ class HttpStats:
     waited_s: float = 0.0
 
 
+CACHE_HIT = "cache: "
+"""How :attr:`HttpClient.history` marks a request answered by the raw cache."""
+
+
 @dataclass
 class HttpClient:
     """A source's connection to its service. Create one per source and run."""
@@ -185,7 +189,7 @@ class HttpClient:
     dry_run: bool = False
     """Answer from the cache only and raise :class:`WouldFetchError` instead of sending (``--plan``)."""
     history: list[str] = field(default_factory=list)
-    """Every request answered, credentials removed, in order; ``cache:`` marks one served by the cache."""
+    """Every request answered, credentials removed, in order; :data:`CACHE_HIT` marks one the cache served."""
 
     def __post_init__(self) -> None:
         install_log_redaction()
@@ -238,7 +242,7 @@ class HttpClient:
         if self.cache is not None and mode is not CacheMode.REFRESH:
             hit = self._from_cache(key, parse)
             if hit is not None:
-                self.history.append(f"cache: {request}")
+                self.history.append(CACHE_HIT + request)
                 return hit
         if self.dry_run:
             self.history.append(f"would fetch: {request}")
