@@ -21,7 +21,7 @@ from energy_core.cache import RawCache
 from energy_core.catalog import Catalog
 from energy_core.errors import AuthError, ConfigError, EnergyError, QuotaExhaustedError, StorageError
 from energy_core.faults import fault_point
-from energy_core.http import Budget, HttpClient, RetryPolicy
+from energy_core.http import CACHE_HIT, Budget, HttpClient, RetryPolicy
 from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, Source, SourceContext, Window
 from energy_core.planning import SourcePlan, StoredHours, dry_run, lookback
 from energy_core.plugins import get_plugin_manager
@@ -155,10 +155,6 @@ class SourceResult:
     windows: list[WindowOutcome] = field(default_factory=list)
     series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def rows(self) -> Counter[tuple[str, str]]:
-        return _per_region(self.series_rows)
 
 
 def _per_region(series_rows: Counter[tuple[str, str, str]]) -> Counter[tuple[str, str]]:
@@ -430,7 +426,7 @@ def _run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window
                     if isinstance(exc, _ABORT_SOURCE):
                         abort = exc
                 outcome.requests = source.http.history[first_request:]
-                outcome.from_cache = bool(outcome.requests) and all(r.startswith("cache: ") for r in outcome.requests)
+                outcome.from_cache = bool(outcome.requests) and all(r.startswith(CACHE_HIT) for r in outcome.requests)
                 outcome.seconds = round(time.monotonic() - began, 3)
             if writer.holds(outcome):
                 unrecorded = outcome
