@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from energy_core.errors import EnergyError, WouldFetchError
-from energy_core.http import Budget, HttpClient
+from energy_core.errors import EnergyError
+from energy_core.http import CACHE_HIT, Budget, HttpClient
 from energy_core.interfaces import Source, Window
 from energy_core.store import ParquetStore
 
@@ -84,11 +84,9 @@ def dry_run(source: Source, http: HttpClient, windows: list[Window], skipped: li
             for _ in source.fetch(window):
                 pass
             missing = 0
-        except WouldFetchError:
+        except EnergyError:  # WouldFetchError, or a cached answer the source refuses: fetched again
             missing = 1
-        except EnergyError:  # a cached answer the source refuses would be fetched again
-            missing = 1
-        cached = sum(r.startswith("cache: ") for r in http.history[first:])
+        cached = sum(r.startswith(CACHE_HIT) for r in http.history[first:])
         plan.windows.append(WindowPlan(window, "fetch" if missing else "cached", cached, missing))
     plan.seconds = budget_seconds(http.budget_override or type(source).budget, plan.requests)
     return plan
