@@ -74,7 +74,9 @@ CREATE TABLE IF NOT EXISTS pending (
 );
 """
 
-_UNMARK_PENDING = "DELETE FROM pending WHERE source = ? AND dataset = ? AND start = ? AND end = ? AND regions = ?"
+_IS_WINDOW = "source = ? AND dataset = ? AND start = ? AND end = ? AND regions = ?"
+"""Matches one pending window by its key (see :func:`_window_key`)."""
+_UNMARK_PENDING = f"DELETE FROM pending WHERE {_IS_WINDOW}"
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,7 @@ class Catalog:
                 if stored and outcome.status in ("ok", "empty"):
                     self._db.execute(_UNMARK_PENDING, key)
                 else:
-                    self._db.execute("UPDATE pending SET reason = ?, run_id = ? WHERE source = ? AND dataset = ? "
-                                     "AND start = ? AND end = ? AND regions = ?",
+                    self._db.execute(f"UPDATE pending SET reason = ?, run_id = ? WHERE {_IS_WINDOW}",
                                      (outcome.error or outcome.status, report.run_id, *key))
             self._db.executemany(_UNMARK_PENDING, [_window_key(w) for w in report.skipped])  # found stored
             self._db.executemany("INSERT INTO rows_received VALUES (?, ?, ?, ?, ?)",
@@ -202,9 +203,7 @@ class Catalog:
 
     def windows(self, run_id: str | None = None) -> list[dict]:
         query = "SELECT * FROM windows" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY rowid"
-        cursor = self._db.execute(query, (run_id,) if run_id else ())
-        names = [c[0] for c in cursor.description]
-        return [_decoded(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        return _decoded(self._db.execute(query, (run_id,) if run_id else ()))
 
     def trace(self, *, source: str, dataset: str, region: str, ts: datetime, retrieved_at: datetime) -> list[dict]:
         """The window(s), with their run and requests, that stored a row: same dataset, a range holding
@@ -213,20 +212,19 @@ class Catalog:
             "SELECT w.*, r.command FROM windows w JOIN runs r USING (run_id) WHERE w.source = ? AND w.dataset = ? "
             "AND w.start <= ? AND w.end > ? AND w.rows > 0 ORDER BY w.rowid",
             (source, dataset, ts.isoformat(), ts.isoformat()))
-        names = [c[0] for c in candidates.description]
-        found = []
-        for row in candidates.fetchall():
-            window = _decoded(dict(zip(names, row, strict=True)))
-            if (not window["regions"] or region in window["regions"]) and \
-                    retrieved_at.isoformat() in window["retrieved_at"]:
-                found.append(window)
-        return found
+        return [window for window in _decoded(candidates)
+                if (not window["regions"] or region in window["regions"])
+                and retrieved_at.isoformat() in window["retrieved_at"]]
 
 
-def _decoded(window: dict) -> dict:
-    for name in ("regions", "requests", "retrieved_at"):
-        window[name] = json.loads(window[name])
-    return window
+def _decoded(cursor: sqlite3.Cursor) -> list[dict]:
+    """Window rows as dicts, their JSON columns decoded."""
+    names = [c[0] for c in cursor.description]
+    windows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for window in windows:
+        for name in ("regions", "requests", "retrieved_at"):
+            window[name] = json.loads(window[name])
+    return windows
 
 
 def _alive(pid: int) -> bool:
