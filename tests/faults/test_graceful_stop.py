@@ -3,10 +3,12 @@ second stops at once; either way what was stored stays stored and the next run r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 from energy_core.catalog import Catalog
 from energy_eia.simulator import EiaSimulator, Faults
@@ -17,16 +19,17 @@ RUN = ("run", "--source", "eia", "--region", "PACW", "--no-features")
 HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
 
 
-def start_run(home, sim) -> subprocess.Popen:
-    return subprocess.Popen(energy_command(*RUN, *HALF_YEAR, "--home", str(home)),
-                            env=child_env(sim.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_requests(sim, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(sim.requests) < count:
-        assert time.monotonic() < deadline, "the run never got going"
-        time.sleep(0.02)
+@contextlib.contextmanager
+def slow_run(home, timeout: float = 60) -> Iterator[subprocess.Popen]:
+    """An `energy run` child against a slow simulator, handed over once its third request is in."""
+    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
+        child = subprocess.Popen(energy_command(*RUN, *HALF_YEAR, "--home", str(home)), env=child_env(sim.env()),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        while len(sim.requests) < 3:
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.02)
+        yield child
 
 
 def pending(home) -> int:
@@ -46,9 +49,7 @@ def clean_values(tmp_path):
 
 def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run_resumes(tmp_path):
     home = tmp_path / "home"
-    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
-        child = start_run(home, sim)
-        wait_for_requests(sim, 3)
+    with slow_run(home) as child:
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
@@ -71,9 +72,7 @@ def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run
 
 def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
     home = tmp_path / "home"
-    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
-        child = start_run(home, sim)
-        wait_for_requests(sim, 3)
+    with slow_run(home) as child:
         child.send_signal(signal.SIGTERM)
         time.sleep(0.1)
         child.send_signal(signal.SIGINT)
