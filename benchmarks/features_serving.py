@@ -34,8 +34,8 @@ def build(home: Path) -> None:
     import polars as pl
 
     from energy_core.features import FeatureStore
-    from energy_core.schema import POLARS_SCHEMA
-    from energy_core.store import ParquetStore
+    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.schema import POLARS_SCHEMA
 
     rng = np.random.default_rng(0)
     ts = pl.datetime_range(START, START + timedelta(hours=HOURS - 1), "1h", time_zone="UTC", eager=True)

@@ -30,8 +30,8 @@ YEAR = (datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
 
 def generate(directory: Path) -> None:
     """Write the pages energy's planner would request, as the simulator answers them."""
-    from energy_core.interfaces import FetchRequest
-    from energy_core.simulator import SimRequest
+    from energy_core.plugin.interfaces import FetchRequest
+    from energy_core.plugin.simulator import SimRequest
     from energy_eia.codes import ROUTES
     from energy_eia.simulator import EiaSimulator
     from energy_eia.source import PAGE_LENGTH, EiaSource, page_params
@@ -76,10 +76,10 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     import gc
     from itertools import groupby
 
-    from energy_core.default_plugins.parquet_sink import ParquetSink
-    from energy_core.http import HttpResponse
-    from energy_core.interfaces import FetchRequest
-    from energy_core.runner import BatchWriter, SourceResult, WindowOutcome
+    from energy_core.ingest.report import WindowOutcome
+    from energy_core.ingest.worker import BatchWriter, SourceResult
+    from energy_core.plugin.interfaces import FetchRequest, HttpResponse
+    from energy_core.storage.sinks import ParquetSink
     from energy_eia.codes import ROUTES
     from energy_eia.normalize import EiaNormalizer
     from energy_eia.parse import parse_page

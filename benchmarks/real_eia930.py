@@ -35,11 +35,12 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=HOME, help="Where the replayed store and models go.")
     args = parser.parse_args()
 
-    from energy_core import ParquetStore, quality
+    from energy_core import ParquetStore
     from energy_core.features import FeatureStore, Splits
+    from energy_core.ingest.runner import RunConfig, run
     from energy_core.ml import TrainConfig, evaluate, train
     from energy_core.ml.evaluate import against_best_baseline
-    from energy_core.runner import RunConfig, run
+    from energy_core.ops import quality
 
     home = args.home
     if not REAL.exists():

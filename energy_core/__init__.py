@@ -1,39 +1,38 @@
-"""energy: electricity-grid data through plugins, stored, fused and served to MLX."""
+"""energy: electricity-grid data through plugins, stored, fused and served to MLX.
 
-from energy_core.errors import EnergyError
-from energy_core.hookspecs import hookimpl
-from energy_core.http import CacheMode, HttpClient, HttpResponse, RateBudget, RetryPolicy
-from energy_core.interfaces import FetchRequest, Normalizer, RawBatch, Sink, SinkStats, Source, SourceContext, Window
-from energy_core.runner import RunConfig, RunReport, run
-from energy_core.schema import ARROW_SCHEMA, KEY, POLARS_SCHEMA, validate_observations
-from energy_core.simulator import SimRequest, SimResponse, Simulator
-from energy_core.store import ParquetStore
+The names a library user needs are importable from here (``from energy_core import RunConfig, run``);
+they load on first use, so ``import energy_core`` (and so the ``energy`` command) starts quickly.
+Plugin authors import from :mod:`energy_core.api`.
+"""
 
-__all__ = [
-    "ARROW_SCHEMA",
-    "KEY",
-    "POLARS_SCHEMA",
-    "CacheMode",
-    "EnergyError",
-    "FetchRequest",
-    "HttpClient",
-    "HttpResponse",
-    "Normalizer",
-    "ParquetStore",
-    "RateBudget",
-    "RawBatch",
-    "RetryPolicy",
-    "RunConfig",
-    "RunReport",
-    "SimRequest",
-    "SimResponse",
-    "Simulator",
-    "Sink",
-    "SinkStats",
-    "Source",
-    "SourceContext",
-    "Window",
-    "hookimpl",
-    "run",
-    "validate_observations",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from energy_core.api import *  # noqa: F403
+    from energy_core.ingest.report import RunReport
+    from energy_core.ingest.runner import RunConfig, plan, run
+    from energy_core.storage.parquet import ParquetStore
+
+__all__ = ["ParquetStore", "RunConfig", "RunReport", "plan", "run"]
+"""The library's entry points; every name of :mod:`energy_core.api` is available here too."""
+
+_LIBRARY = {
+    "RunConfig": "energy_core.ingest.runner",
+    "run": "energy_core.ingest.runner",
+    "plan": "energy_core.ingest.runner",
+    "RunReport": "energy_core.ingest.report",
+    "ParquetStore": "energy_core.storage.parquet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LIBRARY.get(name)
+    if module is None:
+        api = importlib.import_module("energy_core.api")
+        if name not in api.__all__:
+            raise AttributeError(f"module 'energy_core' has no attribute {name!r}")
+        return getattr(api, name)
+    return getattr(importlib.import_module(module), name)

@@ -18,7 +18,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from energy_core.interfaces import Normalizer, Sink, Source
+    from energy_core.plugin.interfaces import Normalizer, Sink, Source
 
 PROJECT_NAME = "energy"
 """Names the hook markers, the plugin manager and the entry-point group."""
@@ -29,17 +29,17 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def register_sources() -> list[type[Source]]:
-    """Return the :class:`~energy_core.interfaces.Source` classes this plugin provides."""
+    """Return the :class:`~energy_core.plugin.interfaces.Source` classes this plugin provides."""
 
 
 @hookspec
 def register_normalizers() -> list[type[Normalizer]]:
-    """Return the :class:`~energy_core.interfaces.Normalizer` classes this plugin provides."""
+    """Return the :class:`~energy_core.plugin.interfaces.Normalizer` classes this plugin provides."""
 
 
 @hookspec
 def register_sinks() -> list[type[Sink]]:
-    """Return the :class:`~energy_core.interfaces.Sink` classes this plugin provides."""
+    """Return the :class:`~energy_core.plugin.interfaces.Sink` classes this plugin provides."""
 
 
 @hookspec

@@ -26,12 +26,14 @@ from urllib.parse import quote, quote_plus, urlsplit
 import polars as pl
 import pytest
 
-from energy_core.http import RetryPolicy
-from energy_core.plugins import get_plugin_manager
-from energy_core.registry import Registry
-from energy_core.runner import RunConfig, RunReport, run
-from energy_core.schema import validate_observations
-from energy_core.store import ParquetStore
+from energy_core.home import Home
+from energy_core.ingest.report import RunReport
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.manager import get_plugin_manager
+from energy_core.plugin.registry import Registry
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import validate_observations
 
 _SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 _FAST = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
@@ -52,7 +54,7 @@ def real_data(path: str, *, near: str | Path) -> Path:
 
 
 class FakeTime:
-    """A clock for :class:`energy_core.http.HttpClient` (``sleep=``, ``clock=``) that advances
+    """A clock for :class:`energy_core.ingest.client.HttpClient` (``sleep=``, ``clock=``) that advances
     instead of sleeping and records every wait, so budgets and backoff are checked without waiting."""
 
     def __init__(self) -> None:
@@ -94,10 +96,10 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
         assert report.ok, f"{name}: windows failed against the simulator: {[w.error for w in report.failed]}"
         assert report.rows_stored > 0, f"{name}: the simulator's data stored no rows"
         stored = _check_store(name, home, source.datasets)
-        files = _files(home / "processed")
+        files = _files(Home(home).processed)
         again = run(replace(config(home), incremental=False))
         assert again.ok and again.rows_stored == 0, f"{name}: a second run of the same range changed the store"
-        assert _files(home / "processed") == files, f"{name}: a second run rewrote stored files"
+        assert _files(Home(home).processed) == files, f"{name}: a second run rewrote stored files"
 
         unreachable = {k: urlsplit(v)._replace(netloc="127.0.0.1:9").geturl()  # port 9: nothing listens
                        for k, v in simulator.env().items() if v.startswith("http://127.0.0.1")}
@@ -114,7 +116,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
 
 
 def _check_store(name: str, home: Path, declared) -> pl.DataFrame:
-    stored = ParquetStore(home / "processed").scan().collect()
+    stored = ParquetStore(Home(home).processed).scan().collect()
     validate_observations(stored, producer=f"the store written by {name!r}")
     assert set(stored["source"]) == {name}, f"{name}: rows name other sources: {set(stored['source'])}"
     assert set(stored["dataset"]) <= set(declared), f"{name}: undeclared datasets {set(stored['dataset'])}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator
 
 
 class ScriptedServer(Simulator):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from energy_core.cache import RawCache, request_key
+from energy_core.ingest.cache import RawCache, request_key
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
 

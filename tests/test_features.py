@@ -10,8 +10,8 @@ import pytest
 from energy_core.features import FeatureStore, Splits
 from energy_core.features.calendar import CALENDAR_FEATURES, us_federal_holidays
 from energy_core.features.serving import normalized, window_starts
-from energy_core.schema import POLARS_SCHEMA
-from energy_core.store import ParquetStore
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import POLARS_SCHEMA
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FETCHED = datetime(2024, 6, 1, tzinfo=UTC)
@@ -81,7 +81,7 @@ def test_holidays_follow_the_observed_rules():
 
 
 def test_eia_hour_ending_shift_is_carried_into_the_features(tmp_path):
-    from energy_core.runner import RunConfig, run
+    from energy_core.ingest.runner import RunConfig, run
 
     run(RunConfig(sources=("eia",), start=T0, end=T0 + timedelta(days=3), home=tmp_path, regions=("PACW",),
                   datasets=("eia.region",), simulate=True))

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from energy_core.cache import RawCache
 from energy_core.errors import (
     AuthError,
     CacheMissError,
@@ -17,8 +16,12 @@ from energy_core.errors import (
     SourceUnavailableError,
     UnexpectedPayloadError,
 )
-from energy_core.http import CacheMode, HttpClient, RateBudget, RetryPolicy, TokenBucket, parse_retry_after
-from energy_core.simulator import SimResponse
+from energy_core.ingest.budget import TokenBucket
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.retry import RetryPolicy, parse_retry_after
+from energy_core.plugin.interfaces import CacheMode, RateBudget
+from energy_core.plugin.simulator import SimResponse
 
 OK = SimResponse(200, b'{"ok": true}', {"Content-Type": "application/json"})
 KEY = "CANARY-http-0123456789abcdef"

@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 
 from energy_core.features import FeatureStore
-from energy_core.http import RetryPolicy
-from energy_core.quality import check, save
-from energy_core.runner import RunConfig, run
-from energy_core.schema import COLUMNS, POLARS_SCHEMA
-from energy_core.store import ParquetStore
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.ops.quality import check, save
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FaultyEia, edit_json, json_response
 from tests.processes import energy

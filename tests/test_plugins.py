@@ -7,9 +7,9 @@ import pytest
 
 from energy_core import hookimpl
 from energy_core.errors import DuplicateComponentError, UnknownComponentError
-from energy_core.interfaces import Sink
-from energy_core.plugins import PluginLoadWarning, get_plugin_manager
-from energy_core.registry import Registry
+from energy_core.plugin.interfaces import Sink
+from energy_core.plugin.manager import PluginLoadWarning, get_plugin_manager
+from energy_core.plugin.registry import Registry
 
 
 class MemorySink(Sink):
@@ -55,7 +55,7 @@ def test_plugin_object_registers_and_unregisters():
 def test_discovers_a_plugin_installed_in_a_folder(tmp_path, monkeypatch):
     install_plugin(tmp_path, "folderplug", """
         from energy_core import hookimpl
-        from energy_core.interfaces import Sink
+        from energy_core.plugin.interfaces import Sink
 
         class FolderSink(Sink):
             name = "folder"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from energy_core.quality import QualityConfig, outliers
+from energy_core.ops.quality import QualityConfig, outliers
 from energy_core.testing import real_data
 
 START = datetime(2024, 7, 1, tzinfo=UTC)

@@ -20,8 +20,8 @@ def test_readme_python_examples_run_in_order(tmp_path, monkeypatch):
 
 def test_readme_energy_toml_is_accepted_by_every_command_it_names(tmp_path):
     from energy_core.cli import cli
-    from energy_core.config import default_map, load
-    from energy_core.default_plugins.commands import register_commands
+    from energy_core.cli.commands import register_commands
+    from energy_core.cli.settings import default_map, load
 
     (example,) = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
     (tmp_path / "energy.toml").write_text(example)

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from energy_core.errors import SchemaError
-from energy_core.schema import POLARS_SCHEMA, validate_observations
+from energy_core.storage.schema import POLARS_SCHEMA, validate_observations
 
 
 def observations(**overrides) -> pl.DataFrame:

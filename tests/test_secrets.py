@@ -6,7 +6,7 @@ from urllib.parse import quote, quote_plus
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from energy_core.secrets import RedactingFilter, redact, redact_bytes, register_secret
+from energy_core.ingest.redaction import RedactingFilter, redact, redact_bytes, register_secret
 
 _KEY_CHARS = st.characters(codec="ascii", exclude_categories=("Cc",))
 

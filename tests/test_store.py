@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from energy_core.errors import StorageError
-from energy_core.schema import KEY, POLARS_SCHEMA
-from energy_core.store import ParquetStore, StoreLock
+from energy_core.storage.lock import StoreLock
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import KEY, POLARS_SCHEMA
 
 T0 = datetime(2024, 1, 31, 22, tzinfo=UTC)
 FETCH_1 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -80,7 +81,7 @@ def test_failed_write_leaves_previous_file_and_no_temp(tmp_path, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("energy_core.store.os.replace", disk_full)
+    monkeypatch.setattr("energy_core.storage.parquet.os.replace", disk_full)
     with pytest.raises(StorageError, match="No space left on device; the previous file is unchanged"):
         store.upsert(rows([2.0], retrieved_at=FETCH_2))
     assert files(tmp_path) == [path] and path.read_bytes() == before

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from energy_core.config import CONFIG_VARIABLE, DEFAULT_FILE, EnergyConfig, default_map, find, load
+from energy_core.cli.settings import CONFIG_VARIABLE, DEFAULT_FILE, EnergyConfig, default_map, find, load
 from energy_core.errors import EnergyError
-from energy_core.plugins import EnergyPluginManager, get_plugin_manager
-from energy_core.secrets import RedactingFilter, redact
+from energy_core.ingest.redaction import RedactingFilter, redact
+from energy_core.plugin.manager import EnergyPluginManager, get_plugin_manager
 
 EXIT_FAILURE = 1
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from energy_core.cache import DEFAULT_RETENTION, RawCache
 from energy_core.cli.options import home_option
+from energy_core.home import Home
+from energy_core.ingest.cache import DEFAULT_RETENTION, RawCache
 
 
 @click.group("cache")
@@ -22,7 +23,7 @@ def cache_group() -> None:
               help="Keep responses fetched within this many days.")
 def prune_command(home: Path, days: int) -> None:
     """Delete cached responses older than the retention period."""
-    cache = RawCache(home / "raw", retention=timedelta(days=days))
+    cache = RawCache(Home(home).raw, retention=timedelta(days=days))
     try:
         removed = cache.prune()
         click.echo(f"removed {removed} cached response(s) older than {days} days; {len(cache)} remain")

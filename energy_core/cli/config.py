@@ -7,7 +7,7 @@ import json
 import click
 
 from energy_core.cli import user_config
-from energy_core.config import effective
+from energy_core.cli.settings import effective
 
 
 @click.group("config")

@@ -10,10 +10,11 @@ import click
 
 from energy_core.cli.options import home_option
 from energy_core.errors import ConfigError
+from energy_core.home import Home
 
 
 def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
-    return model or home / "models" / entity
+    return model or Home(home).model(entity)
 
 
 @click.command("train")
@@ -84,10 +85,10 @@ def evaluate_command(entity, model, split, as_json, plot_to, home):
 
     hours = held_out_forecasts(FeatureStore(home), _model_dir(home, entity, model), split=split)
     if plot_to is not None:
-        from energy_core.plot import plot_forecasts
+        from energy_core.ops.plot import plot_forecasts
 
         path = plot_forecasts(hours, entity, split,
-                              Path(plot_to) if plot_to else home / "plots" / f"{entity}_{split}_forecasts.png")
+                              Path(plot_to) if plot_to else Home(home).plot(f"{entity}_{split}_forecasts"))
         click.echo(f"plot: {path}", err=as_json)
     scored = scores(hours)
     if as_json:

@@ -9,6 +9,7 @@ import polars as pl
 
 from energy_core.cli.options import home_option
 from energy_core.cli.run import UtcDate
+from energy_core.home import Home
 
 
 @click.command("plot")
@@ -23,7 +24,7 @@ def plot_command(entity: str, start, end, output: Path | None, home: Path) -> No
     from datetime import timedelta
 
     from energy_core.features import FeatureStore
-    from energy_core.plot import plot_entity
+    from energy_core.ops.plot import plot_entity
 
     store = FeatureStore(home)
     frame = store.frame(entity)
@@ -31,5 +32,5 @@ def plot_command(entity: str, start, end, output: Path | None, home: Path) -> No
         frame = frame.filter(pl.col("ts") >= start[0])
     if end:
         frame = frame.filter(pl.col("ts") < (end[0] if end[1] else end[0] + timedelta(days=1)))
-    path = plot_entity(frame, entity, store.latest(entity).target, output or home / "plots" / f"{entity}.png")
+    path = plot_entity(frame, entity, store.latest(entity).target, output or Home(home).plot(entity))
     click.echo(f"plot: {path} ({frame.height} hours)")

@@ -7,7 +7,7 @@ import json
 import click
 
 from energy_core.cli import plugin_manager
-from energy_core.registry import Registry
+from energy_core.plugin.registry import Registry
 
 
 @click.command("plugins")

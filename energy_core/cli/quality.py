@@ -9,7 +9,7 @@ import click
 import polars as pl
 
 from energy_core.cli.options import echo_table, home_option
-from energy_core.quality import MASKED_CHECKS, QualityConfig, check, save, summary
+from energy_core.ops.quality import MASKED_CHECKS, QualityConfig, check, save, summary
 
 
 @click.command("quality")

@@ -20,7 +20,7 @@ def query_command(sql: str, output: str, home: Path) -> None:
     Views: observations; one per dataset (eia_region, eia_fuel, caiso_load, weather_hourly, ...);
     features_<entity> (one column per feature); quality_flags.
     """
-    from energy_core.query import query  # DuckDB is imported only by this command
+    from energy_core.ops.query import query
 
     result = query(home, sql)
     if output == "csv":

@@ -16,10 +16,12 @@ from energy_core.cli import command_line, plugin_manager, user_config
 from energy_core.cli.options import home_option
 from energy_core.errors import EnergyError, RunInterruptedError
 from energy_core.features import FeatureStore
-from energy_core.planning import SourcePlan
-from energy_core.registry import Registry
-from energy_core.runner import RunConfig, RunReport, WindowOutcome, plan, run
-from energy_core.time import parse_utc
+from energy_core.home import Home
+from energy_core.ingest.planning import SourcePlan
+from energy_core.ingest.report import RunReport, WindowOutcome
+from energy_core.ingest.runner import RunConfig, plan, run
+from energy_core.plugin.registry import Registry
+from energy_core.plugin.windows import parse_utc
 
 
 class UtcDate(click.ParamType):
@@ -174,9 +176,8 @@ def _end(end: tuple[datetime, bool] | None) -> datetime:
 
 
 def _save(report: RunReport, home: Path) -> Path:
-    directory = home / "runs"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{report.run_id}.json"
+    path = Home(home).run_report(report.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_json(), indent=2, default=str))
     return path
 

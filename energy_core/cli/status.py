@@ -10,7 +10,7 @@ import polars as pl
 
 from energy_core.cli.options import echo_table, home_option
 from energy_core.cli.run import UtcDate
-from energy_core.status import status, trace
+from energy_core.ops.status import status, trace
 
 
 @click.command("status")

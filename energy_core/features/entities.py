@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from energy_core.errors import ConfigError
+from energy_core.home import Home
 
-ENTITIES_FILE = "entities.toml"
 DEFAULT_TARGET = "eia.demand"
 
 TIMEZONES = {
@@ -60,24 +59,24 @@ def default_entity(ba: str) -> Entity:
     return Entity(ba, TIMEZONES.get(ba, "America/Chicago"), tuple(selectors))
 
 
-def _read_config(home: Path) -> dict:
-    path = home / ENTITIES_FILE
+def _read_config(home: Home) -> dict:
+    path = home.entities_file
     try:
         return tomllib.loads(path.read_text()) if path.exists() else {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc}); see energy_core/features/entities.py") from None
 
 
-def configured_entities(home: Path, extra: dict[str, dict] | None = None) -> list[str]:
+def configured_entities(home: Home, extra: dict[str, dict] | None = None) -> list[str]:
     """Entity names defined in ``<home>/entities.toml`` (and ``extra``, from ``energy.toml``)."""
     return sorted(_read_config(home) | (extra or {}))
 
 
-def load_entities(home: Path, names: list[str], extra: dict[str, dict] | None = None) -> dict[str, Entity]:
+def load_entities(home: Home, names: list[str], extra: dict[str, dict] | None = None) -> dict[str, Entity]:
     """The entities called ``names``: from ``extra`` (``energy.toml``) or ``<home>/entities.toml`` where
     defined, else the defaults."""
     configured: dict[str, Entity] = {}
-    path = home / ENTITIES_FILE
+    path = home.entities_file
     specs = _read_config(home) | (extra or {})
     if specs:
         try:

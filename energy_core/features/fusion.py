@@ -17,7 +17,7 @@ import polars as pl
 from energy_core.errors import StorageError
 from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features
 from energy_core.features.entities import Entity
-from energy_core.store import ParquetStore
+from energy_core.storage.parquet import ParquetStore
 
 _UTC = pl.Datetime("us", "UTC")
 

@@ -26,13 +26,15 @@ import pyarrow.parquet as pq
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # Lance's Rust logger warns about routine table creation
 
+from energy_core.crash_points import fault_point
 from energy_core.errors import ConfigError, StorageError
-from energy_core.faults import fault_point
 from energy_core.features.calendar import CALENDAR_FEATURES
 from energy_core.features.entities import configured_entities, load_entities
 from energy_core.features.fusion import Fused, fuse
-from energy_core.quality import masked_hours
-from energy_core.store import ParquetStore, StoreLock
+from energy_core.home import Home
+from energy_core.ops.quality import masked_hours
+from energy_core.storage.lock import StoreLock
+from energy_core.storage.parquet import ParquetStore
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +78,13 @@ class FeatureStore:
     """Build and serve fused, normalized training data. ``home`` is energy's data folder; ``uri`` any
     location LanceDB accepts (default ``<home>/features``)."""
 
-    def __init__(self, home: Path | str = "data", *, uri: str | None = None,
+    def __init__(self, home: Home | Path | str = "data", *, uri: str | None = None,
                  entities: dict[str, dict] | None = None) -> None:
-        self.home = Path(home)
+        self.home = Home.of(home)
         self.entity_specs = entities or {}
         """Entity definitions over ``<home>/entities.toml`` (the ``[entities]`` of ``energy.toml``)."""
-        self.uri = uri or str(self.home / "features")
-        self.exports = self.home / "features" / "exports"
+        self.uri = uri or str(self.home.features)
+        self.exports = self.home.feature_exports
         import lancedb  # imported here: it takes a second, which commands that never read features should not pay
 
         self._db = lancedb.connect(self.uri)
@@ -93,19 +95,19 @@ class FeatureStore:
     def build(self, entities: list[str] | None = None, *, splits: Splits = Splits(),
               runs: list[str] | None = None) -> list[BuildInfo]:
         """Fuse and store ``entities`` (default: every BA with EIA data, plus those in entities.toml)."""
-        processed = ParquetStore(self.home / "processed")
+        processed = ParquetStore(self.home.processed)
         names = entities or self.available_entities(processed)
         if not names:
             raise ConfigError("no entities to build: the store has no EIA data and no entities.toml")
-        runs = sorted(p.stem for p in (self.home / "runs").glob("*.json")) if runs is None else runs
+        runs = self.home.run_ids() if runs is None else runs
         masked = masked_hours(self.home)
-        with StoreLock(self.home / ".features.lock"):
+        with StoreLock(self.home.features_lock):
             return [self._build_one(fuse(processed, entity, masked), entity.target, splits, runs)
                     for entity in load_entities(self.home, names, self.entity_specs).values()]
 
     def behind(self, entities: list[str] | None = None) -> bool:
         """Whether the processed store changed after the last build of ``entities`` (default: those built)."""
-        files = list((self.home / "processed").glob("*/year=*/month=*/data.parquet"))
+        files = ParquetStore(self.home.processed).files()
         if not files:
             return False
         changed = max(f.stat().st_mtime for f in files)

@@ -16,12 +16,14 @@ import pytest
 from energy_caiso.simulator import CaisoSimulator
 from energy_weather.simulator import WeatherSimulator
 
-from energy_core.cache import RawCache
-from energy_core.http import HttpClient, RateBudget, RetryPolicy
-from energy_core.interfaces import SourceContext
-from energy_core.runner import RunConfig, RunReport, run
-from energy_core.schema import KEY
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.report import RunReport
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.interfaces import RateBudget, SourceContext
+from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator
+from energy_core.storage.schema import KEY
 from energy_core.testing import FakeTime
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource

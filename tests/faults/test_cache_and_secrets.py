@@ -13,9 +13,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from energy_core.cache import RawCache
-from energy_core.http import RetryPolicy
-from energy_core.simulator import SimResponse
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.plugin.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
 from tests.faults.conftest import FaultyEia, json_response, run_eia, values

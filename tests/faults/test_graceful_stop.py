@@ -10,7 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-from energy_core.catalog import Catalog
+from energy_core.ingest.catalog import Catalog
 from energy_eia.simulator import EiaSimulator, Faults
 from tests.faults.conftest import values
 from tests.processes import child_env, energy, energy_command

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from energy_weather.simulator import WeatherSimulator
 
-from energy_core.cache import RawCache
-from energy_core.catalog import Catalog
 from energy_core.errors import QuotaExhaustedError, ResponseTooLargeError, SourceUnavailableError
-from energy_core.http import RetryPolicy
-from energy_core.interfaces import FetchRequest
-from energy_core.simulator import SimResponse
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.catalog import Catalog
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.plugin.interfaces import FetchRequest
+from energy_core.plugin.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import JAN, FaultyEia, FaultyWeather, json_response, run_eia, run_weather, values
 from tests.scripted import ScriptedServer
@@ -52,7 +52,7 @@ def test_f01_retry_after_seconds_is_waited_with_jitter_and_the_rows_land_once(
     keeps the (credential-free) query, which is what a user needs to see which request failed."""
     with FaultyEia(json_response(429, OVER_RATE, **{"Retry-After": "7"})) as sim:
         source = eia_source(sim, tmp_path / "client")
-        with caplog.at_level(logging.INFO, logger="energy_core.http"):
+        with caplog.at_level(logging.INFO, logger="energy_core.ingest.client"):
             assert fetch_rows(source) == clean.height
     assert 7 <= max(fake_time.sleeps) <= 8, "the server's 7 s plus at most 1 s of jitter"
     assert "attempt 2 of 4" in caplog.text and sim.api_key not in caplog.text

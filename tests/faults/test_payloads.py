@@ -15,12 +15,14 @@ from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import CaisoSource
 from energy_weather.simulator import WeatherSimulator
 
-from energy_core.catalog import Catalog
 from energy_core.errors import SourceUnavailableError
-from energy_core.http import HttpClient, RateBudget, RetryPolicy
-from energy_core.interfaces import FetchRequest, SourceContext
-from energy_core.runner import RunConfig, RunReport, run
-from energy_core.simulator import SimResponse
+from energy_core.ingest.catalog import Catalog
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.report import RunReport
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.interfaces import FetchRequest, RateBudget, SourceContext
+from energy_core.plugin.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import (
     FAST,
@@ -264,7 +266,7 @@ def test_f21_a_corrupt_zip_is_retried_named_and_never_cached(tmp_path, damage):
         report = run_caiso(tmp_path / "broken", sim)
     window = only_window(report)
     assert window.status == "failed" and "gave up" in window.error
-    from energy_core.cache import RawCache
+    from energy_core.ingest.cache import RawCache
 
     cache = RawCache(tmp_path / "broken" / "raw")
     try:

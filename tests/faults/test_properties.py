@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from energy_core.errors import IncompleteFetchError
-from energy_core.http import RetryPolicy, parse_retry_after
-from energy_core.interfaces import RawBatch, Window
-from energy_core.schema import COLUMNS, KEY, POLARS_SCHEMA
-from energy_core.secrets import redact, register_secret
-from energy_core.store import ParquetStore
+from energy_core.ingest.redaction import redact, register_secret
+from energy_core.ingest.retry import RetryPolicy, parse_retry_after
+from energy_core.plugin.interfaces import RawBatch, Window
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import COLUMNS, KEY, POLARS_SCHEMA
 from energy_eia.codes import ROUTES
 from energy_eia.parse import Page
 from energy_eia.source import assemble_window

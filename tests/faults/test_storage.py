@@ -20,12 +20,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from energy_core.cache import RawCache
-from energy_core.catalog import Catalog
+from energy_core.crash_points import POINTS
 from energy_core.errors import StorageError
-from energy_core.faults import POINTS
 from energy_core.features import FeatureStore
-from energy_core.store import StoreLock
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.catalog import Catalog
+from energy_core.storage.lock import StoreLock
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import JAN, run_eia, stored, values
 from tests.processes import child_env, energy, energy_command
@@ -205,7 +205,7 @@ def test_f34_two_runs_on_one_home_never_duplicate_a_row(tmp_path, clean_home):
 def test_f34_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     lock = tmp_path / "processed" / ".lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pathlib import Path; from energy_core.store import "
+        [sys.executable, "-c", "import time; from pathlib import Path; from energy_core.storage.lock import "
          f"StoreLock; held = StoreLock(Path({str(lock)!r})).__enter__(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

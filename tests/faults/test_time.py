@@ -11,7 +11,7 @@ import pytest
 from energy_caiso.simulator import CaisoSimulator
 
 from energy_core.features import FeatureStore
-from energy_core.runner import RunReport
+from energy_core.ingest.report import RunReport
 from tests.faults.conftest import FaultyCaiso, FaultyEia, edit_json, run_caiso, run_eia, stored
 
 PACIFIC = ZoneInfo("America/Los_Angeles")

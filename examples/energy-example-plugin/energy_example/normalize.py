@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_core.errors import PayloadValidationError
-from energy_core.interfaces import Normalizer, RawBatch
+from energy_core.api import Normalizer, PayloadValidationError, RawBatch
 
 UNIT = "gCO2/kWh"
 

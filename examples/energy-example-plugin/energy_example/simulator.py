@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.api import SimRequest, SimResponse, Simulator
 from energy_example.source import KEY_VARIABLE, URL_VARIABLE
 
 

@@ -15,11 +15,20 @@ from typing import ClassVar
 import polars as pl
 from pydantic import BaseModel, Field, ValidationError
 
-from energy_core.errors import AuthError, PayloadValidationError, UnexpectedPayloadError
-from energy_core.http import HttpResponse, RateBudget
-from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
-from energy_core.secrets import register_secret
-from energy_core.time import month_windows
+from energy_core.api import (
+    AuthError,
+    FetchRequest,
+    HttpResponse,
+    PayloadValidationError,
+    RateBudget,
+    RawBatch,
+    Source,
+    SourceContext,
+    UnexpectedPayloadError,
+    Window,
+    month_windows,
+    register_secret,
+)
 
 URL_VARIABLE = "ENERGY_EXAMPLE_URL"
 KEY_VARIABLE = "EXAMPLE_API_KEY"

@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-from energy_core.errors import (
+from energy_core.api import (
     InvalidRequestError,
     RateLimitedError,
     SourceError,

@@ -13,8 +13,7 @@ import logging
 import polars as pl
 
 from energy_caiso.reports import OUTLOOK_DATASET, PRICE_DATASETS, SERIES, SYSTEM, region
-from energy_core.errors import PayloadValidationError
-from energy_core.interfaces import Normalizer, RawBatch
+from energy_core.api import Normalizer, PayloadValidationError, RawBatch
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from energy_caiso.reports import Report
-from energy_core.errors import PayloadValidationError
+from energy_core.api import PayloadValidationError
 
 PACIFIC = "America/Los_Angeles"
 _UTC = pl.Datetime("us", "UTC")

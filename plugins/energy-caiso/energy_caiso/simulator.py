@@ -24,8 +24,7 @@ from energy_caiso import synthetic
 from energy_caiso.parse import PACIFIC
 from energy_caiso.reports import HUB_NODES
 from energy_caiso.source import OASIS_URL_VARIABLE, OUTLOOK_URL_VARIABLE
-from energy_core.http import RateBudget
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
 
 THROTTLE_PAGE = (b"<html><body><p>CAISO Acceptable Use Policy Violation. Please retry your request after 5 "
                  b"seconds.</p></body></html>")

@@ -16,10 +16,20 @@ import polars as pl
 from energy_caiso.archive import oasis_error, read_single_member
 from energy_caiso.parse import PACIFIC, read_fuelsource, read_report
 from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, Report
-from energy_core.errors import EnergyError, RateLimitedError, UnexpectedPayloadError
-from energy_core.http import CacheMode, HttpResponse, RateBudget
-from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
-from energy_core.time import month_windows
+from energy_core.api import (
+    CacheMode,
+    EnergyError,
+    FetchRequest,
+    HttpResponse,
+    RateBudget,
+    RateLimitedError,
+    RawBatch,
+    Source,
+    SourceContext,
+    UnexpectedPayloadError,
+    Window,
+    month_windows,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ import pytest
 from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import CaisoSource
 
-from energy_core.http import HttpClient, RetryPolicy
-from energy_core.interfaces import SourceContext
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.plugin.interfaces import SourceContext
 from energy_core.testing import FakeTime, real_data
 
 

@@ -10,8 +10,8 @@ from energy_caiso.simulator import fuelsource_csv
 from energy_caiso.source import pacific_day_bounds
 
 from energy_core.errors import PayloadValidationError
-from energy_core.interfaces import RawBatch, Window
-from energy_core.schema import validate_observations
+from energy_core.plugin.interfaces import RawBatch, Window
+from energy_core.storage.schema import validate_observations
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 

@@ -15,9 +15,8 @@ from energy_caiso.reports import OASIS_DATASETS
 from energy_caiso.source import classify, parse_oasis
 
 from energy_core.errors import PayloadValidationError, RateLimitedError
-from energy_core.http import HttpResponse
-from energy_core.interfaces import RawBatch, Window
-from energy_core.schema import validate_observations
+from energy_core.plugin.interfaces import HttpResponse, RawBatch, Window
+from energy_core.storage.schema import validate_observations
 
 from .conftest import real
 

@@ -14,9 +14,9 @@ from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import OASIS_BUDGET, CaisoSource, oasis_params
 
 from energy_core.errors import SourceUnavailableError
-from energy_core.http import HttpClient
-from energy_core.interfaces import FetchRequest, SourceContext, Window
-from energy_core.runner import RunConfig, run
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.interfaces import FetchRequest, SourceContext, Window
 
 MARCH = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 
@@ -50,7 +50,7 @@ def test_oasis_parameters_use_gmt_stamps_and_the_report_version():
 def test_every_oasis_dataset_fetches_and_normalizes(sim, make_source):
     from energy_caiso.normalize import CaisoNormalizer
 
-    from energy_core.schema import validate_observations
+    from energy_core.storage.schema import validate_observations
 
     source = make_source(sim)
     for dataset in OASIS_DATASETS:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_core.errors import PayloadValidationError
-from energy_core.interfaces import Normalizer, RawBatch
+from energy_core.api import Normalizer, PayloadValidationError, RawBatch
 from energy_eia.codes import ROUTES, UNIT, Route
 
 

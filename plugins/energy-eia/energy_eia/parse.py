@@ -9,16 +9,16 @@ import msgspec
 import polars as pl
 from pydantic import ValidationError
 
-from energy_core.errors import (
+from energy_core.api import (
     AuthError,
     EnergyError,
+    HttpResponse,
     InvalidRequestError,
     PayloadValidationError,
     RateLimitedError,
     TransientSourceError,
     UnexpectedPayloadError,
 )
-from energy_core.http import HttpResponse
 from energy_eia.codes import Route
 from energy_eia.models import ERROR_BODY, PAGE_DECODERS, KeyErrorBody
 

@@ -23,8 +23,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from energy_core.errors import ConfigError
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.api import ConfigError, SimRequest, SimResponse, Simulator
 from energy_eia import synthetic
 from energy_eia.codes import REGION_TYPES
 from energy_eia.parse import KEY_VARIABLE

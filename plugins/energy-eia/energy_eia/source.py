@@ -10,11 +10,20 @@ from typing import ClassVar
 
 import polars as pl
 
-from energy_core.errors import AuthError, IncompleteFetchError, PayloadValidationError
-from energy_core.http import CacheMode, RateBudget
-from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
-from energy_core.secrets import register_secret
-from energy_core.time import month_windows
+from energy_core.api import (
+    AuthError,
+    CacheMode,
+    FetchRequest,
+    IncompleteFetchError,
+    PayloadValidationError,
+    RateBudget,
+    RawBatch,
+    Source,
+    SourceContext,
+    Window,
+    month_windows,
+    register_secret,
+)
 from energy_eia.codes import ROUTES, Route
 from energy_eia.parse import KEY_VARIABLE, REGISTER_URL, Page, classify, parse_page
 

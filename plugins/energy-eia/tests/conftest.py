@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from energy_core.http import HttpClient, RetryPolicy
-from energy_core.interfaces import SourceContext
+from energy_core.ingest.client import HttpClient
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.plugin.interfaces import SourceContext
 from energy_core.testing import real_data
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource

@@ -12,8 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote, quote_plus
 
-from energy_core.http import RetryPolicy
-from energy_core.runner import RunConfig, run
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
 from energy_eia.simulator import EiaSimulator, Faults
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))

@@ -12,8 +12,7 @@ from energy_core.errors import (
     RateLimitedError,
     UnexpectedPayloadError,
 )
-from energy_core.http import HttpResponse
-from energy_core.interfaces import RawBatch, Window
+from energy_core.plugin.interfaces import HttpResponse, RawBatch, Window
 from energy_eia.codes import ROUTES
 from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from energy_core.errors import AuthError, InvalidRequestError
-from energy_core.http import HttpResponse
-from energy_core.interfaces import Window
+from energy_core.plugin.interfaces import HttpResponse, Window
 from energy_eia.codes import ROUTES
 from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from energy_core.http import RetryPolicy
-from energy_core.runner import RunConfig, run
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.ingest.runner import RunConfig, run
 
 from .conftest import real
 

@@ -8,11 +8,11 @@ import orjson
 import polars as pl
 import pytest
 
-from energy_core.cache import RawCache
 from energy_core.errors import AuthError, IncompleteFetchError
-from energy_core.http import RetryPolicy
-from energy_core.interfaces import FetchRequest, Window
-from energy_core.simulator import SimResponse
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.retry import RetryPolicy
+from energy_core.plugin.interfaces import FetchRequest, Window
+from energy_core.plugin.simulator import SimResponse
 from energy_eia.simulator import EiaSimulator, Faults
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
@@ -147,7 +147,7 @@ def test_without_a_total_sort_shuffled_pages_are_caught_not_stored(sim, make_sou
 def test_a_table_named_in_the_runs_env_is_replayed_not_the_cached_synthetic_data(tmp_path):
     """``RunConfig.env`` alone must reach the simulator, and a home that already cached the synthetic
     answers for the same requests must not serve them to the replay."""
-    from energy_core.runner import RunConfig, run
+    from energy_core.ingest.runner import RunConfig, run
 
     hours = pl.datetime_range(datetime(2024, 1, 1, 1), datetime(2024, 1, 3), "1h", eager=True)
     table = pl.DataFrame({"timestamp": hours, "region": "PACW", "data_type": "demand",

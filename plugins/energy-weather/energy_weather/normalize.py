@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_core.interfaces import Normalizer, RawBatch
+from energy_core.api import Normalizer, RawBatch
 from energy_weather.variables import PRECEDING_HOUR
 
 

@@ -8,15 +8,15 @@ from datetime import timedelta
 import polars as pl
 from pydantic import ValidationError
 
-from energy_core.errors import (
+from energy_core.api import (
     EnergyError,
+    HttpResponse,
     InvalidRequestError,
     PayloadValidationError,
     QuotaExhaustedError,
     RateLimitedError,
     UnexpectedPayloadError,
 )
-from energy_core.http import HttpResponse
 from energy_weather.models import ERROR_BODY, LOCATIONS, Location
 from energy_weather.points import Point
 from energy_weather.variables import UNITS

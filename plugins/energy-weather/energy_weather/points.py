@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from energy_core.errors import ConfigError
+from energy_core.api import ConfigError
 
 POINTS_VARIABLE = "ENERGY_WEATHER_POINTS"
 

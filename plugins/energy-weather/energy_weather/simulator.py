@@ -16,8 +16,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import orjson
 
-from energy_core.http import RateBudget
-from energy_core.simulator import SimRequest, SimResponse, Simulator
+from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
 from energy_weather.source import ARCHIVE_LAG, ARCHIVE_URL_VARIABLE, FORECAST_HORIZON, FORECAST_URL_VARIABLE
 
 _UNITS = {"temperature_2m": "°C", "dew_point_2m": "°C", "relative_humidity_2m": "%", "cloud_cover": "%",

@@ -10,8 +10,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from energy_core.http import RateBudget
-from energy_core.interfaces import FetchRequest, RawBatch, Source, SourceContext, Window
+from energy_core.api import FetchRequest, RateBudget, RawBatch, Source, SourceContext, Window
 from energy_weather.parse import classify, parse_locations
 from energy_weather.points import Point, load_points
 from energy_weather.variables import DEFAULT_VARIABLES, VARIABLES_VARIABLE

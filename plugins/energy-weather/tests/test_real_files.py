@@ -9,7 +9,7 @@ from energy_weather.parse import parse_locations
 from energy_weather.points import Point
 
 from energy_core.errors import PayloadValidationError
-from energy_core.http import HttpResponse
+from energy_core.plugin.interfaces import HttpResponse
 
 from .conftest import real
 

@@ -11,10 +11,9 @@ from energy_weather.points import BUILTIN, Point, load_points
 from energy_weather.source import POINTS_PER_REQUEST, WeatherSource
 
 from energy_core.errors import ConfigError, InvalidRequestError, PayloadValidationError, QuotaExhaustedError
-from energy_core.http import HttpResponse
-from energy_core.interfaces import FetchRequest, RawBatch, SourceContext, Window
-from energy_core.runner import RunConfig, run
-from energy_core.schema import validate_observations
+from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.interfaces import FetchRequest, HttpResponse, RawBatch, SourceContext, Window
+from energy_core.storage.schema import validate_observations
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -154,7 +153,7 @@ def test_three_source_simulated_run_lines_weather_up_with_eia_and_reruns_identic
 def test_a_misspelled_variable_is_refused_with_the_apis_reason():
     from energy_weather.simulator import WeatherSimulator
 
-    from energy_core.http import HttpClient
+    from energy_core.ingest.client import HttpClient
 
     with WeatherSimulator() as sim, HttpClient(source="weather", budget=WeatherSimulator.budget) as http:
         weather = WeatherSource(SourceContext(http=http, env={**sim.env(), "ENERGY_WEATHER_VARIABLES": "tempeture_2m"}))

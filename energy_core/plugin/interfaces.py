@@ -1,21 +1,79 @@
-"""The three component kinds a plugin can provide: sources, normalizers and sinks."""
+"""The plugin contract's types: sources, normalizers and sinks, and the values they exchange with the core."""
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import polars as pl
 
-from energy_core.http import CacheMode
-
 if TYPE_CHECKING:
-    from energy_core.http import Budget, HttpClient
-    from energy_core.simulator import Simulator
+    from energy_core.errors import EnergyError
+    from energy_core.plugin.simulator import Simulator
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """At most ``requests`` per ``per`` seconds, with bursts of up to ``burst`` requests."""
+
+    requests: float
+    per: float = 1.0
+    burst: int = 1
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.per
+
+
+Budget = RateBudget | tuple[RateBudget, ...]
+"""One limit, or several that must all hold (per minute, per hour and per day, say)."""
+
+
+class CacheMode(enum.Enum):
+    USE = "use"
+    """Serve a live cache entry if there is one; otherwise fetch and store."""
+    REFRESH = "refresh"
+    """Always fetch, then store."""
+    ONLY = "only"
+    """Serve from the cache or fail (``--offline``)."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    content_type: str
+    body: bytes
+    request: str
+    """The request, credentials removed: safe to show."""
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[T]):
+    value: T
+    from_cache: bool
+    fetched_at: datetime
+
+
+class Http(Protocol):
+    """What a source may ask of the HTTP client the core hands it (see ``energy_core.ingest.client``)."""
+
+    offline: bool
+    """The run serves answers from the raw cache only: a source need not insist on credentials."""
+
+    def get(self, url: str, *, parse: Callable[[HttpResponse], T], params: Sequence[tuple[str, str]] = (),
+            secrets: Mapping[str, str] | None = None,
+            classify: Callable[[HttpResponse], EnergyError | None] | None = None,
+            cache: CacheMode = CacheMode.USE, budget: Budget | None = None) -> Fetched[T]:
+        """GET ``url`` within the source's request budget and return ``parse(response)``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -57,12 +115,12 @@ class RawBatch:
 class SourceContext:
     """What the core hands a source: its HTTP client and the environment to read settings from."""
 
-    http: HttpClient
+    http: Http
     env: Mapping[str, str] = field(default_factory=dict)
 
 
 class Source(ABC):
-    """Plans and fetches one API's data through :class:`energy_core.http.HttpClient`."""
+    """Plans and fetches one API's data through :class:`energy_core.ingest.client.HttpClient`."""
 
     name: ClassVar[str]
     normalizer: ClassVar[str]

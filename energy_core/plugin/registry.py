@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import pluggy
 
 from energy_core.errors import DuplicateComponentError, UnknownComponentError
-from energy_core.interfaces import Normalizer, Sink, Source
+from energy_core.plugin.interfaces import Normalizer, Sink, Source
 
 C = TypeVar("C")
 

@@ -20,31 +20,32 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from energy_core.errors import ConfigError
-from energy_core.quality import flags_path
-from energy_core.store import PARTITION_FILE, ParquetStore
+from energy_core.home import Home
+from energy_core.storage.parquet import ParquetStore
 
 
-def connect(home: Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+def connect(home: Home | Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """An in-memory DuckDB with the views above; returns it and the view names."""
     con = duckdb.connect()
     views = []
-    store = ParquetStore(home / "processed")
-    datasets = [d for d in store.datasets() if any((store.root / d).glob(f"year=*/month=*/{PARTITION_FILE}"))]
+    home = Home.of(home)
+    store = ParquetStore(home.processed)
+    datasets = [d for d in store.datasets() if store.files(d)]
     if datasets:
-        files = ", ".join(_quote(str(store.root / d / "year=*" / "month=*" / PARTITION_FILE)) for d in datasets)
+        files = ", ".join(_quote(str(store.pattern(d))) for d in datasets)
         views.append(_view(con, "observations", f"SELECT * FROM read_parquet([{files}], hive_partitioning = false)"))
     for dataset in datasets:
-        pattern = _quote(str(store.root / dataset / "year=*" / "month=*" / PARTITION_FILE))
+        pattern = _quote(str(store.pattern(dataset)))
         views.append(_view(con, dataset.replace(".", "_"),
                            f"SELECT * FROM read_parquet({pattern}, hive_partitioning = false)"))
-    for export in sorted((home / "features" / "exports").glob("*.parquet")):
+    for export in sorted(home.feature_exports.glob("*.parquet")):
         views.append(_view(con, f"features_{re.sub(r'[^A-Za-z0-9_]', '_', export.stem)}", _wide(export)))
-    if flags_path(home).exists():
-        views.append(_view(con, "quality_flags", f"SELECT * FROM read_parquet({_quote(str(flags_path(home)))})"))
+    if home.quality_flags.exists():
+        views.append(_view(con, "quality_flags", f"SELECT * FROM read_parquet({_quote(str(home.quality_flags))})"))
     return con, views
 
 
-def query(home: Path, sql: str) -> pl.DataFrame:
+def query(home: Home | Path, sql: str) -> pl.DataFrame:
     con, views = connect(home)
     try:
         relation = con.sql(sql)

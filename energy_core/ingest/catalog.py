@@ -20,12 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
-from energy_core.faults import fault_point
-from energy_core.interfaces import Window
+from energy_core.home import Home
+from energy_core.plugin.interfaces import Window
 
 if TYPE_CHECKING:
-    from energy_core.runner import RunReport
+    from energy_core.ingest.report import RunReport
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -98,9 +99,9 @@ def _window_key(window: Window) -> tuple[str, str, str, str, str]:
 class Catalog:
     """Runs, windows, rows received and pending windows of one home."""
 
-    def __init__(self, home: Path) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        self.path = home / "catalog.sqlite"
+    def __init__(self, home: Home | Path) -> None:
+        self.path = Home.of(home).catalog
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -12,7 +12,6 @@ function of the runs that wrote it; a re-run that changes nothing writes nothing
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import uuid
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
+from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
-from energy_core.faults import fault_point
-from energy_core.schema import COLUMNS, KEY, POLARS_SCHEMA
+from energy_core.storage.schema import COLUMNS, KEY, POLARS_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +76,19 @@ class ParquetStore:
         stats.files_written = 1
         return stats
 
+    def pattern(self, dataset: str | None = None) -> Path:
+        """The glob that matches every partition file (of one dataset)."""
+        return self.root / (dataset or "*") / "year=*" / "month=*" / PARTITION_FILE
+
+    def files(self, dataset: str | None = None) -> list[Path]:
+        """Every partition file (of one dataset)."""
+        return sorted(self.root.glob(str(self.pattern(dataset).relative_to(self.root))))
+
     def scan(self, dataset: str | None = None) -> pl.LazyFrame:
         """All stored observations (of one dataset), lazily; an empty frame when nothing is stored."""
-        pattern = self.root / (dataset or "*") / "year=*" / "month=*" / PARTITION_FILE
-        if not any(self.root.glob(str(pattern.relative_to(self.root)))):
+        if not self.files(dataset):
             return pl.LazyFrame(schema=POLARS_SCHEMA)
-        return pl.scan_parquet(pattern, hive_partitioning=False, schema=POLARS_SCHEMA)
+        return pl.scan_parquet(self.pattern(dataset), hive_partitioning=False, schema=POLARS_SCHEMA)
 
     def datasets(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
@@ -152,38 +158,3 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class StoreLock:
-    """An advisory lock so only one process writes a store at a time (released by the OS on death)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh = None
-
-    def __enter__(self) -> StoreLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.seek(0)
-            holder = self._fh.read().strip() or "another process"
-            self._fh.close()
-            raise StorageError(f"{self.path.parent} is locked by {holder}, which is writing it; wait for it to "
-                               "finish and run again") from None
-        self._fh.seek(0)
-        left = self._fh.read().strip()
-        if left:  # the holder died without unlocking (the OS released its flock): take the lock over
-            logger.warning("taking over %s, left behind by %s, which is no longer running", self.path, left)
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"pid {os.getpid()}")
-        self._fh.flush()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._fh is not None
-        self._fh.truncate(0)
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
-from energy_core.faults import fault_point
 
 logger = logging.getLogger(__name__)
 

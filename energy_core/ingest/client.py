@@ -8,148 +8,37 @@ parsed value or a typed :class:`~energy_core.errors.EnergyError`.
 
 from __future__ import annotations
 
-import email.utils
-import enum
 import logging
-import math
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from energy_core.cache import RawCache, request_key
 from energy_core.errors import (
-    AuthError,
     CacheMissError,
     EnergyError,
-    InvalidRequestError,
     QuotaExhaustedError,
-    RateLimitedError,
     ResponseTooLargeError,
     SourceError,
     SourceUnavailableError,
     TransientSourceError,
     WouldFetchError,
 )
-from energy_core.secrets import install_log_redaction, redact, redact_bytes, register_secret
+from energy_core.ingest.budget import TokenBucket, limits
+from energy_core.ingest.cache import RawCache, request_key
+from energy_core.ingest.redaction import install_log_redaction, redact, redact_bytes, register_secret
+from energy_core.ingest.retry import RetryPolicy, default_error, parse_retry_after
+from energy_core.plugin.interfaces import Budget, CacheMode, Fetched, HttpResponse, RateBudget
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-"""501 and 505 are not here: they say the server will never do it, so retrying cannot help."""
-
-
-@dataclass(frozen=True)
-class RateBudget:
-    """At most ``requests`` per ``per`` seconds, with bursts of up to ``burst`` requests."""
-
-    requests: float
-    per: float = 1.0
-    burst: int = 1
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.per
-
-
-Budget = RateBudget | tuple[RateBudget, ...]
-"""One limit, or several that must all hold (per minute, per hour and per day, say)."""
-
-
-class TokenBucket:
-    def __init__(self, budget: RateBudget, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.budget = budget
-        self._clock = clock
-        self._tokens = float(budget.burst)
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self, sleep: Callable[[float], None]) -> float:
-        """Take one token, sleeping until one is available; return the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.budget.burst, self._tokens + (now - self._stamp) * self.budget.rate)
-            self._stamp = now
-            self._tokens -= 1
-            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.budget.rate
-        if wait:
-            sleep(wait)
-        return wait
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    retry_after_cap: float = 120.0
-    """A server asking us to wait longer than this gets a QuotaExhaustedError instead of a sleep."""
-    deadline: float = 900.0
-    """Total seconds for one logical request, retries included."""
-    attempt_timeout: float = 300.0
-    """Total seconds for one attempt, the whole body included (a slow drip cannot hold us forever)."""
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with jitter: half fixed, half random, so clients spread out."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
-
-    Returns None when absent or unparseable (the caller falls back to backoff); never negative.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-class CacheMode(enum.Enum):
-    USE = "use"
-    """Serve a live cache entry if there is one; otherwise fetch and store."""
-    REFRESH = "refresh"
-    """Always fetch, then store."""
-    ONLY = "only"
-    """Serve from the cache or fail (``--offline``)."""
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    content_type: str
-    body: bytes
-    request: str
-    """The request, credentials removed: safe to show."""
-    retry_after: str | None = None
-
-
-@dataclass(frozen=True)
-class Fetched(Generic[T]):
-    value: T
-    from_cache: bool
-    fetched_at: datetime
 
 
 @dataclass
@@ -278,7 +167,7 @@ class HttpClient:
         budget = self.budget_override or budget
         with self._buckets_lock:
             return [self._buckets.setdefault((host, limit), TokenBucket(limit, clock=self.clock))
-                    for limit in (budget if isinstance(budget, tuple) else (budget,))]
+                    for limit in limits(budget)]
 
     def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
                classify: Callable[[HttpResponse], EnergyError | None] | None,
@@ -361,19 +250,3 @@ class HttpClient:
         if isinstance(error, TransientSourceError) and response.retry_after is not None:
             error.retry_after = parse_retry_after(response.retry_after)
         return error
-
-
-def default_error(source: str, response: HttpResponse) -> SourceError:
-    """The error for a non-2xx answer when the service's own error body says nothing more."""
-    status, where = response.status, response.request
-    if 300 <= status < 400:
-        return InvalidRequestError(f"{source}: {where} answered a redirect (HTTP {status}), which is not followed",
-                                   source=source, status=status)
-    if status == 429:
-        return RateLimitedError(f"{source}: rate limited (HTTP 429) on {where}", source=source, status=status)
-    if status in RETRYABLE_STATUS:
-        return TransientSourceError(f"{source}: HTTP {status} on {where}", source=source, status=status)
-    if status in (401, 403):
-        return AuthError(f"{source}: the service refused access (HTTP {status}) to {where}", source=source,
-                         status=status)
-    return InvalidRequestError(f"{source}: HTTP {status} on {where}", source=source, status=status)

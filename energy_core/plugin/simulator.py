@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from energy_core.http import Budget
+from energy_core.plugin.interfaces import Budget
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_core.catalog import Catalog
 from energy_core.errors import ConfigError
-from energy_core.store import ParquetStore
+from energy_core.home import Home
+from energy_core.ingest.catalog import Catalog
+from energy_core.storage.parquet import ParquetStore
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,9 @@ class Status:
     pending: list[dict]
 
 
-def status(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> Status:
-    scan = ParquetStore(home / "processed").scan()
+def status(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> Status:
+    home = Home.of(home)
+    scan = ParquetStore(home.processed).scan()
     if datasets:
         scan = scan.filter(pl.col("dataset").is_in(datasets))
     if regions:
@@ -36,7 +38,7 @@ def status(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] 
              .with_columns(missing_hours=((pl.col("last") - pl.col("first")).dt.total_hours() + 1 - pl.col("hours")))
              .sort("dataset", "region").collect())
     last, runs, pending = {}, [], []
-    if (home / "catalog.sqlite").exists():
+    if home.catalog.exists():
         catalog = Catalog(home)
         try:
             last, runs, pending = catalog.last_outcomes(), [vars(r) for r in catalog.runs()], catalog.pending_reasons()
@@ -49,9 +51,10 @@ def status(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] 
     return Status(frame, runs, pending)
 
 
-def trace(home: Path, *, dataset: str, region: str, series: str, ts: datetime) -> tuple[dict, list[dict]]:
+def trace(home: Home | Path, *, dataset: str, region: str, series: str, ts: datetime) -> tuple[dict, list[dict]]:
     """The stored row for a key, and the window(s), runs and requests that wrote it."""
-    row = (ParquetStore(home / "processed").scan(dataset)
+    home = Home.of(home)
+    row = (ParquetStore(home.processed).scan(dataset)
            .filter(pl.col("region") == region, pl.col("series") == series, pl.col("ts") == ts).collect())
     if row.height == 0:
         raise ConfigError(f"no stored row for {dataset} {region} {series} at {ts:%Y-%m-%dT%H:%M}Z; "

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import polars as pl
 
+from energy_core.home import Home
 from energy_core.hookspecs import hookimpl
-from energy_core.interfaces import Sink, SinkStats
-from energy_core.store import ParquetStore, StoreLock, partitions
+from energy_core.plugin.interfaces import Sink, SinkStats
+from energy_core.storage.lock import StoreLock
+from energy_core.storage.parquet import ParquetStore, partitions
 
 Partition = tuple[str, int, int]
 
@@ -48,7 +50,7 @@ class ParquetSink(Sink):
 
     def __init__(self, home: Path) -> None:
         super().__init__(home)
-        self.store = ParquetStore(home / "processed")
+        self.store = ParquetStore(Home.of(home).processed)
         self._lock: StoreLock | None = StoreLock(self.store.root / ".lock").__enter__()
         self._buffer: dict[Partition, _Buffer] = {}
         self._buffered = 0

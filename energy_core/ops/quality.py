@@ -19,8 +19,9 @@ from pathlib import Path
 import polars as pl
 
 from energy_core.errors import StorageError
-from energy_core.schema import KEY
-from energy_core.store import ParquetStore
+from energy_core.home import Home
+from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import KEY
 
 MASKED_CHECKS = ("stuck", "outlier", "impossible")
 CONSUMPTION = ("demand", "demand_forecast", "load")
@@ -42,10 +43,10 @@ class QualityConfig:
     balance_tolerance: float = 0.10
 
 
-def check(home: Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = (),
+def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = (),
           config: QualityConfig = QualityConfig()) -> pl.DataFrame:
     """Run every check over the stored data (optionally narrowed) and return the flags."""
-    store = ParquetStore(home / "processed")
+    store = ParquetStore(Home.of(home).processed)
     flags, frames = [], {}
     for dataset in datasets or store.datasets():
         scan = store.scan(dataset)
@@ -150,13 +151,9 @@ def summary(flags: pl.DataFrame) -> pl.DataFrame:
             .sort("check", "dataset", "region", "series"))
 
 
-def flags_path(home: Path) -> Path:
-    return home / "quality" / "flags.parquet"
-
-
-def save(flags: pl.DataFrame, home: Path) -> Path:
+def save(flags: pl.DataFrame, home: Home | Path) -> Path:
     """Replace the saved flags atomically (the feature store reads them at its next build)."""
-    path = flags_path(home)
+    path = Home.of(home).quality_flags
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
     try:
@@ -168,9 +165,9 @@ def save(flags: pl.DataFrame, home: Path) -> Path:
     return path
 
 
-def masked_hours(home: Path) -> pl.DataFrame:
+def masked_hours(home: Home | Path) -> pl.DataFrame:
     """(dataset, region, series, ts) of every hour the feature store must mask."""
-    path = flags_path(home)
+    path = Home.of(home).quality_flags
     if not path.exists():
         return pl.DataFrame(schema={"dataset": pl.String, "region": pl.String, "series": pl.String, "ts": _UTC})
     return (pl.read_parquet(path).filter(pl.col("check").is_in(MASKED_CHECKS))

@@ -20,8 +20,8 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from energy_core.errors import ConfigError
-from energy_core.http import RateBudget
-from energy_core.secrets import REDACTED
+from energy_core.ingest.redaction import REDACTED
+from energy_core.plugin.interfaces import RateBudget
 
 CONFIG_VARIABLE = "ENERGY_CONFIG"
 DEFAULT_FILE = "energy.toml"

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from energy_core.errors import EnergyError
-from energy_core.http import CACHE_HIT, Budget, HttpClient
-from energy_core.interfaces import Source, Window
-from energy_core.store import ParquetStore
+from energy_core.ingest.budget import budget_seconds
+from energy_core.ingest.client import CACHE_HIT, HttpClient
+from energy_core.plugin.interfaces import Source, Window
+from energy_core.storage.parquet import ParquetStore
 
 HOUR = timedelta(hours=1)
 
@@ -90,9 +91,3 @@ def dry_run(source: Source, http: HttpClient, windows: list[Window], skipped: li
         plan.windows.append(WindowPlan(window, "fetch" if missing else "cached", cached, missing))
     plan.seconds = budget_seconds(http.budget_override or type(source).budget, plan.requests)
     return plan
-
-
-def budget_seconds(budget: Budget, requests: int) -> float:
-    """Seconds ``requests`` back-to-back requests take under ``budget`` (its bursts spent first)."""
-    limits = budget if isinstance(budget, tuple) else (budget,)
-    return max((max(0, requests - limit.burst) / limit.rate for limit in limits), default=0.0)
