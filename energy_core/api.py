@@ -4,9 +4,15 @@ A plugin implements the hooks of :mod:`energy_core.hookspecs` (marked with :data
 builds its components from the classes here: a :class:`Source` that plans and fetches through the
 :class:`Http` client the core hands it, a :class:`Normalizer` that turns its rows into canonical
 observations (:data:`POLARS_SCHEMA`), optionally a :class:`Sink`, and a :class:`Simulator` that
-imitates its service on loopback for tests and ``energy run --simulate``. Errors come from the
+imitates its service on loopback for tests and ``energy run --simulate``; its :class:`EntitySpec` s
+(made of :class:`Selector` s) tell the feature store what to fuse; a :class:`QualityCheck`, a
+:class:`PlotPanel` and its :class:`Setting` s (the environment variables it reads) are what it adds to
+``energy quality``, ``energy plot`` and ``energy config show``. Errors come from the
 :class:`EnergyError` family: a transient one is retried, any other fails the window.
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from energy_core.errors import (
     AuthError,
@@ -24,7 +30,14 @@ from energy_core.errors import (
     UnexpectedPayloadError,
 )
 from energy_core.hookspecs import hookimpl
-from energy_core.ingest.redaction import register_secret
+from energy_core.plugin.contributions import (
+    EntitySpec,
+    PanelStyle,
+    PlotPanel,
+    QualityCheck,
+    Selector,
+    Setting,
+)
 from energy_core.plugin.interfaces import (
     Budget,
     CacheMode,
@@ -43,11 +56,25 @@ from energy_core.plugin.interfaces import (
 )
 from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator
 from energy_core.plugin.windows import month_windows, parse_utc
-from energy_core.storage.schema import ARROW_SCHEMA, COLUMNS, KEY, POLARS_SCHEMA, validate_observations
+
+if TYPE_CHECKING:
+    from energy_core.storage.flags import FLAG_SCHEMA
+    from energy_core.storage.schema import ARROW_SCHEMA, COLUMNS, KEY, POLARS_SCHEMA, validate_observations
+
+_STORAGE = {
+    "ARROW_SCHEMA": "energy_core.storage.schema",
+    "COLUMNS": "energy_core.storage.schema",
+    "KEY": "energy_core.storage.schema",
+    "POLARS_SCHEMA": "energy_core.storage.schema",
+    "validate_observations": "energy_core.storage.schema",
+    "FLAG_SCHEMA": "energy_core.storage.flags",
+}
+"""Names that load on first use: they bring polars and pyarrow, which loading a plugin does without."""
 
 __all__ = [
     "ARROW_SCHEMA",
     "COLUMNS",
+    "FLAG_SCHEMA",
     "KEY",
     "POLARS_SCHEMA",
     "AuthError",
@@ -55,6 +82,7 @@ __all__ = [
     "CacheMode",
     "ConfigError",
     "EnergyError",
+    "EntitySpec",
     "FetchRequest",
     "Fetched",
     "Http",
@@ -62,12 +90,17 @@ __all__ = [
     "IncompleteFetchError",
     "InvalidRequestError",
     "Normalizer",
+    "PanelStyle",
     "PayloadValidationError",
+    "PlotPanel",
+    "QualityCheck",
     "QuotaExhaustedError",
     "RateBudget",
     "RateLimitedError",
     "RawBatch",
     "SchemaError",
+    "Selector",
+    "Setting",
     "SimRequest",
     "SimResponse",
     "Simulator",
@@ -83,6 +116,11 @@ __all__ = [
     "hookimpl",
     "month_windows",
     "parse_utc",
-    "register_secret",
     "validate_observations",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _STORAGE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_STORAGE[name]), name)

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import click
 
+    from energy_core.plugin.contributions import EntitySpec, PlotPanel, QualityCheck, Setting
     from energy_core.plugin.interfaces import Normalizer, Sink, Source
 
 PROJECT_NAME = "energy"
@@ -48,4 +51,34 @@ def register_commands(cli: click.Group) -> None:
 
     :param cli: the top-level ``energy`` group; call ``cli.add_command(...)`` or decorate with
         ``@cli.command()``.
+    """
+
+
+@hookspec
+def register_quality_checks() -> list[QualityCheck]:
+    """Return the :class:`~energy_core.plugin.contributions.QualityCheck` s that compare this plugin's
+    datasets (``energy quality`` runs them after the core's per-series checks)."""
+
+
+@hookspec
+def register_plot_panels() -> list[PlotPanel]:
+    """Return the :class:`~energy_core.plugin.contributions.PlotPanel` s ``energy plot`` draws for this
+    plugin's feature columns, below the target panel."""
+
+
+@hookspec
+def register_settings() -> list[Setting]:
+    """Return every environment variable this plugin reads, as
+    :class:`~energy_core.plugin.contributions.Setting` s (``energy config show`` lists them and masks
+    the secret ones)."""
+
+
+@hookspec
+def register_entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
+    """Return the :class:`~energy_core.plugin.contributions.EntitySpec` s this plugin defines or extends:
+    what the feature store fuses into one hourly table per entity.
+
+    :param stored: each dataset in the processed store -> the regions stored for it (read on first
+        access), e.g. ``{"eia.region": frozenset({"PACW", "CISO"}), ...}``; define an entity only for
+        data that is there, so that ``energy features build`` builds what can be built.
     """

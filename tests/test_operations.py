@@ -14,6 +14,8 @@ from energy_core.features import FeatureStore
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.ops.quality import check, save
+from energy_core.plugin.manager import get_plugin_manager
+from energy_core.plugin.registry import quality_checks
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from energy_eia.simulator import EiaSimulator
@@ -142,7 +144,7 @@ def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_
     store.upsert(pl.concat([observations("demand", demand), observations("net_generation", generation),
                             observations("interchange", interchange)]))
     store.upsert(pl.concat([observations("gen.gas", fuels, "eia.fuel"), observations("gen.coal", fuels, "eia.fuel")]))
-    flags = check(tmp_path)
+    flags = check(tmp_path, checks=quality_checks(get_plugin_manager()))
 
     def at(kind: str, series: str = "demand") -> set[int]:
         rows = flags.filter(pl.col("check") == kind, pl.col("series") == series)
@@ -164,6 +166,9 @@ def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_
     assert result.returncode == 0 and {f["check"] for f in json.loads(result.stdout)} >= {"outlier", "stuck", "gap"}
     table = energy("quality", "--home", str(tmp_path))
     assert "fuel_sum" in table.stdout and "flags:" in table.stdout
+    without_eia = energy("quality", "--json", "--home", str(tmp_path), env={"ENERGY_DISABLE_PLUGINS": "eia"})
+    kinds = {f["check"] for f in json.loads(without_eia.stdout)}
+    assert without_eia.returncode == 0 and "stuck" in kinds and not kinds & {"fuel_sum", "balance"}
 
 
 # -- SQL and plots --------------------------------------------------------------------------------
@@ -199,8 +204,17 @@ def test_plot_writes_a_png_of_the_fused_series(built, tmp_path):
                     str(target), "--home", str(built))
     assert result.returncode == 0, result.stderr
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "(192 hours)" in result.stdout
+    alone = tmp_path / "target-only.png"
+    without_eia = energy("plot", "--entity", "PACW", "--output", str(alone), "--home", str(built),
+                         env={"ENERGY_DISABLE_PLUGINS": "eia"})
+    assert without_eia.returncode == 0, without_eia.stderr
+    assert png_height(target) == 2 * png_height(alone)  # EIA's stacked fuel panel under the target's
     empty = energy("plot", "--entity", "PACW", "--start", "2030-01-01", "--home", str(built))
     assert empty.returncode == 1 and "no hours of PACW" in empty.stderr
+
+
+def png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")
 
 
 # -- energy.toml ----------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import json
 
 import click
 
-from energy_core.cli import user_config
+from energy_core.cli import plugin_manager, user_config
 from energy_core.cli.settings import effective
+from energy_core.plugin.registry import declared_settings
 
 
 @click.group("config")
@@ -18,5 +19,7 @@ def config_group() -> None:
 @config_group.command("show")
 @click.pass_context
 def show_command(ctx: click.Context) -> None:
-    """Print every command's effective settings (file over defaults) and the environment, secrets masked."""
-    click.echo(json.dumps(effective(user_config(ctx), ctx), indent=2, default=str))
+    """Print every command's effective settings (file over defaults) and the environment (every variable
+    a plugin reads, set or not), secrets masked."""
+    shown = effective(user_config(ctx), ctx, declared_settings(plugin_manager(ctx)))
+    click.echo(json.dumps(shown, indent=2, default=str))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from energy_core.cli import user_config
-from energy_core.cli.options import home_option
-from energy_core.cli.run import UtcDate
-from energy_core.features import FeatureStore, Splits
+from energy_core.cli.options import UtcDate, home_option
+
+if TYPE_CHECKING:
+    from energy_core.features import BuildInfo
 
 
 @click.group("features")
@@ -27,13 +29,15 @@ def features_group() -> None:
 def build_command(ctx: click.Context, entities: tuple[str, ...], val_start, test_start, uri: str | None,
                   home: Path) -> None:
     """Fuse stored observations onto an hourly grid per entity and store them with their statistics."""
+    from energy_core.features import FeatureStore, Splits
+
     splits = Splits(val_start[0] if val_start else None, test_start[0] if test_start else None)
     store = FeatureStore(home, uri=uri, entities=user_config(ctx).entities)
     for info in store.build(list(entities) or None, splits=splits):
         click.echo(describe(info))
 
 
-def describe(info) -> str:
+def describe(info: BuildInfo) -> str:
     return (f"{info.entity}: build {info.build}, {info.rows} hours ({info.first_ts[:13]} .. {info.last_ts[:13]}) x "
             f"{len(info.features)} features, {info.changed_rows} rows written; validation from "
             f"{info.splits['val_start'][:10]}, test from {info.splits['test_start'][:10]}")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import polars as pl
 
-from energy_core.cli.options import home_option
-from energy_core.cli.run import UtcDate
+from energy_core.cli import plugin_manager
+from energy_core.cli.options import UtcDate, home_option
 from energy_core.home import Home
 
 
@@ -19,12 +18,17 @@ from energy_core.home import Home
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG to write. Default: <home>/plots/<entity>.png")
 @home_option
-def plot_command(entity: str, start, end, output: Path | None, home: Path) -> None:
-    """Draw demand, generation by fuel (stacked) and weather from the feature store, gaps left visible."""
+@click.pass_context
+def plot_command(ctx: click.Context, entity: str, start, end, output: Path | None, home: Path) -> None:
+    """Draw the target (demand) and its forecasts, then the plugins' panels (generation by fuel stacked,
+    weather) from the feature store, gaps left visible."""
     from datetime import timedelta
+
+    import polars as pl
 
     from energy_core.features import FeatureStore
     from energy_core.ops.plot import plot_entity
+    from energy_core.plugin.registry import plot_panels
 
     store = FeatureStore(home)
     frame = store.frame(entity)
@@ -32,5 +36,6 @@ def plot_command(entity: str, start, end, output: Path | None, home: Path) -> No
         frame = frame.filter(pl.col("ts") >= start[0])
     if end:
         frame = frame.filter(pl.col("ts") < (end[0] if end[1] else end[0] + timedelta(days=1)))
-    path = plot_entity(frame, entity, store.latest(entity).target, output or Home(home).plot(entity))
+    path = plot_entity(frame, entity, store.latest(entity).target, output or Home(home).plot(entity),
+                       plot_panels(plugin_manager(ctx)))
     click.echo(f"plot: {path} ({frame.height} hours)")

@@ -1,4 +1,5 @@
-"""``energy quality``: gaps, duplicates, stuck values, outliers, impossible values and EIA consistency."""
+"""``energy quality``: gaps, duplicates, stuck values, outliers, impossible values and the plugins' own
+checks (EIA consistency, say)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 from pathlib import Path
 
 import click
-import polars as pl
 
+from energy_core.cli import plugin_manager
 from energy_core.cli.options import echo_table, home_option
-from energy_core.ops.quality import MASKED_CHECKS, QualityConfig, check, save, summary
+from energy_core.ops.quality_config import QualityConfig
+from energy_core.plugin.registry import quality_checks
 
 
 @click.command("quality")
@@ -21,11 +23,17 @@ from energy_core.ops.quality import MASKED_CHECKS, QualityConfig, check, save, s
               help="Flag demand or load this many typical hourly changes from the median of the 7 hours around it.")
 @click.option("--json", "as_json", is_flag=True, help="Print every flag as JSON instead of a summary table.")
 @home_option
-def quality_command(datasets, regions, stuck_hours: int, outlier_z: float, as_json: bool, home: Path) -> None:
+@click.pass_context
+def quality_command(ctx: click.Context, datasets: tuple[str, ...], regions: tuple[str, ...], stuck_hours: int,
+                    outlier_z: float, as_json: bool, home: Path) -> None:
     """Check the stored data and save the flags; the next feature build masks the stuck, outlying and
     impossible hours."""
+    import polars as pl
+
+    from energy_core.ops.quality import MASKED_CHECKS, check, save, summary
+
     config = QualityConfig(stuck_hours=stuck_hours, outlier_z=outlier_z)
-    flags = check(home, tuple(datasets), tuple(regions), config)
+    flags = check(home, tuple(datasets), tuple(regions), config, quality_checks(plugin_manager(ctx)))
     path = save(flags, home)
     if as_json:
         click.echo(json.dumps(flags.to_dicts(), indent=2, default=str))

@@ -4,7 +4,8 @@ Every flag of every command can be set in a table named after the command (``[ru
 ``[quality]``, ``[train]``, ``[features.build]``, ...), with the flag's name in snake case; a flag
 given on the command line wins. Besides flags: ``home``, request ``[budgets.<source>]`` and
 ``[entities.<name>]`` (as in ``entities.toml``). Secrets never live here: they come from
-environment variables only, and a key that looks like one is refused.
+environment variables only (each plugin declares the ones it reads, see ``register_settings``), and a
+key that looks like one is refused.
 
 The file is ``--config PATH``, else ``$ENERGY_CONFIG``, else ``./energy.toml`` when present.
 """
@@ -13,45 +14,24 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from energy_core.errors import ConfigError
 from energy_core.ingest.redaction import REDACTED
-from energy_core.plugin.interfaces import RateBudget
+from energy_core.plugin.contributions import Setting
+
+if TYPE_CHECKING:
+    from energy_core.cli.config_schema import EnergyConfig
 
 CONFIG_VARIABLE = "ENERGY_CONFIG"
 DEFAULT_FILE = "energy.toml"
-SECRET_VARIABLES = ("EIA_API_KEY",)
-"""Environment variables holding secrets; plugins add theirs with the ``_KEY``/``_TOKEN`` suffixes."""
 _SECRET_WORDS = ("api_key", "apikey", "token", "password", "secret")
-
-
-class BudgetSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    requests: PositiveFloat
-    per: PositiveFloat = 1.0
-    burst: PositiveInt = 1
-
-    def budget(self) -> RateBudget:
-        return RateBudget(self.requests, self.per, self.burst)
-
-
-class EnergyConfig(BaseModel):
-    """The parsed file. Command tables are checked against the commands' flags when they are applied."""
-
-    model_config = ConfigDict(extra="allow")
-    home: Path | None = None
-    budgets: dict[str, BudgetSpec] = Field(default_factory=dict)
-    entities: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    path: Path | None = Field(default=None, exclude=True)
-
-    @property
-    def commands(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+"""Environment variables named like these are masked even when no plugin declares them."""
 
 
 def find(explicit: Path | None) -> Path | None:
@@ -62,7 +42,13 @@ def find(explicit: Path | None) -> Path | None:
     return Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None
 
 
-def load(path: Path | None) -> EnergyConfig:
+def load(path: Path | None, declared: Callable[[], Sequence[Setting]] = tuple) -> EnergyConfig:
+    """Read and check ``path``; ``declared`` gives the plugins' settings, asked for only to name a secret
+    setting when the file holds something that looks like a secret."""
+    from pydantic import ValidationError
+
+    from energy_core.cli.config_schema import EnergyConfig
+
     if path is None:
         return EnergyConfig()
     try:
@@ -71,7 +57,7 @@ def load(path: Path | None) -> EnergyConfig:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    _refuse_secrets(raw, path)
+    _refuse_secrets(raw, path, declared)
     try:
         config = EnergyConfig.model_validate(raw)
     except ValidationError as exc:
@@ -112,28 +98,36 @@ def _defaults(tables: dict[str, Any], group: click.Group, home: Path | None, pat
     return result
 
 
-def _refuse_secrets(raw: dict, path: Path, where: str = "") -> None:
+def _refuse_secrets(raw: dict[str, Any], path: Path, declared: Callable[[], Sequence[Setting]],
+                    where: str = "") -> None:
     for key, value in raw.items():
         if any(word in key.lower().replace("-", "_") for word in _SECRET_WORDS):
+            example = next((f" (e.g. {s.variable})" for s in declared() if s.secret), "")
             raise ConfigError(f"{path}: '{where}{key}' looks like a secret; secrets are read from environment "
-                              f"variables only (e.g. {SECRET_VARIABLES[0]}), never from files")
+                              f"variables only{example}, never from files")
         if isinstance(value, dict):
-            _refuse_secrets(value, path, f"{where}{key}.")
+            _refuse_secrets(value, path, declared, f"{where}{key}.")
 
 
-def effective(config: EnergyConfig, ctx: click.Context) -> dict[str, Any]:
-    """What each command will use (file values over defaults), and the environment, secrets masked."""
+def effective(config: EnergyConfig, ctx: click.Context, declared: Sequence[Setting]) -> dict[str, Any]:
+    """What each command will use (file values over defaults); the environment: every setting a plugin
+    declares (``None`` when unset), ``ENERGY_*`` and anything named like a secret, secrets masked; and
+    what each declared setting is for."""
     root = ctx.find_root()
-    environment = {k: (REDACTED if _is_secret(k) else v) for k, v in sorted(os.environ.items())
-                   if k.startswith(("ENERGY_", "EIA_")) or _is_secret(k)}
+    secrets = {s.variable for s in declared if s.secret}
+    shown = {s.variable for s in declared} | {k for k in os.environ if k.startswith("ENERGY_") or _named_secret(k)}
+    environment = {k: _masked(k, os.environ.get(k), secrets) for k in sorted(shown)}
     return {"file": str(config.path) if config.path else None, "home": str(config.home) if config.home else None,
             "budgets": {k: v.model_dump() for k, v in config.budgets.items()}, "entities": config.entities,
-            "commands": _settings(root.command, root.default_map or {}), "environment": environment}
+            "commands": _settings(cast(click.Group, root.command), dict(root.default_map or {})),
+            "environment": environment,
+            "settings": {s.variable: {"description": s.description, "secret": s.variable in secrets}
+                         for s in sorted(declared, key=lambda s: s.variable)}}
 
 
 def _settings(group: click.Group, defaults: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
     """``"features build" -> {option: value}`` for every command under ``group``."""
-    settings = {}
+    settings: dict[str, dict[str, Any]] = {}
     for name, command in sorted(group.commands.items()):
         table = defaults.get(name, {})
         if isinstance(command, click.Group):
@@ -149,5 +143,9 @@ def _default(option: click.Option) -> Any:
     return None if unset else option.default
 
 
-def _is_secret(variable: str) -> bool:
-    return variable in SECRET_VARIABLES or variable.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
+def _masked(variable: str, value: str | None, secrets: set[str]) -> str | None:
+    return REDACTED if value is not None and (variable in secrets or _named_secret(variable)) else value
+
+
+def _named_secret(variable: str) -> bool:
+    return variable.endswith(_SECRET_SUFFIXES)

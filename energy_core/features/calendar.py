@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -50,7 +51,8 @@ def calendar_features(ts: pl.Series, timezone: str) -> np.ndarray:
     dow = local.dt.weekday().to_numpy() - 1  # Monday = 0
     doy = (local.dt.ordinal_day().to_numpy() - 1) / 365.25
     days = local.dt.date()
-    years = range(days.min().year, days.max().year + 1) if len(days) else range(0)
+    first, last = cast("date | None", days.min()), cast("date | None", days.max())
+    years = range(first.year, last.year + 1) if first and last else range(0)
     holidays = np.array(sorted({d for y in years for d in us_federal_holidays(y)}), dtype="datetime64[D]")
     columns = [np.sin(2 * np.pi * hour), np.cos(2 * np.pi * hour), np.sin(2 * np.pi * dow / 7),
                np.cos(2 * np.pi * dow / 7), np.sin(2 * np.pi * doy), np.cos(2 * np.pi * doy),

@@ -1,90 +1,112 @@
-"""Entities: what one training sequence describes. A balancing authority plus the data that belong
-to it: its EIA series, its weather, and for CISO the CAISO system series and hub prices.
+"""Entities: what one training sequence describes, e.g. a balancing authority with its demand, its
+weather and its market prices.
 
-Built-in defaults cover every BA in the store; ``<home>/entities.toml`` overrides or adds::
+Plugins define and extend them (``register_entities``, see :mod:`energy_core.hookspecs`) for the
+data they have stored. ``<home>/entities.toml`` (and ``[entities]`` of ``energy.toml``) replaces the
+selectors of an entity or adds one; a timezone or target it leaves out comes from the plugins'
+entity of the same name, else from the plugins' entity named after its first selector's region::
 
-    [PACW]
+    [PACW_NO_WEATHER]
     timezone = "America/Los_Angeles"
     target = "eia.demand"
-    selectors = [{dataset = "eia.", region = "PACW"}, {dataset = "weather.hourly", region = "PACW"}]
+    selectors = [{dataset = "eia.", region = "PACW"}]
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
 
 from energy_core.errors import ConfigError
 from energy_core.home import Home
+from energy_core.plugin.contributions import EntitySpec, Selector
+from energy_core.storage.parquet import ParquetStore
 
-DEFAULT_TARGET = "eia.demand"
-
-TIMEZONES = {
-    "CISO": "America/Los_Angeles", "PACW": "America/Los_Angeles", "BPAT": "America/Los_Angeles",
-    "LDWP": "America/Los_Angeles", "PGE": "America/Los_Angeles", "PSEI": "America/Los_Angeles",
-    "NEVP": "America/Los_Angeles", "PACE": "America/Denver", "PSCO": "America/Denver", "AZPS": "America/Phoenix",
-    "SRP": "America/Phoenix", "ERCO": "America/Chicago", "MISO": "America/Chicago", "SWPP": "America/Chicago",
-    "SPA": "America/Chicago", "PJM": "America/New_York", "NYIS": "America/New_York", "ISNE": "America/New_York",
-    "DUK": "America/New_York", "CPLE": "America/New_York", "SOCO": "America/Chicago", "TVA": "America/Chicago",
-    "FPL": "America/New_York", "FPC": "America/New_York",
-}
-
-
-@dataclass(frozen=True)
-class Selector:
-    """Rows of a dataset (or every dataset starting with ``dataset`` when it ends in a dot) for one region."""
-
-    dataset: str
-    region: str
-    suffix: str = ""
-    """Appended to feature names (``caiso.lmp@sp15``) when several regions give the same series."""
-
-    def matches(self, dataset: str) -> bool:
-        return dataset.startswith(self.dataset) if self.dataset.endswith(".") else dataset == self.dataset
+CONFIG_TIMEZONE = "UTC"
+"""The timezone of a configured entity that names none and inherits none."""
 
 
 @dataclass(frozen=True)
 class Entity:
+    """A defined entity: everything fusion needs to lay it on its hourly grid."""
+
     name: str
     timezone: str
+    """IANA time zone of its calendar features."""
     selectors: tuple[Selector, ...]
-    target: str = DEFAULT_TARGET
+    target: str
+    """The feature a model forecasts."""
+
+    def selects(self, dataset: str, region: str) -> bool:
+        return any(s.region == region and s.matches(dataset) for s in self.selectors)
 
 
-def default_entity(ba: str) -> Entity:
-    selectors = [Selector("eia.", ba), Selector("weather.hourly", ba)]
-    if ba == "CISO":
-        selectors += [Selector("caiso.", "CISO")]
-        selectors += [Selector("caiso.lmp", f"CAISO.HUB.{hub}", hub.lower()) for hub in ("NP15", "SP15", "ZP26")]
-    return Entity(ba, TIMEZONES.get(ba, "America/Chicago"), tuple(selectors))
+class StoredRegions(Mapping[str, frozenset[str]]):
+    """Each dataset of the processed store -> the regions stored for it, read on first access (a
+    plugin that asks only for its own datasets does not pay for the others)."""
+
+    def __init__(self, store: ParquetStore) -> None:
+        self._store = store
+        self._datasets = store.datasets()
+        self._regions: dict[str, frozenset[str]] = {}
+
+    def __getitem__(self, dataset: str) -> frozenset[str]:
+        if dataset not in self._datasets:
+            raise KeyError(dataset)
+        if dataset not in self._regions:
+            column = self._store.scan(dataset).select(pl.col("region").unique()).collect()["region"]
+            self._regions[dataset] = frozenset(column.to_list())
+        return self._regions[dataset]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._datasets)
+
+    def __len__(self) -> int:
+        return len(self._datasets)
 
 
-def _read_config(home: Home) -> dict:
+def read_config(home: Home, extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Mapping[str, Any]]:
+    """The entity definitions of ``<home>/entities.toml``, with those of ``extra`` (``energy.toml``) over them."""
     path = home.entities_file
     try:
-        return tomllib.loads(path.read_text()) if path.exists() else {}
+        configured = tomllib.loads(path.read_text()) if path.exists() else {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc}); see energy_core/features/entities.py") from None
+    return configured | dict(extra or {})
 
 
-def configured_entities(home: Home, extra: dict[str, dict] | None = None) -> list[str]:
-    """Entity names defined in ``<home>/entities.toml`` (and ``extra``, from ``energy.toml``)."""
-    return sorted(_read_config(home) | (extra or {}))
+def resolve(contributed: Mapping[str, EntitySpec], configured: Mapping[str, Mapping[str, Any]]) -> dict[str, Entity]:
+    """Every entity: the plugins' (``contributed``, merged) with the configured ones over them."""
+    entities = {name: Entity(name, str(spec.timezone), spec.selectors, str(spec.target))
+                for name, spec in contributed.items() if spec.defines}
+    for name, spec in configured.items():
+        entities[name] = _configured(name, spec, entities)
+    return dict(sorted(entities.items()))
 
 
-def load_entities(home: Home, names: list[str], extra: dict[str, dict] | None = None) -> dict[str, Entity]:
-    """The entities called ``names``: from ``extra`` (``energy.toml``) or ``<home>/entities.toml`` where
-    defined, else the defaults."""
-    configured: dict[str, Entity] = {}
-    path = home.entities_file
-    specs = _read_config(home) | (extra or {})
-    if specs:
-        try:
-            for name, spec in specs.items():
-                selectors = tuple(Selector(s["dataset"], s["region"], s.get("suffix", "")) for s in spec["selectors"])
-                configured[name] = Entity(name, spec.get("timezone", TIMEZONES.get(name, "UTC")), selectors,
-                                          spec.get("target", DEFAULT_TARGET))
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: invalid entity definition ({exc}); see energy_core/features/entities.py"
-                              ) from None
-    return {name: configured.get(name) or default_entity(name) for name in names}
+def touched(entities: Mapping[str, Entity], stored: Iterable[tuple[str, str]]) -> list[str]:
+    """The entities with a selector matching one of the (dataset, region) pairs ``stored``."""
+    pairs = set(stored)
+    return [name for name, entity in entities.items() if any(entity.selects(d, r) for d, r in pairs)]
+
+
+def _configured(name: str, spec: Mapping[str, Any], plugins: Mapping[str, Entity]) -> Entity:
+    where = "entities.toml or [entities] of energy.toml"
+    try:
+        selectors = tuple(Selector(s["dataset"], s["region"], s.get("suffix", "")) for s in spec["selectors"])
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{where}: entity {name!r} needs selectors = [{{dataset = ..., region = ...}}, ...] "
+                          f"(problem: {exc!r}); see energy_core/features/entities.py") from None
+    if not selectors:
+        raise ConfigError(f"{where}: entity {name!r} has no selectors")
+    base = plugins.get(name) or plugins.get(selectors[0].region)
+    timezone = spec.get("timezone") or (base.timezone if base else CONFIG_TIMEZONE)
+    target = spec.get("target") or (base.target if base else None)
+    if target is None:
+        raise ConfigError(f"{where}: entity {name!r} needs a target (the feature to forecast, e.g. "
+                          f"target = \"<source>.<series>\"): no plugin defines {name!r} or {selectors[0].region!r}")
+    return Entity(name, str(timezone), selectors, str(target))

@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from energy_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from energy_core.features.store import BuildInfo, FeatureStore
+    from energy_core.features.records import BuildInfo
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -78,13 +78,13 @@ def window_starts(info: BuildInfo, ts: np.ndarray, split: str, seq_len: int, hor
     return np.arange(first, last + 1, stride) if last >= first else np.arange(0)
 
 
-def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride: int, features: list[str] | None,
-                       split: str, batch_size: int, horizon: int, target: str | None,
-                       shuffle_seed: int | None = None) -> Iterator[Batch]:
-    info, ts, values, mask = store.arrays(entity)
+def training_sequences(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask: np.ndarray, *, seq_len: int,
+                       stride: int, features: list[str] | None, split: str, batch_size: int, horizon: int,
+                       target: str | None, shuffle_seed: int | None = None) -> Iterator[Batch]:
+    """Batches of the windows of ``split`` over one build's arrays (see :meth:`FeatureStore.arrays`)."""
     target = target or info.target
     if target not in info.features:
-        raise ConfigError(f"target {target!r} is not a feature of {entity}; it has {info.features}")
+        raise ConfigError(f"target {target!r} is not a feature of {info.entity}; it has {info.features}")
     columns = _select(info, features)
     data = normalized(info, values, mask, columns)
     observed = np.ascontiguousarray(mask[:, columns])
@@ -105,10 +105,9 @@ def training_sequences(store: FeatureStore, entity: str, *, seq_len: int, stride
         yield Batch(mx.array(x[pick]), mx.array(m[pick]), mx.array(y[pick]), mx.array(ym[pick]), ts[rows])
 
 
-def real_time_context(store: FeatureStore, entity: str, *, lookback_hours: int, features: list[str] | None,
-                      source: str) -> Context:
-    """The latest ``lookback_hours`` of ``entity``, normalized like a training window."""
-    info, ts, values, mask = store.latest_hours(entity, lookback_hours, source=source)
+def real_time_context(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask: np.ndarray, *,
+                      features: list[str] | None) -> Context:
+    """The latest hours of a build (see :meth:`FeatureStore.latest_hours`), normalized like a training window."""
     columns = _select(info, features)
     data = normalized(info, values, mask, columns)
     return Context(mx.array(data[None]), mx.array(np.ascontiguousarray(mask[None][:, :, columns])), ts,

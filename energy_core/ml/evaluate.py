@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,10 @@ def scores(hours: pl.DataFrame) -> dict[str, Scores]:
 
 def against_best_baseline(scored: dict[str, Scores]) -> tuple[str, float]:
     """The baseline with the lowest MAPE, and how much lower the model's MAPE is, in percent of it
-    (negative when the model is worse)."""
+    (negative when the model is worse; minus infinity when the baseline is exact and the model is not)."""
     best = min(BASELINES, key=lambda name: scored[name].mape)
+    if scored[best].mape == 0:  # a series that repeats itself exactly, such as a simulator's
+        return best, 0.0 if scored["model"].mape == 0 else -math.inf
     return best, 100 * (1 - scored["model"].mape / scored[best].mape)
 
 

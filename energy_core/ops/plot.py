@@ -6,12 +6,16 @@ target is missing are shaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
 
 from energy_core.errors import ConfigError
+from energy_core.plugin.contributions import PanelStyle, PlotPanel
 
 
 def _pyplot():
@@ -23,35 +27,43 @@ def _pyplot():
     return plt
 
 
-def plot_entity(frame: pl.DataFrame, entity: str, target: str, path: Path) -> Path:
-    """Demand (and its forecast), generation by fuel stacked, and weather, one panel each."""
+def plot_entity(frame: pl.DataFrame, entity: str, target: str, path: Path,
+                panels: Sequence[PlotPanel] = ()) -> Path:
+    """The target and its forecasts, then one panel per entry of ``panels`` (the plugins', from
+    ``registry.plot_panels``) that has columns in ``frame``."""
     if frame.height == 0:
         raise ConfigError(f"no hours of {entity} in the chosen range; `energy status` shows what is stored")
     plt = _pyplot()
     ts = frame["ts"].dt.replace_time_zone(None).to_numpy()
-    fuels = sorted(c for c in frame.columns if c.startswith("eia.gen."))
-    weather = [c for c in frame.columns if c.startswith("weather.temperature")][:3]
-    panels = [p for p in ("demand", "fuels" if fuels else "", "weather" if weather else "") if p]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 3.2 * len(panels)), sharex=True, squeeze=False)
-    for ax, panel in zip(axes[:, 0], panels, strict=True):
-        if panel == "demand":
-            for name in [target, *(c for c in frame.columns if c.startswith(target + "_forecast"))]:
-                if name in frame.columns:
-                    ax.plot(ts, _values(frame, name), label=name, linewidth=1)
-            _shade_gaps(ax, ts, _values(frame, target))
-            ax.set_ylabel("MWh")
-        elif panel == "fuels":
-            _stack(ax, ts, frame, fuels)
-            ax.set_ylabel("MWh")
+    drawn = [(panel, columns) for panel in panels if (columns := _columns(frame, panel))]
+    fig, axes = plt.subplots(1 + len(drawn), 1, figsize=(13, 3.2 * (1 + len(drawn))), sharex=True, squeeze=False)
+    top = axes[0, 0]
+    for name in [target, *(c for c in frame.columns if c.startswith(target + "_forecast"))]:
+        if name in frame.columns:
+            top.plot(ts, _values(frame, name), label=name, linewidth=1)
+    _shade_gaps(top, ts, _values(frame, target))
+    top.set_ylabel("MWh")
+    for ax, (panel, columns) in zip(axes[1:, 0], drawn, strict=True):
+        labels = [c.removeprefix(panel.prefix) if panel.short_labels else c for c in columns]
+        if panel.style is PanelStyle.STACKED:
+            _stack(ax, ts, frame, columns, labels)
         else:
-            for name in weather:
-                ax.plot(ts, _values(frame, name), label=name, linewidth=1)
-            ax.set_ylabel("degC")
+            for name, label in zip(columns, labels, strict=True):
+                ax.plot(ts, _values(frame, name), label=label, linewidth=1)
+        ax.set_ylabel(panel.unit)
+    for ax in axes[:, 0]:
         ax.legend(loc="upper left", fontsize=7, ncol=4)
         ax.grid(alpha=0.3)
-    first, last = frame["ts"].min(), frame["ts"].max()
-    axes[0, 0].set_title(f"{entity}: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC (shaded: {target} missing)")
+    first, last = cast(datetime, frame["ts"].min()), cast(datetime, frame["ts"].max())  # polars types min() widely
+    top.set_title(f"{entity}: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC (shaded: {target} missing)")
     return _save(fig, plt, path)
+
+
+def _columns(frame: pl.DataFrame, panel: PlotPanel) -> list[str]:
+    columns = [c for c in frame.columns if c.startswith(panel.prefix)]
+    if panel.style is PanelStyle.STACKED:
+        columns.sort()
+    return columns[:panel.max_columns]
 
 
 def plot_forecasts(hours: pl.DataFrame, entity: str, split: str, path: Path) -> Path:
@@ -72,16 +84,17 @@ def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
     return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _stack(ax, ts: np.ndarray, frame: pl.DataFrame, fuels: list[str]) -> None:
-    """Stacked generation; an hour where any fuel is missing is left blank rather than drawn too low."""
-    layers = np.stack([_values(frame, name) for name in fuels])
+def _stack(ax, ts: np.ndarray, frame: pl.DataFrame, columns: list[str], labels: list[str]) -> None:
+    """Stacked areas (generation by fuel, say); an hour where any column is missing is left blank rather
+    than drawn too low."""
+    layers = np.stack([_values(frame, name) for name in columns])
     positive = np.clip(layers, 0, None)
     incomplete = np.isnan(layers).any(axis=0)
     top = np.cumsum(np.nan_to_num(positive), axis=0)
     top[:, incomplete] = np.nan
     bottom = np.vstack([np.zeros((1, top.shape[1])), top[:-1]])
-    for name, low, high in zip(fuels, bottom, top, strict=True):
-        ax.fill_between(ts, low, high, label=name.removeprefix("eia.gen."), linewidth=0)
+    for label, low, high in zip(labels, bottom, top, strict=True):
+        ax.fill_between(ts, low, high, label=label, linewidth=0)
 
 
 def _shade_gaps(ax, ts: np.ndarray, values: np.ndarray) -> None:

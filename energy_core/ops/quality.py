@@ -2,50 +2,41 @@
 
 Each check yields flags: (check, dataset, region, series, start, end, hours, detail), where
 [start, end] are the first and last flagged hours. ``gap``, ``duplicate``, ``stuck``, ``outlier`` and
-``impossible`` look at one series; ``fuel_sum`` (EIA generation by fuel against total net
-generation) and ``balance`` (EIA demand against net generation minus interchange) compare series.
+``impossible`` look at one series; plugins add checks that compare series of their datasets
+(:class:`~energy_core.plugin.contributions.QualityCheck`, through ``register_quality_checks``).
 The flags are saved under ``<home>/quality/flags.parquet``; the feature store masks the hours of
 ``stuck``, ``outlier`` and ``impossible`` flags (the value is there, but not to be trusted).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 
-from energy_core.errors import StorageError
+from energy_core.errors import PluginError
 from energy_core.home import Home
+from energy_core.ops.quality_config import QualityConfig
+from energy_core.plugin.contributions import QualityCheck
+from energy_core.storage.flags import FLAG_SCHEMA
+from energy_core.storage.flags import MASKED_CHECKS as MASKED_CHECKS  # re-exported for `energy quality`
+from energy_core.storage.flags import save as save  # re-exported for `energy quality`
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import KEY
 
-MASKED_CHECKS = ("stuck", "outlier", "impossible")
 CONSUMPTION = ("demand", "demand_forecast", "load")
 """Series (and ``load_forecast.*``) of what is consumed: never negative, and smooth from hour to hour."""
-_UTC = pl.Datetime("us", "UTC")
-FLAG_SCHEMA = {"check": pl.String, "dataset": pl.String, "region": pl.String, "series": pl.String,
-               "start": _UTC, "end": _UTC, "hours": pl.Int64, "detail": pl.String}
 _GROUP = ["dataset", "region", "series"]
 _consumption = pl.col("series").is_in(CONSUMPTION) | pl.col("series").str.starts_with("load_forecast")
 
 
-@dataclass(frozen=True)
-class QualityConfig:
-    stuck_hours: int = 24
-    """A non-zero value repeated for this many consecutive hours is flagged."""
-    outlier_z: float = 6.0
-    """How many typical hourly changes a consumption value may sit from its neighbours' median."""
-    fuel_sum_tolerance: float = 0.05
-    balance_tolerance: float = 0.10
-
-
 def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = (),
-          config: QualityConfig = QualityConfig()) -> pl.DataFrame:
-    """Run every check over the stored data (optionally narrowed) and return the flags."""
+          config: QualityConfig = QualityConfig(), checks: Sequence[QualityCheck] = ()) -> pl.DataFrame:
+    """Run every per-series check over the stored data (optionally narrowed), then each of ``checks``
+    (the plugins' own, from ``registry.quality_checks``) whose datasets are all among those checked;
+    return the flags."""
     store = ParquetStore(Home.of(home).processed)
     flags, frames = [], {}
     for dataset in datasets or store.datasets():
@@ -56,8 +47,9 @@ def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str,
         if frame.height:
             flags += [gaps(frame), duplicates(frame), stuck(frame, config), outliers(frame, config),
                       impossible(frame)]
-    if "eia.region" in frames and "eia.fuel" in frames:
-        flags += eia_consistency(frames["eia.region"], frames["eia.fuel"], config)
+    for contributed in checks:
+        if set(contributed.datasets) <= frames.keys():
+            flags.append(_run(contributed, {name: frames[name] for name in contributed.datasets}))
     return pl.concat([f.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA) for f in flags]) if flags else \
         pl.DataFrame(schema=FLAG_SCHEMA)
 
@@ -119,28 +111,12 @@ def impossible(frame: pl.DataFrame) -> pl.DataFrame:
                     detail=pl.format("negative {}: {}", "series", "value")))
 
 
-def eia_consistency(region_rows: pl.DataFrame, fuel_rows: pl.DataFrame, config: QualityConfig) -> list[pl.DataFrame]:
-    """Generation by fuel should add up to net generation; demand should be close to net generation
-    minus total interchange (what a BA makes, less what it sends out)."""
-    region = region_rows.pivot(on="series", index=["region", "ts"], values="value")
-    fuels = fuel_rows.group_by("region", "ts").agg(fuel_sum=pl.col("value").sum())
-    both = region.join(fuels, on=["region", "ts"], how="inner")
-    flags = []
-    if "net_generation" in both.columns:
-        gap = (pl.col("fuel_sum") - pl.col("net_generation")).abs()
-        flags.append(both.filter(gap > pl.max_horizontal(config.fuel_sum_tolerance * pl.col("net_generation").abs(),
-                                                         pl.lit(1.0)))
-                     .select("region", dataset=pl.lit("eia.fuel"), series=pl.lit("net_generation"),
-                             check=pl.lit("fuel_sum"), start="ts", end="ts", hours=pl.lit(1),
-                             detail=pl.format("generation by fuel sums to {}, net generation is {}", "fuel_sum",
-                                              "net_generation")))
-    if {"demand", "net_generation", "interchange"} <= set(region.columns):
-        implied = pl.col("net_generation") - pl.col("interchange")
-        flags.append(region.filter((pl.col("demand") - implied).abs() > config.balance_tolerance * pl.col("demand"))
-                     .select("region", dataset=pl.lit("eia.region"), series=pl.lit("demand"),
-                             check=pl.lit("balance"), start="ts", end="ts", hours=pl.lit(1),
-                             detail=pl.format("demand {} against net generation minus interchange {}", "demand",
-                                              implied.round(1))))
+def _run(contributed: QualityCheck, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    flags = contributed.run(frames)
+    missing = [column for column in FLAG_SCHEMA if column not in flags.columns]
+    if missing:
+        raise PluginError(f"quality check {contributed.name!r} returned flags without {missing}; a check "
+                          f"returns the columns {list(FLAG_SCHEMA)} (fix or disable its plugin)")
     return flags
 
 
@@ -149,26 +125,3 @@ def summary(flags: pl.DataFrame) -> pl.DataFrame:
     return (flags.group_by("check", "dataset", "region", "series")
             .agg(flags=pl.len(), hours=pl.col("hours").sum(), first=pl.col("start").min(), last=pl.col("end").max())
             .sort("check", "dataset", "region", "series"))
-
-
-def save(flags: pl.DataFrame, home: Home | Path) -> Path:
-    """Replace the saved flags atomically (the feature store reads them at its next build)."""
-    path = Home.of(home).quality_flags
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
-    try:
-        flags.write_parquet(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"could not save quality flags to {path}: {exc}") from exc
-    return path
-
-
-def masked_hours(home: Home | Path) -> pl.DataFrame:
-    """(dataset, region, series, ts) of every hour the feature store must mask."""
-    path = Home.of(home).quality_flags
-    if not path.exists():
-        return pl.DataFrame(schema={"dataset": pl.String, "region": pl.String, "series": pl.String, "ts": _UTC})
-    return (pl.read_parquet(path).filter(pl.col("check").is_in(MASKED_CHECKS))
-            .select(*_GROUP, ts=pl.datetime_ranges("start", "end", "1h")).explode("ts").unique())

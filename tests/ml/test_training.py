@@ -140,6 +140,7 @@ def test_the_model_is_compared_with_the_better_baseline():
 
     assert against_best_baseline(scored(3.0, 5.0, 4.0)) == ("same hour last week", pytest.approx(25.0))
     assert against_best_baseline(scored(6.0, 5.0, 8.0)) == ("same hour yesterday", pytest.approx(-20.0))
+    assert against_best_baseline(scored(1.0, 0.0, 2.0)) == ("same hour yesterday", -float("inf"))  # exact baseline
 
 
 def test_the_models_recent_hours_fill_a_missing_hour_from_the_day_before():

@@ -1,0 +1,43 @@
+"""The saved quality flags (``<home>/quality/flags.parquet``): written by ``energy quality``, read by
+the feature store, which masks the hours of the checks in :data:`MASKED_CHECKS`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import polars as pl
+
+from energy_core.errors import StorageError
+from energy_core.home import Home
+
+MASKED_CHECKS = ("stuck", "outlier", "impossible")
+"""Checks whose flagged hours the feature store treats as gaps (the value is there, but not to be trusted)."""
+_UTC = pl.Datetime("us", "UTC")
+FLAG_SCHEMA = pl.Schema({"check": pl.String(), "dataset": pl.String(), "region": pl.String(), "series": pl.String(),
+                         "start": _UTC, "end": _UTC, "hours": pl.Int64(), "detail": pl.String()})
+"""One row per flagged span: [start, end] are the first and last flagged hours."""
+
+
+def save(flags: pl.DataFrame, home: Home | Path) -> Path:
+    """Replace the saved flags atomically (the feature store reads them at its next build)."""
+    path = Home.of(home).quality_flags
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
+    try:
+        flags.write_parquet(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"could not save quality flags to {path}: {exc}") from exc
+    return path
+
+
+def masked_hours(home: Home | Path) -> pl.DataFrame:
+    """(dataset, region, series, ts) of every hour the feature store must mask."""
+    path = Home.of(home).quality_flags
+    if not path.exists():
+        return pl.DataFrame(schema={"dataset": pl.String, "region": pl.String, "series": pl.String, "ts": _UTC})
+    return (pl.read_parquet(path).filter(pl.col("check").is_in(MASKED_CHECKS))
+            .select("dataset", "region", "series", ts=pl.datetime_ranges("start", "end", "1h")).explode("ts").unique())

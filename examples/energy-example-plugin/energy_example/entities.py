@@ -1,0 +1,20 @@
+"""What the feature store builds from the example's data: an entity per zone with data stored, named
+``<zone>_carbon`` (so it never clashes with another plugin's entity of the zone, e.g. EIA's ``PACW``),
+whose model forecasts the observed carbon intensity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from energy_core.api import EntitySpec, Selector
+
+DATASET = "example.intensity"
+TARGET = "example.carbon_intensity"
+"""Features are named ``<source>.<series>``: the observed intensity."""
+TIMEZONES = {"PACW": "America/Los_Angeles", "CISO": "America/Los_Angeles", "ERCO": "America/Chicago"}
+"""Each zone's local time, for the calendar features (hour of day, weekday, holidays)."""
+
+
+def entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
+    return [EntitySpec(f"{zone}_carbon", (Selector(DATASET, zone),), TIMEZONES.get(zone, "UTC"), TARGET)
+            for zone in sorted(stored.get(DATASET, ()))]
