@@ -76,7 +76,8 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     import gc
     from itertools import groupby
 
-    from energy_core.ingest.report import WindowOutcome
+    from energy_core.home import Home
+    from energy_core.ingest.report import WindowOutcome, WindowStatus
     from energy_core.ingest.worker import BatchWriter, SourceResult
     from energy_core.plugin.interfaces import FetchRequest, HttpResponse
     from energy_core.storage.sinks import ParquetSink
@@ -91,7 +92,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     windows = EiaSource.plan(EiaSource.__new__(EiaSource), FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES)))
     fetched_at = datetime.now(UTC)
     report = SourceResult()
-    with ParquetSink(home) as sink:
+    with ParquetSink(Home.of(home)) as sink:
         writer = BatchWriter(EiaNormalizer(), [sink], report)
         try:
             for w_index, entries in groupby(pages(directory), key=lambda e: e["window"]):
@@ -99,7 +100,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
                 route = ROUTES[window.dataset]
                 parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
                                                   e["file"]), route) for e in entries]
-                outcome = WindowOutcome(window, "ok")
+                outcome = WindowOutcome(window, WindowStatus.OK)
                 writer.submit(assemble_window(route, window, parsed, fetched_at), outcome)
                 report.windows.append(outcome)
             writer.wait()

@@ -17,25 +17,31 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import httpx
 import polars as pl
 import pytest
 
 from energy_core.home import Home
-from energy_core.ingest.report import RunReport
+from energy_core.ingest.cache import RawCache
+from energy_core.ingest.client import FetchMode, HttpClient, HttpSettings
+from energy_core.ingest.redaction import secrets_in
+from energy_core.ingest.report import RunReport, WindowStatus
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.interfaces import Budget
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import validate_observations
 
-_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 _FAST = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
 
 
@@ -69,6 +75,16 @@ class FakeTime:
         return self.now
 
 
+def http_client(source: str, budget: Budget, *, mode: FetchMode = FetchMode.NORMAL, cache: RawCache | None = None,
+                transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                clock: Callable[[], float] = time.monotonic, **settings: Any) -> HttpClient:
+    """An :class:`~energy_core.ingest.client.HttpClient` for a test, in one call: ``settings`` are
+    :class:`~energy_core.ingest.client.HttpSettings` fields (``retry``, ``seed``, ``max_body_bytes``,
+    ``timeout``, ``budget_override``, ``cache_namespace``). Close it after the test."""
+    return HttpClient(source, HttpSettings(budget=budget, **settings), mode=mode, cache=cache, transport=transport,
+                      sleep=sleep, clock=clock)
+
+
 @dataclass(frozen=True)
 class Conformance:
     report: RunReport
@@ -84,7 +100,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
     simulator = source.simulator(os.environ)
     assert simulator is not None, f"source {name!r} needs a simulator (Source.simulator) to be tested offline"
     with simulator, _captured_logs() as logs:
-        secrets = [v for k, v in simulator.env().items() if k.endswith(_SECRET_SUFFIXES) and v]
+        secrets = secrets_in(simulator.env())
 
         def config(home: Path, **changes) -> RunConfig:
             return RunConfig(sources=(name,), start=start, end=end, home=home, regions=regions, datasets=datasets,
@@ -104,7 +120,8 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
         unreachable = {k: urlsplit(v)._replace(netloc="127.0.0.1:9").geturl()  # port 9: nothing listens
                        for k, v in simulator.env().items() if v.startswith("http://127.0.0.1")}
         down = run(config(folder / "down", **unreachable))
-        assert down.windows and all(w.status in ("failed", "skipped") and w.error for w in down.windows), \
+        assert down.windows and all(w.status in (WindowStatus.FAILED, WindowStatus.SKIPPED) and w.error
+                                    for w in down.windows), \
             f"{name}: with its service unreachable every window must fail with an EnergyError"
     texts = ["\n".join(logs), json.dumps(report.to_json(), default=str), json.dumps(down.to_json(), default=str)]
     for secret in secrets:
@@ -133,8 +150,12 @@ def _files(root: Path) -> dict[str, bytes]:
 def _captured_logs() -> Iterator[list[str]]:
     """Every log record (DEBUG included) while checking, to search for secrets."""
     records: list[str] = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = lambda record: records.append(handler.format(record))
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Capture(logging.DEBUG)
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)

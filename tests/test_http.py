@@ -15,13 +15,15 @@ from energy_core.errors import (
     ResponseTooLargeError,
     SourceUnavailableError,
     UnexpectedPayloadError,
+    WouldFetchError,
 )
 from energy_core.ingest.budget import TokenBucket
 from energy_core.ingest.cache import RawCache
-from energy_core.ingest.client import HttpClient
+from energy_core.ingest.client import Answer, FetchMode, HttpClient
 from energy_core.ingest.retry import RetryPolicy, parse_retry_after
 from energy_core.plugin.interfaces import CacheMode, RateBudget
 from energy_core.plugin.simulator import SimResponse
+from energy_core.testing import http_client
 
 OK = SimResponse(200, b'{"ok": true}', {"Content-Type": "application/json"})
 KEY = "CANARY-http-0123456789abcdef"
@@ -39,9 +41,9 @@ def client(fake_time):
     made: list[HttpClient] = []
 
     def make(cache=None, **kwargs) -> HttpClient:
-        policy = kwargs.pop("retry", RetryPolicy(max_attempts=4, backoff_base=0.5))
-        made.append(HttpClient(source="test", budget=RateBudget(1000, burst=1000), cache=cache, retry=policy,
-                               sleep=fake_time.sleep, clock=fake_time.clock, seed=1, **kwargs))
+        kwargs.setdefault("retry", RetryPolicy(max_attempts=4, backoff_base=0.5))
+        made.append(http_client("test", RateBudget(1000, burst=1000), cache=cache, sleep=fake_time.sleep,
+                                clock=fake_time.clock, seed=1, **kwargs))
         return made[-1]
 
     yield make
@@ -165,14 +167,35 @@ def test_cache_serves_hits_and_offline_replays_without_the_key(server, client, s
     again = client(cache=raw_cache).get(f"{server.url}/x", params=[("a", "1")], secrets={"api_key": KEY},
                                             parse=parse_json)
     assert again.from_cache and server.hits("/x") == 1
-    offline = client(cache=raw_cache, offline=True).get(f"{server.url}/x", params=[("a", "1")], parse=parse_json)
+    offline = client(cache=raw_cache, mode=FetchMode.OFFLINE).get(f"{server.url}/x", params=[("a", "1")],
+                                                                   parse=parse_json)
     assert offline.from_cache and offline.fetched_at == first.fetched_at
     assert KEY.encode() not in raw_cache.path.read_bytes()
 
 
+def test_history_says_how_each_request_was_answered_in_each_mode(server, client, sleeps, raw_cache):
+    server.on("/x", OK)
+    url = f"{server.url}/x"
+    http = client(cache=raw_cache)
+    for _ in range(2):
+        http.get(url, params=[("a", "1")], parse=parse_json)
+    assert [(r.request, r.answer) for r in http.history] == [(f"{url}?a=1", Answer.NETWORK),
+                                                             (f"{url}?a=1", Answer.CACHE)]
+    assert [r.describe() for r in http.history] == [f"{url}?a=1", f"cache: {url}?a=1"]
+    refresh = client(cache=raw_cache, mode=FetchMode.REFRESH)
+    refresh.get(url, params=[("a", "1")], parse=parse_json)
+    assert [r.answer for r in refresh.history] == [Answer.NETWORK] and server.hits("/x") == 2
+    dry = client(cache=raw_cache, mode=FetchMode.DRY_RUN)
+    dry.get(url, params=[("a", "1")], parse=parse_json, cache=CacheMode.REFRESH)  # a plan reads what is cached
+    with pytest.raises(WouldFetchError, match="would be fetched"):
+        dry.get(url, params=[("a", "2")], parse=parse_json)
+    assert [r.answer for r in dry.history] == [Answer.CACHE, Answer.WOULD_FETCH] and server.hits("/x") == 2
+    assert dry.offline and not http.offline, "nothing leaves a dry run: a source need not insist on its key"
+
+
 def test_offline_miss_is_a_clear_error(server, client, sleeps, raw_cache):
     with pytest.raises(CacheMissError, match="not in the raw cache; run once without --offline"):
-        client(cache=raw_cache, offline=True).get(f"{server.url}/x", parse=parse_json)
+        client(cache=raw_cache, mode=FetchMode.OFFLINE).get(f"{server.url}/x", parse=parse_json)
     assert server.requests == []
 
 
@@ -212,8 +235,7 @@ def test_requests_are_spaced_by_the_budget_on_the_clients_clock(server, fake_tim
         stamps.append(fake_time.now)
         return parse_json(response)
 
-    with HttpClient(source="test", budget=RateBudget(1, per=5.0, burst=1), sleep=fake_time.sleep,
-                    clock=fake_time.clock) as http:
+    with http_client("test", RateBudget(1, per=5.0, burst=1), sleep=fake_time.sleep, clock=fake_time.clock) as http:
         for _ in range(4):
             http.get(f"{server.url}/x", parse=parse_and_stamp, cache=CacheMode.REFRESH)
     assert [b - a for a, b in itertools.pairwise(stamps)] == pytest.approx([5.0, 5.0, 5.0])
@@ -221,8 +243,7 @@ def test_requests_are_spaced_by_the_budget_on_the_clients_clock(server, fake_tim
 
 def test_a_request_can_carry_its_own_budget_for_another_host(server, fake_time):
     server.on("/x", OK)
-    with HttpClient(source="test", budget=RateBudget(1, per=5.0), sleep=fake_time.sleep,
-                    clock=fake_time.clock) as http:
+    with http_client("test", RateBudget(1, per=5.0), sleep=fake_time.sleep, clock=fake_time.clock) as http:
         for _ in range(3):
             http.get(f"{server.url}/x", parse=parse_json, budget=RateBudget(100, burst=10))
     assert fake_time.sleeps == []
@@ -231,8 +252,7 @@ def test_a_request_can_carry_its_own_budget_for_another_host(server, fake_time):
 def test_several_limits_must_all_hold(server, fake_time):
     server.on("/x", OK)
     per_second, per_minute = RateBudget(10, per=1.0, burst=10), RateBudget(12, per=60.0, burst=12)
-    with HttpClient(source="test", budget=(per_second, per_minute), sleep=fake_time.sleep,
-                    clock=fake_time.clock) as http:
+    with http_client("test", (per_second, per_minute), sleep=fake_time.sleep, clock=fake_time.clock) as http:
         for _ in range(15):
             http.get(f"{server.url}/x", parse=parse_json, cache=CacheMode.REFRESH)
     # 12 fit the minute's burst; the 3 after it wait for the per-minute refill, 5 s apiece

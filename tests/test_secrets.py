@@ -6,7 +6,7 @@ from urllib.parse import quote, quote_plus
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from energy_core.ingest.redaction import RedactingFilter, redact, redact_bytes, register_secret
+from energy_core.ingest.redaction import REDACTED, RedactingFilter, SecretScope, redact, redact_bytes
 
 _KEY_CHARS = st.characters(codec="ascii", exclude_categories=("Cc",))
 
@@ -15,23 +15,22 @@ _KEY_CHARS = st.characters(codec="ascii", exclude_categories=("Cc",))
 @given(key=st.text(alphabet=_KEY_CHARS, min_size=8, max_size=40), prefix=st.text(max_size=20))
 def test_every_form_of_a_registered_key_is_removed(key, prefix):
     assume(key not in prefix and "*" not in key)
-    register_secret(key)
-    for form in (key, quote(key, safe=""), quote_plus(key), f"?api_key={quote_plus(key)}&x=1"):
-        cleaned = redact(prefix + form + prefix)
-        assert key not in cleaned and quote(key, safe="") not in cleaned and quote_plus(key) not in cleaned
+    with SecretScope([key]):
+        for form in (key, quote(key, safe=""), quote_plus(key), f"?api_key={quote_plus(key)}&x=1"):
+            cleaned = redact(prefix + form + prefix)
+            assert key not in cleaned and quote(key, safe="") not in cleaned and quote_plus(key) not in cleaned
 
 
 def test_bytes_are_redacted():
-    register_secret("CANARY-bytes-123456")
-    assert redact_bytes(b'{"api_key":"CANARY-bytes-123456"}') == b'{"api_key":"***"}'
+    with SecretScope(["CANARY-bytes-123456"]):
+        assert redact_bytes(b'{"api_key":"CANARY-bytes-123456"}') == b'{"api_key":"***"}'
 
 
 def test_logging_filter_redacts_messages_and_tracebacks(caplog):
-    register_secret("CANARY-log-987654")
     logger = logging.getLogger("test.secrets")
     logger.addFilter(RedactingFilter())
     try:
-        with caplog.at_level(logging.DEBUG, logger="test.secrets"):
+        with SecretScope(["CANARY-log-987654"]), caplog.at_level(logging.DEBUG, logger="test.secrets"):
             logger.debug("GET %s", "https://x/?api_key=CANARY-log-987654")
             try:
                 raise ValueError("bad CANARY-log-987654")
@@ -40,3 +39,20 @@ def test_logging_filter_redacts_messages_and_tracebacks(caplog):
     finally:
         logger.filters.clear()
     assert "CANARY-log-987654" not in caplog.text and "api_key=***" in caplog.text
+
+
+def test_a_scope_redacts_while_active_and_forgets_after(caplog):
+    """Secrets belong to the run (or command) that learned them: nothing outlives its scope, and the
+    HTTP stack's loggers carry the redacting filter only while a scope is active."""
+    httpx_logger = logging.getLogger("httpx")
+    with SecretScope() as secrets:
+        secrets.add("CANARY-scope-24680")
+        assert redact("key=CANARY-scope-24680") == f"key={REDACTED}"
+        with SecretScope(["CANARY-inner-13579"]):  # a command's scope around a run's: both apply
+            assert redact("CANARY-scope-24680 CANARY-inner-13579") == f"{REDACTED} {REDACTED}"
+        assert redact("CANARY-inner-13579") == "CANARY-inner-13579", "the inner scope's secrets are forgotten"
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            httpx_logger.info("HTTP Request: GET https://x/?api_key=CANARY-scope-24680")
+        assert "CANARY-scope-24680" not in caplog.text
+    assert redact("key=CANARY-scope-24680") == "key=CANARY-scope-24680"
+    assert not [f for f in httpx_logger.filters if isinstance(f, RedactingFilter)], "no filter left behind"

@@ -5,38 +5,52 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import shlex
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from energy_core.cli.settings import CONFIG_VARIABLE, DEFAULT_FILE, EnergyConfig, default_map, find, load
+from energy_core.cli.settings import CONFIG_VARIABLE, DEFAULT_FILE, default_map, find, load
 from energy_core.errors import EnergyError
-from energy_core.ingest.redaction import RedactingFilter, redact
+from energy_core.ingest.redaction import RedactingFilter, SecretScope, redact, secrets_in
 from energy_core.plugin.manager import EnergyPluginManager, get_plugin_manager
+from energy_core.plugin.registry import declared_settings
+
+if TYPE_CHECKING:
+    from energy_core.cli.config_schema import EnergyConfig
 
 EXIT_FAILURE = 1
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"Settings file (default: ${CONFIG_VARIABLE}, else ./{DEFAULT_FILE} when present).")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: bool, config_path: Path | None) -> None:
-    """Ingest, validate, store and fuse electricity-grid data."""
-    configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
-    config = load(find(config_path))
-    ctx.ensure_object(dict)["config"] = config
-    ctx.default_map = default_map(config, cli)
+def build_cli(pm: EnergyPluginManager) -> click.Group:
+    """A new ``energy`` group holding every command the plugins of ``pm`` register (the built-ins too)."""
+
+    @click.group("energy", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
+    @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help=f"Settings file (default: ${CONFIG_VARIABLE}, else ./{DEFAULT_FILE} when present).")
+    @click.pass_context
+    def energy(ctx: click.Context, debug: bool, verbose: bool, config_path: Path | None) -> None:
+        """Ingest, validate, store and fuse electricity-grid data."""
+        configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+        path = find(config_path)
+        if path is not None:  # only reading a file needs pydantic, which takes a tenth of a second to load
+            config = ctx.ensure_object(dict)["config"] = load(path, lambda: declared_settings(pm))
+            ctx.default_map = default_map(config, energy)
+
+    pm.hook.register_commands(cli=energy)
+    return energy
 
 
 def user_config(ctx: click.Context) -> EnergyConfig:
     """The settings file the group loaded (empty when there is none)."""
-    return ctx.find_root().obj.get("config") or EnergyConfig()
+    config = ctx.find_root().obj.get("config")
+    return config if config is not None else load(None)
 
 
 def configure_logging(level: int) -> None:
@@ -65,21 +79,23 @@ def main(argv: list[str] | None = None) -> None:
         pm = get_plugin_manager()
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
-    pm.hook.register_commands(cli=cli)
+    cli = build_cli(pm)
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
-    try:
-        cli.main(args=argv, prog_name="energy", standalone_mode=False,
-                 obj={"plugin_manager": pm, "argv": list(sys.argv[1:] if argv is None else argv)})
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EnergyError as exc:
-        if "--debug" in (argv if argv is not None else sys.argv):
-            import traceback
+    declared = [os.environ.get(s.variable) for s in declared_settings(pm) if s.secret]
+    with SecretScope([*secrets_in(os.environ), *filter(None, declared)]):  # every credential, redacted from all output
+        try:
+            cli.main(args=argv, prog_name="energy", standalone_mode=False,
+                     obj={"plugin_manager": pm, "argv": list(sys.argv[1:] if argv is None else argv)})
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except EnergyError as exc:
+            if "--debug" in (argv if argv is not None else sys.argv):
+                import traceback
 
-            click.echo(redact("".join(traceback.format_exception(exc))), err=True)
-        click.echo(f"error: {redact(str(exc))}", err=True)
-        sys.exit(getattr(exc, "exit_code", EXIT_FAILURE))
+                click.echo(redact("".join(traceback.format_exception(exc))), err=True)
+            click.echo(f"error: {redact(str(exc))}", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_FAILURE))

@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from energy_core.cli import command_line, plugin_manager, user_config
-from energy_core.cli.options import home_option
+from energy_core.cli.options import UtcDate, home_option
 from energy_core.errors import EnergyError, RunInterruptedError
-from energy_core.features import FeatureStore
 from energy_core.home import Home
-from energy_core.ingest.planning import SourcePlan
-from energy_core.ingest.report import RunReport, WindowOutcome
-from energy_core.ingest.runner import RunConfig, plan, run
 from energy_core.plugin.registry import Registry
-from energy_core.plugin.windows import parse_utc
 
-
-class UtcDate(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value, param, ctx) -> tuple[datetime, bool]:
-        """Return the UTC instant and whether the text named a time of day."""
-        if isinstance(value, tuple):
-            return value
-        try:
-            return parse_utc(value), "T" in value or " " in value
-        except ValueError:
-            self.fail(f"{value!r} is not a date (YYYY-MM-DD) or timestamp (YYYY-MM-DDTHH:MM)", param, ctx)
+if TYPE_CHECKING:
+    from energy_core.features import FeatureStore
+    from energy_core.ingest.planning import SourcePlan
+    from energy_core.ingest.report import RunReport, WindowOutcome
+    from energy_core.ingest.runner import RunConfig
 
 
 class Progress:
@@ -74,7 +64,7 @@ class GracefulStop:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signal_number: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
@@ -86,7 +76,7 @@ class GracefulStop:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
-    def _handle(self, number: int, frame: object) -> None:
+    def _handle(self, number: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             click.echo("\nstopping now; windows not stored stay pending for the next run", err=True)
             os._exit(128 + number)
@@ -120,6 +110,10 @@ class GracefulStop:
 def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, lookback, show_plan, sinks,
                 no_features, no_resume, home: Path):
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
+    from energy_core.features import FeatureStore
+    from energy_core.ingest.report import WindowStatus
+    from energy_core.ingest.runner import RunConfig, plan, run
+
     end_at = _end(end)
     start_at = start[0] if start else end_at - timedelta(days=7)
     config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,
@@ -136,25 +130,25 @@ def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, 
                          on_window=progress.step, stop=stop.event, command=command_line(ctx))
     finally:
         progress.close()
-    report_path = _save(report, home)
     click.echo(summary(report))
-    click.echo(f"report: {report_path}")
+    click.echo(f"report: {Home.of(home).run_report(report.run_id)}")
     if stop.signal_number is not None:
-        pending = sum(w.status == "interrupted" for w in report.windows)
+        pending = sum(w.status is WindowStatus.INTERRUPTED for w in report.windows)
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
                                   "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
-    if not no_features and "parquet" in sinks:
+    if not no_features:
         store = FeatureStore(home, entities=user_config(ctx).entities)
-        _build_features(store, _entities(report), report.rows_stored, report_path.stem)
+        _build_features(store, _entities(store, report), report.run_id)
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
                           f"first: {report.failed[0].error}")
 
 
-def _build_features(store: FeatureStore, entities: list[str] | None, rows_stored: int, run_id: str) -> None:
-    """Rebuild the touched entities when this run stored rows, or when an earlier run stored rows and
-    died before building them."""
-    if not rows_stored and not store.behind(entities):
+def _build_features(store: FeatureStore, entities: list[str] | None, run_id: str) -> None:
+    """Rebuild the touched entities when the processed store changed since their last build: this run
+    stored rows there, or an earlier run did and died before building them. A run whose sinks leave
+    the processed store alone rebuilds nothing."""
+    if not store.behind(entities):
         return
     from energy_core.cli.features import describe
 
@@ -162,10 +156,10 @@ def _build_features(store: FeatureStore, entities: list[str] | None, rows_stored
     click.echo("features:\n" + "\n".join(f"  {describe(info)}" for info in built))
 
 
-def _entities(report: RunReport) -> list[str] | None:
-    """The BAs this run touched (regions without a dot), or None for every entity in the store."""
-    touched = sorted({region for _, region in report.rows if "." not in region})
-    return touched or None
+def _entities(store: FeatureStore, report: RunReport) -> list[str] | None:
+    """The entities whose data this run received (none when no entity selects it), or None (every
+    entity) when it received nothing."""
+    return store.touched(report.rows) if report.rows else None
 
 
 def _end(end: tuple[datetime, bool] | None) -> datetime:
@@ -175,15 +169,8 @@ def _end(end: tuple[datetime, bool] | None) -> datetime:
     return moment if has_time else moment + timedelta(days=1)
 
 
-def _save(report: RunReport, home: Path) -> Path:
-    path = Home(home).run_report(report.run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2, default=str))
-    return path
-
-
 def summary(report: RunReport) -> str:
-    ok = sum(w.status in ("ok", "empty") for w in report.windows)
+    ok = sum(w.status.succeeded for w in report.windows)
     lines = [f"energy run {', '.join(report.sources)} {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} "
              f"UTC: {ok} of {len(report.windows)} windows ok, {report.rows_stored} rows new or changed"]
     if report.skipped_stored:
@@ -209,18 +196,21 @@ def summary(report: RunReport) -> str:
 
 
 def describe_plan(config: RunConfig, plans: list[SourcePlan]) -> str:
+    from energy_core.ingest.planning import PlanState
+
     lines = [f"plan: energy run {', '.join(config.sources)} {config.start:%Y-%m-%d %H:%M} .. "
              f"{config.end:%Y-%m-%d %H:%M} UTC (nothing is sent or written)"]
     for source_plan in plans:
         states = [w.state for w in source_plan.windows]
         cached = sum(w.cached for w in source_plan.windows)
-        lines.append(f"{source_plan.source}: {len(states)} windows: {states.count('stored')} already stored, "
-                     f"{states.count('cached')} answered by the raw cache ({cached} cached responses), "
-                     f"{states.count('fetch')} to fetch: at least {source_plan.requests} request(s), about "
+        lines.append(f"{source_plan.source}: {len(states)} windows: {states.count(PlanState.STORED)} already stored, "
+                     f"{states.count(PlanState.CACHED)} answered by the raw cache ({cached} cached responses), "
+                     f"{states.count(PlanState.FETCH)} to fetch: at least {source_plan.requests} request(s), about "
                      f"{_duration(source_plan.seconds)} at the request budget")
         for window_plan in source_plan.windows:
-            detail = {"stored": "stored, skipped", "cached": f"raw cache ({window_plan.cached} responses)",
-                      "fetch": f"fetch ({window_plan.cached} cached responses first)" if window_plan.cached
+            detail = {PlanState.STORED: "stored, skipped",
+                      PlanState.CACHED: f"raw cache ({window_plan.cached} responses)",
+                      PlanState.FETCH: f"fetch ({window_plan.cached} cached responses first)" if window_plan.cached
                       else "fetch"}[window_plan.state]
             lines.append(f"  {window_plan.window.describe():<60} {detail}")
     return "\n".join(lines)

@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 
 import click
-import polars as pl
 
-from energy_core.cli.options import echo_table, home_option
-from energy_core.cli.run import UtcDate
-from energy_core.ops.status import status, trace
+from energy_core.cli.options import UtcDate, echo_table, home_option
+from energy_core.home import Home
 
 
 @click.command("status")
@@ -20,19 +18,30 @@ from energy_core.ops.status import status, trace
 @home_option
 def status_command(datasets, regions, as_json: bool, home: Path) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
+    if not Home(home).processed.exists() and not Home(home).catalog.exists():  # no run yet: no need to load polars
+        click.echo(json.dumps({"coverage": [], "runs": [], "pending": []}, indent=2) if as_json else _nothing(home))
+        return
+    import polars as pl
+
+    from energy_core.ops.status import status
+
     state = status(home, tuple(datasets), tuple(regions))
     if as_json:
         click.echo(json.dumps({"coverage": state.coverage.to_dicts(), "runs": state.runs, "pending": state.pending},
                               indent=2, default=str))
         return
     if state.coverage.height == 0:
-        click.echo(f"nothing stored under {home}; run `energy run --source ...` first")
+        click.echo(_nothing(home))
     else:
         echo_table(state.coverage.with_columns(pl.col("first", "last").dt.strftime("%Y-%m-%dT%H")))
     for run in state.runs[:5]:
         click.echo(f"run {run['run_id']}: {run['status']}, {run['rows_stored'] or 0} rows stored: {run['command']}")
     if state.pending:
         click.echo(f"pending: {len(state.pending)} window(s) the next `energy run` of their source fetches first")
+
+
+def _nothing(home: Path) -> str:
+    return f"nothing stored under {home}; run `energy run --source ...` first"
 
 
 @click.command("lineage")
@@ -43,5 +52,7 @@ def status_command(datasets, regions, as_json: bool, home: Path) -> None:
 @home_option
 def lineage_command(dataset: str, region: str, series: str, moment, home: Path) -> None:
     """Trace a stored value to the run, window and requests that wrote it."""
+    from energy_core.ops.status import trace
+
     row, windows = trace(home, dataset=dataset, region=region, series=series, ts=moment[0])
     click.echo(json.dumps({"row": row, "written_by": windows}, indent=2, default=str))

@@ -11,22 +11,20 @@ it made and the retrieval times of its batches, which is how a stored row is tra
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.plugin.interfaces import Window
-
-if TYPE_CHECKING:
-    from energy_core.ingest.report import RunReport
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -80,15 +78,63 @@ _IS_WINDOW = "source = ? AND dataset = ? AND start = ? AND end = ? AND regions =
 _UNMARK_PENDING = f"DELETE FROM pending WHERE {_IS_WINDOW}"
 
 
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    """Still going (as recorded when it began)."""
+    CRASHED = "crashed"
+    """Recorded as running, but its process is gone: never stored in the catalog, only reported."""
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
     command: str
     started_at: str
     finished_at: str | None
-    status: str
-    """``running`` (still going, or ``crashed`` when its process is gone), ``ok``, ``failed`` or ``interrupted``."""
+    status: RunStatus
     rows_stored: int | None
+
+
+class WindowRow(Protocol):
+    """What the catalog records of one window's outcome (a run report's window outcome is one)."""
+
+    @property
+    def spec(self) -> Window: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def from_cache(self) -> bool: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def requests(self) -> Sequence[str]: ...
+    @property
+    def retrieved_at(self) -> Sequence[datetime]: ...
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What the catalog records when a run ends."""
+
+    run_id: str
+    status: RunStatus
+    finished_at: datetime | None
+    rows_stored: int
+    windows: Sequence[WindowRow]
+    """Every window the run attempted (or left alone when it stopped), with its outcome."""
+    stored: Collection[Window]
+    """The windows whose rows the sinks now hold: no longer pending. The others stay pending."""
+    found_stored: Sequence[Window]
+    """Windows not fetched because the sinks already held them: no longer pending either."""
+    series_rows: Mapping[tuple[str, str, str], int]
+    """Rows received per (dataset, region, series)."""
 
 
 def _window_key(window: Window) -> tuple[str, str, str, str, str]:
@@ -118,41 +164,37 @@ class Catalog:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def begin_run(self, run_id: str, *, command: str, started_at: datetime, config: dict, plugins: dict,
-                  windows: Iterable[Window]) -> None:
+    def begin_run(self, run_id: str, *, command: str, started_at: datetime, config: Mapping[str, Any],
+                  plugins: Mapping[str, Any], windows: Iterable[Window]) -> None:
         """Record a starting run and mark each of its windows pending until it is stored."""
         with self._transaction():
-            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, NULL)",
-                             (run_id, command, started_at.isoformat(), os.getpid(), json.dumps(config, default=str),
-                              json.dumps(plugins)))
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, ?, ?, ?, ?, NULL)",
+                             (run_id, command, started_at.isoformat(), RunStatus.RUNNING, os.getpid(),
+                              json.dumps(config, default=str), json.dumps(plugins)))
             self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?, ?, ?, 'not yet stored')",
                                  [(*_window_key(w), run_id) for w in windows])
 
-    def finish_run(self, report: RunReport, *, stored: bool) -> None:
-        """Record the outcome of every window; unmark the pending windows that were stored.
-
-        :param stored: the sinks flushed everything; otherwise every window of the run stays pending.
-        """
-        status = "interrupted" if report.interrupted else "ok" if report.ok and stored else "failed"
+    def finish_run(self, run: FinishedRun) -> None:
+        """Record the outcome of every window; unmark the pending windows that were stored."""
         with self._transaction():
             self._db.execute("UPDATE runs SET finished_at = ?, status = ?, rows_stored = ? WHERE run_id = ?",
-                             (report.finished_at.isoformat() if report.finished_at else None, status,
-                              report.rows_stored, report.run_id))
-            for outcome in report.windows:
+                             (run.finished_at.isoformat() if run.finished_at else None, run.status,
+                              run.rows_stored, run.run_id))
+            for outcome in run.windows:
                 key = _window_key(outcome.spec)
                 self._db.execute(
                     "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (report.run_id, *key, outcome.status, outcome.rows, int(outcome.from_cache), outcome.seconds,
-                     outcome.error, json.dumps(outcome.requests),
+                    (run.run_id, *key, str(outcome.status), outcome.rows, int(outcome.from_cache), outcome.seconds,
+                     outcome.error, json.dumps(list(outcome.requests)),
                      json.dumps([t.isoformat() for t in outcome.retrieved_at])))
-                if stored and outcome.status in ("ok", "empty"):
+                if outcome.spec in run.stored:
                     self._db.execute(_UNMARK_PENDING, key)
                 else:
                     self._db.execute(f"UPDATE pending SET reason = ?, run_id = ? WHERE {_IS_WINDOW}",
-                                     (outcome.error or outcome.status, report.run_id, *key))
-            self._db.executemany(_UNMARK_PENDING, [_window_key(w) for w in report.skipped])  # found stored
+                                     (outcome.error or str(outcome.status), run.run_id, *key))
+            self._db.executemany(_UNMARK_PENDING, [_window_key(w) for w in run.found_stored])
             self._db.executemany("INSERT INTO rows_received VALUES (?, ?, ?, ?, ?)",
-                                 [(report.run_id, d, r, s, n) for (d, r, s), n in sorted(report.series_rows.items())])
+                                 [(run.run_id, d, r, s, n) for (d, r, s), n in sorted(run.series_rows.items())])
             fault_point("catalog_before_commit")
 
     @contextlib.contextmanager
@@ -188,8 +230,7 @@ class Catalog:
         """Newest first; a ``running`` run whose process has died is reported as ``crashed``."""
         rows = self._db.execute("SELECT run_id, command, started_at, finished_at, status, pid, rows_stored FROM runs "
                                 "ORDER BY started_at DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall()
-        return [RunRecord(run_id, command, started, finished,
-                          "crashed" if status == "running" and not _alive(pid) else status, stored)
+        return [RunRecord(run_id, command, started, finished, _run_status(status, pid), stored)
                 for run_id, command, started, finished, status, pid, stored in rows]
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
@@ -226,6 +267,11 @@ def _decoded(cursor: sqlite3.Cursor) -> list[dict]:
         for name in ("regions", "requests", "retrieved_at"):
             window[name] = json.loads(window[name])
     return windows
+
+
+def _run_status(recorded: str, pid: int) -> RunStatus:
+    status = RunStatus(recorded)
+    return RunStatus.CRASHED if status is RunStatus.RUNNING and not _alive(pid) else status
 
 
 def _alive(pid: int) -> bool:

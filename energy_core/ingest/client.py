@@ -8,6 +8,7 @@ parsed value or a typed :class:`~energy_core.errors.EnergyError`.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import threading
@@ -32,13 +33,48 @@ from energy_core.errors import (
 )
 from energy_core.ingest.budget import TokenBucket, limits
 from energy_core.ingest.cache import RawCache, request_key
-from energy_core.ingest.redaction import install_log_redaction, redact, redact_bytes, register_secret
+from energy_core.ingest.redaction import SecretScope, redact, redact_bytes
 from energy_core.ingest.retry import RetryPolicy, default_error, parse_retry_after
 from energy_core.plugin.interfaces import Budget, CacheMode, Fetched, HttpResponse, RateBudget
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class FetchMode(enum.StrEnum):
+    """How a run's client treats the network and the raw cache; within ``NORMAL`` each request's
+    :class:`CacheMode` (the source's hint) decides."""
+
+    NORMAL = "normal"
+    """Follow each request's cache mode."""
+    REFRESH = "refresh"
+    """Always fetch, then store (``--full-refresh``)."""
+    OFFLINE = "offline"
+    """Serve from the raw cache or fail with :class:`CacheMissError` (``--offline``)."""
+    DRY_RUN = "dry-run"
+    """Serve from the raw cache; raise :class:`WouldFetchError` instead of sending (``--plan``)."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How a client talks to its service, fixed for a source's run."""
+
+    budget: Budget
+    """The source's declared request budget."""
+    budget_override: Budget | None = None
+    """Replaces every budget, per-request ones too (a paid plan's quota, a simulator's own limit)."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_body_bytes: int = 256 * 1024 * 1024
+    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(60.0, connect=10.0))
+    cache_namespace: str | None = None
+    """Separates cache entries of different services answering the same path (a simulator, say)."""
+    seed: int | None = None
+    """Seeds the retry jitter (tests)."""
+
+    @property
+    def effective_budget(self) -> Budget:
+        return self.budget_override or self.budget
 
 
 @dataclass
@@ -50,43 +86,67 @@ class HttpStats:
     waited_s: float = 0.0
 
 
-CACHE_HIT = "cache: "
-"""How :attr:`HttpClient.history` marks a request answered by the raw cache."""
+class Answer(enum.StrEnum):
+    """How a request was answered."""
+
+    NETWORK = "network"
+    CACHE = "cache"
+    WOULD_FETCH = "would fetch"
+    """Not answered: a dry run stopped at it."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request a client handled, credentials removed, and how it was answered."""
+
+    request: str
+    answer: Answer
+
+    def describe(self) -> str:
+        """The request as reports and the catalog show it: ``cache: <request>`` for a cache hit."""
+        return self.request if self.answer is Answer.NETWORK else f"{self.answer}: {self.request}"
+
+
 class HttpClient:
-    """A source's connection to its service. Create one per source and run."""
+    """A source's connection to its service. Create one per source and run.
 
-    source: str
-    budget: Budget
-    cache: RawCache | None = None
-    cache_namespace: str | None = None
-    """Separates cache entries of different services answering the same path (a simulator, say)."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    offline: bool = False
-    refresh: bool = False
-    max_body_bytes: int = 256 * 1024 * 1024
-    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(60.0, connect=10.0))
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    seed: int | None = None
-    transport: httpx.BaseTransport | None = None
-    budget_override: Budget | None = None
-    """Replaces every budget (a simulator declares its own service's limit this way)."""
-    stats: HttpStats = field(default_factory=HttpStats)
-    dry_run: bool = False
-    """Answer from the cache only and raise :class:`WouldFetchError` instead of sending (``--plan``)."""
-    history: list[str] = field(default_factory=list)
-    """Every request answered, credentials removed, in order; :data:`CACHE_HIT` marks one the cache served."""
+    :param settings: budget, retries, byte cap and timeouts.
+    :param mode: how the run uses the network and the raw cache.
+    :param cache: the raw cache (None: no caching).
+    :param secrets: where the credentials a request carries are registered for redaction (the run's
+        scope; by default one of the client's own, active while a request is under way).
+    :param transport, sleep, clock: the network and time, replaceable in tests.
+    """
 
-    def __post_init__(self) -> None:
-        install_log_redaction()
+    def __init__(self, source: str, settings: HttpSettings, *, mode: FetchMode = FetchMode.NORMAL,
+                 cache: RawCache | None = None, secrets: SecretScope | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self.settings = settings
+        self.mode = mode
+        self.cache = cache
+        self.secrets = secrets if secrets is not None else SecretScope()
+        self.sleep = sleep
+        self.clock = clock
+        self.stats = HttpStats()
+        self.history: list[RequestRecord] = []
+        """Every request handled, in order."""
         self._buckets: dict[tuple[str, RateBudget], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
-        self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, transport=self.transport,
+        self._client = httpx.Client(timeout=settings.timeout, follow_redirects=False, transport=transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(settings.seed)
+
+    @property
+    def offline(self) -> bool:
+        """No request leaves this client: it serves answers from the raw cache only (``--offline``,
+        or a dry run), so a source need not insist on credentials."""
+        return self.mode in (FetchMode.OFFLINE, FetchMode.DRY_RUN)
+
+    @property
+    def _retry(self) -> RetryPolicy:
+        return self.settings.retry
 
     def close(self) -> None:
         self._client.close()
@@ -115,39 +175,51 @@ class HttpClient:
         :param parse: turns a 2xx response into a value; raising a transient error retries the request.
         :param classify: turns a non-2xx response into the service's own typed error (or None for
             the default mapping by status).
-        :param cache: the cache mode; ``--offline`` and ``--refresh`` override it.
+        :param cache: the source's cache mode; the client's :class:`FetchMode` overrides it.
         :param budget: this request's budget when the service has several hosts (default: the client's).
         """
         secrets = dict(secrets or {})
         for value in secrets.values():
-            register_secret(value)
+            self.secrets.add(value)
+        with self.secrets:
+            return self._get(url, parse, params, secrets, classify, cache, budget)
+
+    def _get(self, url: str, parse: Callable[[HttpResponse], T], params: Sequence[tuple[str, str]],
+             secrets: dict[str, str], classify: Callable[[HttpResponse], EnergyError | None] | None,
+             cache: CacheMode, budget: Budget | None) -> Fetched[T]:
         query = urlencode(list(params))
         request = f"{url}?{query}" if query else url
-        mode = CacheMode.ONLY if self.offline else CacheMode.REFRESH if self.refresh else cache
         target = urlsplit(url)
-        namespace = self.cache_namespace or target.netloc
+        namespace = self.settings.cache_namespace or target.netloc
         key = request_key(namespace, f"{target.path}?{query}")
 
-        if self.cache is not None and mode is not CacheMode.REFRESH:
+        if self.cache is not None and self._reads_cache(cache):
             hit = self._from_cache(key, parse)
             if hit is not None:
-                self.history.append(CACHE_HIT + request)
+                self.history.append(RequestRecord(request, Answer.CACHE))
                 return hit
-        if self.dry_run:
-            self.history.append(f"would fetch: {request}")
+        if self.mode is FetchMode.DRY_RUN:
+            self.history.append(RequestRecord(request, Answer.WOULD_FETCH))
             raise WouldFetchError(f"{self.source}: {request} would be fetched")
-        if mode is CacheMode.ONLY:
+        if self.mode is FetchMode.OFFLINE or cache is CacheMode.ONLY:
             raise CacheMissError(
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"
             )
-        buckets = self._buckets_for(target.netloc, budget or self.budget)
+        buckets = self._buckets_for(target.netloc, budget or self.settings.budget)
         value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
                                                             buckets)
-        self.history.append(request)
+        self.history.append(RequestRecord(request, Answer.NETWORK))
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
                            body=body, fetched_at=fetched_at)
         return Fetched(value, False, fetched_at)
+
+    def _reads_cache(self, cache: CacheMode) -> bool:
+        """Whether this request may be answered by the raw cache: always offline and in a dry run,
+        never on a refresh, else as the source asks."""
+        if self.mode in (FetchMode.OFFLINE, FetchMode.DRY_RUN):
+            return True
+        return self.mode is FetchMode.NORMAL and cache is not CacheMode.REFRESH
 
     def _from_cache(self, key: str, parse: Callable[[HttpResponse], T]) -> Fetched[T] | None:
         assert self.cache is not None
@@ -164,7 +236,7 @@ class HttpClient:
 
     def _buckets_for(self, host: str, budget: Budget) -> list[TokenBucket]:
         """One bucket per host and limit, on this client's clock; a request needs a token from each."""
-        budget = self.budget_override or budget
+        budget = self.settings.budget_override or budget
         with self._buckets_lock:
             return [self._buckets.setdefault((host, limit), TokenBucket(limit, clock=self.clock))
                     for limit in limits(budget)]
@@ -174,7 +246,7 @@ class HttpClient:
                buckets: list[TokenBucket]) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
         last: SourceError | None = None
-        for attempt in range(1, self.retry.max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
             self.stats.waited_s += sum(bucket.acquire(self.sleep) for bucket in buckets)
             self.stats.requests += 1
             logger.debug("%s: GET %s (attempt %d)", self.source, request, attempt)
@@ -187,9 +259,9 @@ class HttpClient:
             except TransientSourceError as exc:
                 last = exc
             wait = self._wait_before_retry(last, attempt)
-            if attempt == self.retry.max_attempts or self.clock() - started + wait > self.retry.deadline:
+            if attempt == self._retry.max_attempts or self.clock() - started + wait > self._retry.deadline:
                 break
-            logger.info("%s; retrying in %.1f s (attempt %d of %d)", last, wait, attempt + 1, self.retry.max_attempts)
+            logger.info("%s; retrying in %.1f s (attempt %d of %d)", last, wait, attempt + 1, self._retry.max_attempts)
             self.stats.retries += 1
             self.stats.waited_s += wait
             self.sleep(wait)
@@ -201,29 +273,30 @@ class HttpClient:
     def _wait_before_retry(self, error: SourceError, attempt: int) -> float:
         retry_after = error.retry_after if isinstance(error, TransientSourceError) else None
         if retry_after is None:
-            return self.retry.backoff(attempt, self._rng)
-        if retry_after > self.retry.retry_after_cap:
+            return self._retry.backoff(attempt, self._rng)
+        if retry_after > self._retry.retry_after_cap:
             raise QuotaExhaustedError(
                 f"{self.source}: the service asks to wait {retry_after:.0f} s (more than the "
-                f"{self.retry.retry_after_cap:.0f} s cap); run again later", source=self.source, status=error.status,
+                f"{self._retry.retry_after_cap:.0f} s cap); run again later", source=self.source,
+                status=error.status,
             )
-        return retry_after + self._rng.uniform(0, min(1.0, self.retry.backoff_base))
+        return retry_after + self._rng.uniform(0, min(1.0, self._retry.backoff_base))
 
     def _send(self, url: str, request: str, params: list[tuple[str, str]]) -> HttpResponse:
-        deadline = time.monotonic() + self.retry.attempt_timeout
+        deadline = time.monotonic() + self._retry.attempt_timeout
         try:
-            with self._client.stream("GET", url, params=params) as r:
+            with self._client.stream("GET", url, params=tuple(params)) as r:
                 declared = r.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+                if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                     raise self._too_large(request, int(declared))
                 chunks, size = [], 0
                 for chunk in r.iter_bytes():
                     size += len(chunk)
-                    if size > self.max_body_bytes:
+                    if size > self.settings.max_body_bytes:
                         raise self._too_large(request, size)
                     if time.monotonic() > deadline:
                         raise TransientSourceError(
-                            f"{self.source}: {request} took longer than {self.retry.attempt_timeout:.0f} s",
+                            f"{self.source}: {request} took longer than {self._retry.attempt_timeout:.0f} s",
                             source=self.source)
                     chunks.append(chunk)
                 self.stats.bytes_received += size
@@ -239,8 +312,8 @@ class HttpClient:
 
     def _too_large(self, request: str, size: int) -> ResponseTooLargeError:
         return ResponseTooLargeError(
-            f"{self.source}: response to {request} exceeds the {self.max_body_bytes} byte cap ({size} bytes)",
-            source=self.source)
+            f"{self.source}: response to {request} exceeds the {self.settings.max_body_bytes} byte cap "
+            f"({size} bytes)", source=self.source)
 
     def _error_for(self, response: HttpResponse,
                    classify: Callable[[HttpResponse], EnergyError | None] | None) -> EnergyError:

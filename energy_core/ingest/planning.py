@@ -1,47 +1,62 @@
-"""What a run needs to fetch: windows the store already holds are skipped (incremental runs), and a
-dry run (``energy run --plan``) walks each window through the raw cache without touching the network.
+"""What a run needs to fetch: windows earlier runs left pending come first, windows the sinks already
+hold are skipped (incremental runs), and a dry run (``energy run --plan``) walks each window
+through the raw cache without touching the network.
 
-A window counts as stored when every hour of it has a row for each region it asks for (any region
-when it names none). Recent windows are fetched again whatever the store holds, because the
-sources revise recent hours: how recent is the source's ``revision_lookback`` unless the run gives
-its own look-back.
+A window counts as stored when every sink of the run can read back and holds every hour of it,
+for each region it asks for (any region when it names none). Recent windows are fetched again
+whatever the sinks hold, because the sources revise recent hours: how recent is the source's
+``revision_lookback`` unless the run gives its own look-back.
 """
 
 from __future__ import annotations
 
+import enum
+import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from energy_core.errors import EnergyError
 from energy_core.ingest.budget import budget_seconds
-from energy_core.ingest.client import CACHE_HIT, HttpClient
-from energy_core.plugin.interfaces import Source, Window
-from energy_core.storage.parquet import ParquetStore
+from energy_core.ingest.catalog import Catalog
+from energy_core.ingest.client import Answer, HttpClient
+from energy_core.ingest.config import RunConfig
+from energy_core.plugin.interfaces import Sink, Source, Window
+
+logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 
 
 class StoredHours:
-    """The (region, hour) pairs stored per dataset within a span, read once per dataset."""
+    """The (region, hour) pairs each sink holds per dataset within a span, read once per dataset."""
 
-    def __init__(self, store: ParquetStore, start: datetime, end: datetime) -> None:
-        self._store, self._start, self._end = store, start, end
-        self._by_dataset: dict[str, pl.DataFrame] = {}
+    def __init__(self, sinks: Sequence[Sink], start: datetime, end: datetime) -> None:
+        self._sinks, self._start, self._end = sinks, start, end
+        self._read: dict[tuple[int, str], pl.DataFrame | None] = {}
 
-    def _hours(self, dataset: str) -> pl.DataFrame:
-        if dataset not in self._by_dataset:
-            self._by_dataset[dataset] = (
-                self._store.scan(dataset)
-                .filter(pl.col("ts") >= self._start, pl.col("ts") < self._end)
+    def _hours(self, sink: int, dataset: str) -> pl.DataFrame | None:
+        """The sink's (region, ts) pairs of ``dataset`` in the span; None when it cannot read back."""
+        if (sink, dataset) not in self._read:
+            scan = self._sinks[sink].scan(dataset)
+            self._read[(sink, dataset)] = None if scan is None else (
+                scan.filter(pl.col("ts") >= self._start, pl.col("ts") < self._end)
                 .select("region", "ts").unique().collect())
-        return self._by_dataset[dataset]
+        return self._read[(sink, dataset)]
 
     def covers(self, window: Window) -> bool:
+        """Every sink can read back and holds every hour of ``window``."""
+        return bool(self._sinks) and all(self._sink_covers(i, window) for i in range(len(self._sinks)))
+
+    def _sink_covers(self, sink: int, window: Window) -> bool:
+        hours = self._hours(sink, window.dataset)
+        if hours is None:
+            return False
         expected = math.ceil((window.end - window.start) / HOUR)
-        rows = self._hours(window.dataset).filter(pl.col("ts") >= window.start, pl.col("ts") < window.end)
+        rows = hours.filter(pl.col("ts") >= window.start, pl.col("ts") < window.end)
         if not window.regions:
             return rows["ts"].n_unique() >= expected
         counts = dict(rows.group_by("region").len().iter_rows())
@@ -53,10 +68,74 @@ def lookback(source: type[Source], override: timedelta | None) -> timedelta:
 
 
 @dataclass
+class PlannedSource:
+    """One source of a run, its client, and what it is to fetch."""
+
+    source: Source
+    http: HttpClient
+    needed: list[Window]
+    """To fetch: windows earlier runs left pending first, then this run's."""
+    skipped: list[Window] = field(default_factory=list)
+    """Not fetched: the sinks hold them."""
+    resumed: int = 0
+    """How many of ``needed`` earlier runs left pending."""
+
+
+def plan_windows(prepared: Sequence[tuple[Source, HttpClient, list[Window]]], config: RunConfig, catalog: Catalog,
+                 sinks: Sequence[Sink]) -> list[PlannedSource]:
+    """Each source with the windows to fetch (pending ones of earlier runs first) and those skipped
+    as already stored. ``prepared`` holds each source's own plan for the run's range."""
+    planned = [PlannedSource(source, http, windows) for source, http, windows in prepared]
+    if config.resume:
+        for item in planned:
+            item.needed, item.resumed = with_pending(catalog, item.source, config, item.needed)
+    windows = [w for item in planned for w in item.needed]
+    span = (min(w.start for w in windows), max(w.end for w in windows)) if windows else (config.start, config.end)
+    stored = StoredHours(sinks, *span)
+    for item in planned:
+        item.needed, item.skipped = skip_stored(item.source, item.needed, stored, config)
+    return planned
+
+
+def with_pending(catalog: Catalog, source: Source, config: RunConfig,
+                 windows: list[Window]) -> tuple[list[Window], int]:
+    """Earlier runs' unstored windows of this source first, then ``windows`` (each window once), and
+    how many were taken over."""
+    planned = set(windows)
+    resumed = [w for w in catalog.pending(source.name, config.datasets_of(type(source))) if w not in planned]
+    if resumed:
+        logger.info("%s: resuming %d window(s) that earlier runs did not store", source.name, len(resumed))
+    return resumed + windows, len(resumed)
+
+
+def skip_stored(source: Source, windows: list[Window], stored: StoredHours,
+                config: RunConfig) -> tuple[list[Window], list[Window]]:
+    """The windows to fetch and those skipped as already stored (none when the run refetches)."""
+    if not config.incremental or config.refresh:
+        return windows, []
+    settled_before = datetime.now(UTC) - lookback(type(source), config.lookback)
+    needed: list[Window] = []
+    skipped: list[Window] = []
+    for window in windows:
+        (skipped if window.end <= settled_before and stored.covers(window) else needed).append(window)
+    return needed, skipped
+
+
+class PlanState(enum.StrEnum):
+    """What a run would do with a window."""
+
+    STORED = "stored"
+    """Skipped: the sinks hold it."""
+    CACHED = "cached"
+    """Every request it needs is in the raw cache."""
+    FETCH = "fetch"
+    """At least one request goes to the service."""
+
+
+@dataclass
 class WindowPlan:
     window: Window
-    state: str
-    """``stored`` (skipped), ``cached`` (every request in the raw cache) or ``fetch``."""
+    state: PlanState
     cached: int = 0
     to_fetch: int = 0
     """Requests known to be needed; a paged answer may need more once the first page is seen."""
@@ -74,12 +153,16 @@ class SourcePlan:
         return sum(w.to_fetch for w in self.windows)
 
 
-def dry_run(source: Source, http: HttpClient, windows: list[Window], skipped: list[Window]) -> SourcePlan:
-    """Walk each window through the source with the network off: cached answers are parsed (so paged
-    windows reveal their later pages), the first uncached request ends the window."""
-    plan = SourcePlan(source.name, [WindowPlan(w, "stored") for w in skipped])
-    http.dry_run = True
-    for window in windows:
+def dry_run(planned: PlannedSource, *, refresh: bool) -> SourcePlan:
+    """Walk each window through the source with the network off (its client in dry-run mode): cached
+    answers are parsed (so paged windows reveal their later pages), the first uncached request ends
+    the window. On a refresh, every window goes to the service."""
+    source, http = planned.source, planned.http
+    plan = SourcePlan(source.name, [WindowPlan(w, PlanState.STORED) for w in planned.skipped])
+    for window in planned.needed:
+        if refresh:
+            plan.windows.append(WindowPlan(window, PlanState.FETCH, 0, 1))
+            continue
         first = len(http.history)
         try:
             for _ in source.fetch(window):
@@ -87,7 +170,7 @@ def dry_run(source: Source, http: HttpClient, windows: list[Window], skipped: li
             missing = 0
         except EnergyError:  # WouldFetchError, or a cached answer the source refuses: fetched again
             missing = 1
-        cached = sum(r.startswith(CACHE_HIT) for r in http.history[first:])
-        plan.windows.append(WindowPlan(window, "fetch" if missing else "cached", cached, missing))
-    plan.seconds = budget_seconds(http.budget_override or type(source).budget, plan.requests)
+        cached = sum(r.answer is Answer.CACHE for r in http.history[first:])
+        plan.windows.append(WindowPlan(window, PlanState.FETCH if missing else PlanState.CACHED, cached, missing))
+    plan.seconds = budget_seconds(http.settings.effective_budget, plan.requests)
     return plan

@@ -1,38 +1,98 @@
 """Keep credentials out of everything that leaves memory: URLs, bodies, logs and error text.
 
-Secrets are redacted by value: once a key is registered, every form of it (raw, URL-encoded,
+Secrets are redacted by value: once a key is known, every form of it (raw, URL-encoded,
 quote_plus-encoded) is replaced wherever it appears. Redacting by value rather than by
 parameter name also catches the echo of the key inside EIA's response bodies.
+
+Secrets live in a :class:`SecretScope`, which a run (or a command) opens and closes: while a
+scope is active, :func:`redact` removes its secrets and the HTTP stack's loggers carry a
+:class:`RedactingFilter`; once the last scope closes, the filters are removed and its secrets
+forgotten. Nothing is remembered beyond the scope that learned it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 _MIN_SECRET_LENGTH = 4
 
-_lock = threading.Lock()
-_forms: set[str] = set()
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+"""Environment variables whose names end so are treated as credentials."""
+
+THIRD_PARTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+"""Loggers of the HTTP stack that write request URLs (httpx logs every request at INFO)."""
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` removes it from now on."""
-    if not value or len(value) < _MIN_SECRET_LENGTH:
-        return
-    with _lock:
-        _forms.update({value, quote(value, safe=""), quote_plus(value)})
+class SecretScope:
+    """The secrets one run or command knows, redacted everywhere while the scope is active.
+
+    ``with SecretScope(values) as secrets:`` activates it; ``secrets.add(value)`` learns one more.
+    Scopes may be active at once (nested, or in several threads): :func:`redact` removes the
+    secrets of every active scope. Entering the same scope again is allowed; it stays active
+    until every ``with`` has left.
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._forms: set[str] = set()
+        self._lock = threading.Lock()
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        """Learn a secret: from now on every form of it is redacted while this scope is active."""
+        if not value or len(value) < _MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            self._forms.update({value, quote(value, safe=""), quote_plus(value)})
+
+    def forms(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._forms)
+
+    def __enter__(self) -> SecretScope:
+        _activate(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _deactivate(self)
+
+
+def secrets_in(env: Mapping[str, str]) -> list[str]:
+    """The values of the variables in ``env`` whose names look like credentials (``*_KEY``, ...)."""
+    return [value for name, value in env.items() if name.upper().endswith(SECRET_SUFFIXES) and value]
+
+
+_active: list[SecretScope] = []
+_active_lock = threading.Lock()
+
+
+def _activate(scope: SecretScope) -> None:
+    with _active_lock:
+        if not _active:
+            _attach_log_filters()
+        _active.append(scope)
+
+
+def _deactivate(scope: SecretScope) -> None:
+    with _active_lock:
+        _active.remove(scope)
+        if not _active:
+            _detach_log_filters()
 
 
 def _ordered_forms() -> list[str]:
-    with _lock:
-        return sorted(_forms, key=len, reverse=True)
+    """Every form of every active secret, longest first (so a key's encoded form goes before a part of it)."""
+    with _active_lock:
+        scopes = list(_active)
+    return sorted(set().union(*(scope.forms() for scope in scopes)), key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every registered secret replaced by ``***``."""
+    """Return ``text`` with every secret of the active scopes replaced by ``***``."""
     for form in _ordered_forms():
         if form in text:
             text = text.replace(form, REDACTED)
@@ -62,17 +122,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-THIRD_PARTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
-"""Loggers of the HTTP stack that write request URLs (httpx logs every request at INFO)."""
+_LOG_FILTER = RedactingFilter()
 
 
-def install_log_redaction() -> None:
-    """Attach a :class:`RedactingFilter` to the HTTP stack's own loggers, whatever handlers a user has.
-
-    Logger-level filters run before any handler, so an application's own logging setup (or pytest's
-    caplog) never sees a key either. Safe to call repeatedly.
-    """
+def _attach_log_filters() -> None:
+    """Put the filter on the HTTP stack's own loggers: logger-level filters run before any handler, so
+    an application's own logging setup (or pytest's caplog) never sees a key either."""
     for name in THIRD_PARTY_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
+        logging.getLogger(name).addFilter(_LOG_FILTER)
+
+
+def _detach_log_filters() -> None:
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).removeFilter(_LOG_FILTER)

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import enum
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from energy_core.plugin.interfaces import Window
+
+
+class WindowStatus(enum.StrEnum):
+    """What became of a window a run planned to fetch."""
+
+    OK = "ok"
+    """Fetched and stored."""
+    EMPTY = "empty"
+    """Fetched; the service had no rows for it."""
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not attempted: an earlier window's error (a refused key, a spent quota) would repeat."""
+    INTERRUPTED = "interrupted"
+    """Not started: the run was asked to stop; the next run resumes it."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (WindowStatus.OK, WindowStatus.EMPTY)
 
 
 @dataclass
 class WindowOutcome:
     spec: Window
-    status: str  # "ok" | "empty" | "failed" | "skipped" | "interrupted"
+    status: WindowStatus
     rows: int = 0
     from_cache: bool = False
     error: str | None = None
     seconds: float = 0.0
     requests: list[str] = field(default_factory=list)
-    """The requests this window made (credentials removed); ``cache:`` marks cache hits."""
+    """The requests this window made as reports show them (credentials removed; ``cache:`` marks
+    cache hits): see :meth:`energy_core.ingest.client.RequestRecord.describe`."""
     retrieved_at: list[datetime] = field(default_factory=list)
     """When each of its batches was retrieved: the ``retrieved_at`` its stored rows carry."""
 
@@ -54,7 +77,7 @@ class RunReport:
 
     @property
     def failed(self) -> list[WindowOutcome]:
-        return [w for w in self.windows if w.status in ("failed", "skipped", "interrupted")]
+        return [w for w in self.windows if not w.status.succeeded]
 
     @property
     def rows(self) -> Counter[tuple[str, str]]:
@@ -67,13 +90,13 @@ class RunReport:
 
     @property
     def interrupted(self) -> bool:
-        return any(w.status == "interrupted" for w in self.windows)
+        return any(w.status is WindowStatus.INTERRUPTED for w in self.windows)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["rows"] = [{"dataset": d, "region": r, "rows": n} for (d, r), n in sorted(self.rows.items())]
         data["series_rows"] = [{"dataset": d, "region": r, "series": s, "rows": n}
@@ -84,6 +107,11 @@ class RunReport:
             entry.update(source=outcome.source, window=outcome.window)
         data["ok"] = self.ok
         return data
+
+    def write(self, path: Path) -> None:
+        """Write the report as JSON (``<home>/runs/<run_id>.json``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2, default=str))
 
 
 def _per_region(series_rows: Counter[tuple[str, str, str]]) -> Counter[tuple[str, str]]:

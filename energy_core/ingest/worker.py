@@ -15,8 +15,8 @@ import polars as pl
 
 from energy_core.crash_points import fault_point
 from energy_core.errors import AuthError, EnergyError, QuotaExhaustedError, StorageError
-from energy_core.ingest.client import CACHE_HIT
-from energy_core.ingest.report import WindowOutcome
+from energy_core.ingest.client import Answer, HttpClient
+from energy_core.ingest.report import WindowOutcome, WindowStatus
 from energy_core.plugin.interfaces import Normalizer, RawBatch, Sink, Source, Window
 from energy_core.storage.schema import validate_observations
 
@@ -55,7 +55,7 @@ class BatchWriter:
     def submit(self, batch: RawBatch, outcome: WindowOutcome) -> None:
         """Settle the batch in flight, then start storing ``batch``."""
         self.wait()
-        if outcome.status != "failed":
+        if outcome.status is not WindowStatus.FAILED:
             self._pending = (outcome, self._pool.submit(self._store, batch))
 
     def wait(self) -> None:
@@ -68,7 +68,7 @@ class BatchWriter:
         except StorageError:
             raise  # a flush may hold earlier windows' rows too: stop the run rather than misreport them
         except EnergyError as exc:
-            outcome.status, outcome.error = "failed", str(exc)
+            outcome.status, outcome.error = WindowStatus.FAILED, str(exc)
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
             return
         for dataset, region, series, n in counts.iter_rows():
@@ -90,16 +90,17 @@ class BatchWriter:
         return observations.group_by("dataset", "region", "series").len()
 
 
-def run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window], sinks: Sequence[Sink],
-                on_window: ProgressCallback | None, stop: threading.Event) -> SourceResult:
-    """Fetch window after window; each window's store overlaps the next window's fetch."""
+def run_source(source: Source, http: HttpClient, normalizer: Normalizer, windows: Sequence[Window],
+               sinks: Sequence[Sink], on_window: ProgressCallback | None, stop: threading.Event) -> SourceResult:
+    """Fetch window after window; each window's store overlaps the next window's fetch. ``http`` is the
+    source's client, whose history tells which requests each window made."""
     result = SourceResult()
     writer = BatchWriter(normalizer, sinks, result)
     unrecorded: WindowOutcome | None = None  # fetched, but its last batch may still be storing
 
     def record(outcome: WindowOutcome) -> None:
-        if outcome.status == "ok" and outcome.rows == 0:
-            outcome.status = "empty"
+        if outcome.status is WindowStatus.OK and outcome.rows == 0:
+            outcome.status = WindowStatus.EMPTY
         result.windows.append(outcome)
         if on_window:
             on_window(outcome)
@@ -107,13 +108,14 @@ def run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window]
     abort: EnergyError | None = None
     try:
         for window in windows:
-            outcome = WindowOutcome(window, "ok")
+            outcome = WindowOutcome(window, WindowStatus.OK)
             if stop.is_set():
-                outcome.status, outcome.error = "interrupted", "stopped before this window; the next run resumes it"
+                outcome.status = WindowStatus.INTERRUPTED
+                outcome.error = "stopped before this window; the next run resumes it"
             elif abort is not None:
-                outcome.status, outcome.error = "skipped", f"not attempted after: {abort}"
+                outcome.status, outcome.error = WindowStatus.SKIPPED, f"not attempted after: {abort}"
             else:
-                began, first_request = time.monotonic(), len(source.http.history)
+                began, first_request = time.monotonic(), len(http.history)
                 try:
                     for batch in source.fetch(window):
                         outcome.retrieved_at.append(batch.retrieved_at)
@@ -123,12 +125,13 @@ def run_source(source: Source, normalizer: Normalizer, windows: Sequence[Window]
                             record(unrecorded)
                             unrecorded = None
                 except EnergyError as exc:
-                    outcome.status, outcome.error = "failed", str(exc)
+                    outcome.status, outcome.error = WindowStatus.FAILED, str(exc)
                     logger.error("%s %s failed: %s", source.name, window.describe(), exc)
                     if isinstance(exc, _ABORT_SOURCE):
                         abort = exc
-                outcome.requests = source.http.history[first_request:]
-                outcome.from_cache = bool(outcome.requests) and all(r.startswith(CACHE_HIT) for r in outcome.requests)
+                made = http.history[first_request:]
+                outcome.requests = [r.describe() for r in made]
+                outcome.from_cache = bool(made) and all(r.answer is Answer.CACHE for r in made)
                 outcome.seconds = round(time.monotonic() - began, 3)
             if writer.holds(outcome):
                 unrecorded = outcome

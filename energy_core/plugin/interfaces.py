@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
-import polars as pl
+from energy_core.errors import EnergyError
 
 if TYPE_CHECKING:
-    from energy_core.errors import EnergyError
+    import polars as pl
+
+    from energy_core.home import Home
     from energy_core.plugin.simulator import Simulator
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -65,8 +69,11 @@ class Fetched(Generic[T]):
 class Http(Protocol):
     """What a source may ask of the HTTP client the core hands it (see ``energy_core.ingest.client``)."""
 
-    offline: bool
-    """The run serves answers from the raw cache only: a source need not insist on credentials."""
+    @property
+    def offline(self) -> bool:
+        """No request leaves the client (``--offline``, or a plan): answers come from the raw cache
+        only, so a source need not insist on credentials."""
+        ...
 
     def get(self, url: str, *, parse: Callable[[HttpResponse], T], params: Sequence[tuple[str, str]] = (),
             secrets: Mapping[str, str] | None = None,
@@ -111,12 +118,30 @@ class RawBatch:
     warnings: tuple[str, ...] = ()
 
 
+class Secrets(Protocol):
+    """Where a run keeps the credentials it learns, to redact them (see ``energy_core.ingest.redaction``)."""
+
+    def add(self, value: str) -> None:
+        """Learn a secret: from now on it is removed from logs, errors, reports and cached bodies."""
+        ...
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What the core hands a source: its HTTP client and the environment to read settings from."""
 
     http: Http
     env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Secrets | None = None
+    """The run's secrets; a source adds to it through :meth:`secret`."""
+
+    def secret(self, name: str) -> str:
+        """The credential in the environment variable ``name`` (empty when unset), registered with the
+        run so that it never reaches a log, an error, a report or the raw cache."""
+        value = self.env.get(name, "").strip()
+        if value and self.secrets is not None:
+            self.secrets.add(value)
+        return value
 
 
 class Source(ABC):
@@ -178,23 +203,48 @@ class SinkStats:
 
 
 class Sink(ABC):
-    """Persists canonical observations. Used as a context manager: ``close`` flushes."""
+    """Persists canonical observations, and reads them back when it can.
+
+    Used as a context manager: entering calls :meth:`open` (which takes a lock or a connection;
+    the constructor takes nothing), leaving calls :meth:`close` (which flushes). The runner skips a
+    window as stored only when every sink of the run can read back (:meth:`scan` returns a frame)
+    and holds each of its hours, and reports gaps from the sinks that can read back.
+    """
 
     name: ClassVar[str]
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Home) -> None:
         self.home = home
+
+    def open(self) -> None:  # noqa: B027 (optional: a sink that needs nothing to write keeps this)
+        """Take what writing needs (a lock, a connection). Called on entering the sink."""
 
     @abstractmethod
     def write(self, observations: pl.DataFrame) -> None:
-        """Accept validated canonical observations (a sink may buffer them)."""
+        """Accept validated canonical observations (a sink may buffer them); only while open."""
 
     @abstractmethod
     def close(self) -> SinkStats:
-        """Flush everything accepted so far and release resources."""
+        """Flush everything accepted so far and release what :meth:`open` took; a second call only
+        returns the stats."""
 
-    def __enter__(self) -> Sink:
+    def scan(self, dataset: str | None = None) -> pl.LazyFrame | None:
+        """What the sink holds (of one dataset), lazily, in the canonical schema: an empty frame when
+        it holds nothing, ``None`` when it cannot read back (a write-only sink, the default).
+
+        Called whether the sink is open or not (``energy run --plan`` reads without opening it).
+        """
+        return None
+
+    def __enter__(self) -> Self:
+        self.open()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:  # keep what was accepted; the error already on its way is the one the caller sees
+            self.close()
+        except EnergyError as error:
+            logger.error("sink %r could not flush after an earlier error: %s", self.name, error)

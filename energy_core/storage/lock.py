@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 from pathlib import Path
+from typing import TextIO
 
 from energy_core.errors import StorageError
 
@@ -17,27 +18,28 @@ class StoreLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def __enter__(self) -> StoreLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
+        fh = open(self.path, "a+")
         try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._fh.seek(0)
-            holder = self._fh.read().strip() or "another process"
-            self._fh.close()
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
             raise StorageError(f"{self.path.parent} is locked by {holder}, which is writing it; wait for it to "
                                "finish and run again") from None
-        self._fh.seek(0)
-        left = self._fh.read().strip()
+        fh.seek(0)
+        left = fh.read().strip()
         if left:  # the holder died without unlocking (the OS released its flock): take the lock over
             logger.warning("taking over %s, left behind by %s, which is no longer running", self.path, left)
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"pid {os.getpid()}")
-        self._fh.flush()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
         return self
 
     def __exit__(self, *exc: object) -> None:

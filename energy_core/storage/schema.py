@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import polars as pl
-import pyarrow as pa
 
 from energy_core.errors import SchemaError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    ARROW_SCHEMA: pa.Schema
 
 KEY = ("dataset", "region", "series", "ts")
 
@@ -14,27 +21,14 @@ _UTC_US = pl.Datetime("us", "UTC")
 POLARS_SCHEMA = pl.Schema(
     {
         "ts": _UTC_US,
-        "source": pl.String,
-        "dataset": pl.String,
-        "region": pl.String,
-        "series": pl.String,
-        "value": pl.Float64,
-        "unit": pl.String,
+        "source": pl.String(),
+        "dataset": pl.String(),
+        "region": pl.String(),
+        "series": pl.String(),
+        "value": pl.Float64(),
+        "unit": pl.String(),
         "retrieved_at": _UTC_US,
     }
-)
-
-ARROW_SCHEMA = pa.schema(
-    [
-        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("region", pa.string(), nullable=False),
-        pa.field("series", pa.string(), nullable=False),
-        pa.field("value", pa.float64(), nullable=True),
-        pa.field("unit", pa.string(), nullable=False),
-        pa.field("retrieved_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
 )
 
 COLUMNS = tuple(POLARS_SCHEMA.names())
@@ -74,3 +68,29 @@ def validate_observations(frame: pl.DataFrame, *, producer: str = "normalizer") 
         example = frame.filter(pl.struct(KEY).is_duplicated()).select(KEY).row(0, named=True)
         raise SchemaError(f"{producer} output has {duplicated} rows with a duplicated key, e.g. {example}")
     return frame
+
+
+def __getattr__(name: str) -> object:
+    """``ARROW_SCHEMA`` is built on first use: importing pyarrow takes a fifth of a second, and only a sink
+    writing Arrow needs it."""
+    if name == "ARROW_SCHEMA":
+        return _arrow_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field("region", pa.string(), nullable=False),
+            pa.field("series", pa.string(), nullable=False),
+            pa.field("value", pa.float64(), nullable=True),
+            pa.field("unit", pa.string(), nullable=False),
+            pa.field("retrieved_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    )

@@ -1,16 +1,17 @@
-"""The built-in ``parquet`` sink, registered through the same hook any plugin uses."""
+"""The built-in ``parquet`` sink, registered through the same hook any plugin uses (in
+:mod:`energy_core.storage.plugin`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 
+from energy_core.errors import StorageError
 from energy_core.home import Home
-from energy_core.hookspecs import hookimpl
 from energy_core.plugin.interfaces import Sink, SinkStats
 from energy_core.storage.lock import StoreLock
 from energy_core.storage.parquet import ParquetStore, partitions
@@ -37,7 +38,7 @@ class _Buffer:
 
 
 class ParquetSink(Sink):
-    """Upserts observations into ``<home>/processed``.
+    """Upserts observations into the home's processed store, holding its lock while open.
 
     Rows are buffered per partition so each file is rewritten rarely: when the buffer is full, the
     partitions the latest batch did not touch (usually finished months) are written first. Each
@@ -48,17 +49,29 @@ class ParquetSink(Sink):
     name = "parquet"
     flush_rows = 1_000_000
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Home) -> None:
         super().__init__(home)
-        self.store = ParquetStore(Home.of(home).processed)
-        self._lock: StoreLock | None = StoreLock(self.store.root / ".lock").__enter__()
+        self.store = ParquetStore(home.processed)
+        self._lock: StoreLock | None = None
         self._buffer: dict[Partition, _Buffer] = {}
         self._buffered = 0
         self._guard = threading.RLock()  # sources write from their own threads
         self.stats = SinkStats()
 
+    def open(self) -> None:
+        """Take the store's lock: only one process writes it at a time."""
+        with self._guard:
+            if self._lock is None:
+                self._lock = StoreLock(self.store.root / ".lock").__enter__()
+
+    def scan(self, dataset: str | None = None) -> pl.LazyFrame:
+        return self.store.scan(dataset)
+
     def write(self, observations: pl.DataFrame) -> None:
         with self._guard:
+            if self._lock is None:
+                raise StorageError(f"the parquet sink of {self.store.root} is not open; enter it (`with sink:`) "
+                                   "before writing")
             self._write(observations)
 
     def _write(self, observations: pl.DataFrame) -> None:
@@ -72,12 +85,12 @@ class ParquetSink(Sink):
             if self._buffered >= self.flush_rows:
                 self.flush()
 
-    def flush(self, keep: set[Partition] = frozenset()) -> None:
+    def flush(self, keep: Collection[Partition] = frozenset()) -> None:
         """Write every buffered partition except those in ``keep``."""
         with self._guard:
             self._flush(keep)
 
-    def _flush(self, keep: set[Partition]) -> None:
+    def _flush(self, keep: Collection[Partition]) -> None:
         for partition in [p for p in self._buffer if p not in keep]:
             buffer = self._buffer.pop(partition)
             rows = pl.concat(buffer.frames, rechunk=False)
@@ -98,8 +111,3 @@ class ParquetSink(Sink):
                 self._lock.__exit__(None, None, None)
                 self._lock = None
         return self.stats
-
-
-@hookimpl
-def register_sinks() -> list[type[Sink]]:
-    return [ParquetSink]

@@ -24,7 +24,7 @@ from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import RateBudget, SourceContext
 from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator
 from energy_core.storage.schema import KEY
-from energy_core.testing import FakeTime
+from energy_core.testing import FakeTime, http_client
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
 
@@ -112,8 +112,8 @@ def eia_source(fake_time: FakeTime):
 
     def make(sim: EiaSimulator, home: Path, fake_time: FakeTime = fake_time, **http) -> EiaSource:
         http.setdefault("retry", RetryPolicy(max_attempts=4))
-        client = HttpClient(source="eia", budget=EiaSource.budget, cache=RawCache(home / "raw"), seed=0,
-                            sleep=fake_time.sleep, clock=fake_time.clock, **http)
+        client = http_client("eia", EiaSource.budget, cache=RawCache(home / "raw"), seed=0, sleep=fake_time.sleep,
+                             clock=fake_time.clock, **http)
         made.append(client)
         return EiaSource(SourceContext(http=client, env=sim.env()))
 

@@ -17,12 +17,12 @@ from energy_weather.simulator import WeatherSimulator
 
 from energy_core.errors import SourceUnavailableError
 from energy_core.ingest.catalog import Catalog
-from energy_core.ingest.client import HttpClient
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import FetchRequest, RateBudget, SourceContext
 from energy_core.plugin.simulator import SimResponse
+from energy_core.testing import http_client
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import (
     FAST,
@@ -221,8 +221,8 @@ def test_f18_oasis_no_data_is_an_empty_window_recorded_in_the_catalog(tmp_path):
 ])
 def test_f19_oasis_busy_answers_are_retried_at_least_five_seconds_apart_then_given_up(tmp_path, fake_time, busy):
     def fetch(sim) -> int:
-        with HttpClient(source="caiso", budget=RateBudget(100), seed=0, sleep=fake_time.sleep,
-                        clock=fake_time.clock, retry=RetryPolicy(max_attempts=4)) as client:
+        with http_client("caiso", RateBudget(100), seed=0, sleep=fake_time.sleep, clock=fake_time.clock,
+                         retry=RetryPolicy(max_attempts=4)) as client:
             source = CaisoSource(SourceContext(http=client, env=sim.env()))
             (window,) = source.plan(FetchRequest(*JAN, (), ("caiso.load",)))
             return sum(b.rows.height for b in source.fetch(window))

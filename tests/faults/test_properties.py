@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from energy_core.errors import IncompleteFetchError
-from energy_core.ingest.redaction import redact, register_secret
+from energy_core.ingest.redaction import SecretScope, redact
 from energy_core.ingest.retry import RetryPolicy, parse_retry_after
 from energy_core.plugin.interfaces import RawBatch, Window
 from energy_core.storage.parquet import ParquetStore
@@ -138,10 +138,10 @@ def test_retry_after_never_gives_a_negative_or_unbounded_wait(value):
 @given(key=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=40),
        prefix=st.text(max_size=20), suffix=st.text(max_size=20))
 def test_redaction_removes_every_form_of_a_key(key, prefix, suffix):
-    register_secret(key)
-    for form in (key, quote(key, safe=""), quote_plus(key), f"?api_key={quote_plus(key)}&x=1"):
-        out = redact(f"{prefix}{form}{suffix}")
-        assert key not in out and quote(key, safe="") not in out and quote_plus(key) not in out
+    with SecretScope([key]):
+        for form in (key, quote(key, safe=""), quote_plus(key), f"?api_key={quote_plus(key)}&x=1"):
+            out = redact(f"{prefix}{form}{suffix}")
+            assert key not in out and quote(key, safe="") not in out and quote_plus(key) not in out
 
 
 @pytest.mark.fault(27)

@@ -9,7 +9,7 @@ from energy_caiso.source import CaisoSource
 from energy_core.ingest.client import HttpClient
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import SourceContext
-from energy_core.testing import FakeTime, real_data
+from energy_core.testing import FakeTime, http_client, real_data
 
 
 def real(path: str) -> Path:
@@ -31,7 +31,7 @@ def make_source():
         http.setdefault("retry", RetryPolicy(max_attempts=4, backoff_base=0.01))
         http.setdefault("sleep", lambda seconds: None)
         http.setdefault("budget_override", simulator.budget)
-        client = HttpClient(source="caiso", budget=CaisoSource.budget, cache=cache, seed=0, **http)
+        client = http_client("caiso", CaisoSource.budget, cache=cache, seed=0, **http)
         clients.append(client)
         return CaisoSource(SourceContext(http=client, env=simulator.env()))
 

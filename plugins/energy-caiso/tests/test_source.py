@@ -14,9 +14,9 @@ from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import OASIS_BUDGET, CaisoSource, oasis_params
 
 from energy_core.errors import SourceUnavailableError
-from energy_core.ingest.client import HttpClient
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import FetchRequest, SourceContext, Window
+from energy_core.testing import http_client
 
 MARCH = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 
@@ -63,8 +63,8 @@ def test_every_oasis_dataset_fetches_and_normalizes(sim, make_source):
 
 def test_requests_respect_the_real_oasis_budget_on_a_fake_clock(fake_clock):
     stamps: list[float] = []
-    with CaisoSimulator(min_interval_s=0) as sim, HttpClient(
-            source="caiso", budget=OASIS_BUDGET, sleep=fake_clock.sleep, clock=fake_clock.clock) as http:
+    with CaisoSimulator(min_interval_s=0) as sim, http_client(
+            "caiso", OASIS_BUDGET, sleep=fake_clock.sleep, clock=fake_clock.clock) as http:
         original = sim.handle
 
         def stamped(request):

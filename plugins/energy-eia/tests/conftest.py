@@ -7,7 +7,7 @@ import pytest
 from energy_core.ingest.client import HttpClient
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import SourceContext
-from energy_core.testing import real_data
+from energy_core.testing import http_client, real_data
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
 
@@ -30,7 +30,7 @@ def make_source(tmp_path):
     def make(simulator: EiaSimulator, *, cache=None, env=None, **http) -> EiaSource:
         http.setdefault("retry", RetryPolicy(max_attempts=4, backoff_base=0.01))
         http.setdefault("sleep", lambda seconds: None)
-        client = HttpClient(source="eia", budget=EiaSource.budget, cache=cache, seed=0, **http)
+        client = http_client("eia", EiaSource.budget, cache=cache, seed=0, **http)
         clients.append(client)
         return EiaSource(SourceContext(http=client, env={**simulator.env(), **(env or {})}))
 

@@ -10,6 +10,7 @@ import pytest
 
 from energy_core.errors import AuthError, IncompleteFetchError
 from energy_core.ingest.cache import RawCache
+from energy_core.ingest.client import FetchMode
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import FetchRequest, Window
 from energy_core.plugin.simulator import SimResponse
@@ -111,7 +112,7 @@ def test_offline_replays_the_cache_without_a_key(sim, make_source, tmp_path):
     cache = RawCache(tmp_path)
     online = fetch_all(make_source(sim, cache=cache), window())
     sent = len(sim.requests)
-    offline = fetch_all(make_source(sim, cache=cache, offline=True, env={"EIA_API_KEY": ""}), window())
+    offline = fetch_all(make_source(sim, cache=cache, mode=FetchMode.OFFLINE, env={"EIA_API_KEY": ""}), window())
     assert offline.equals(online) and len(sim.requests) == sent
     cache.close()
 

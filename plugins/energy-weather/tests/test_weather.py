@@ -153,9 +153,9 @@ def test_three_source_simulated_run_lines_weather_up_with_eia_and_reruns_identic
 def test_a_misspelled_variable_is_refused_with_the_apis_reason():
     from energy_weather.simulator import WeatherSimulator
 
-    from energy_core.ingest.client import HttpClient
+    from energy_core.testing import http_client
 
-    with WeatherSimulator() as sim, HttpClient(source="weather", budget=WeatherSimulator.budget) as http:
+    with WeatherSimulator() as sim, http_client("weather", WeatherSimulator.budget) as http:
         weather = WeatherSource(SourceContext(http=http, env={**sim.env(), "ENERGY_WEATHER_VARIABLES": "tempeture_2m"}))
         window = Window("weather", "weather.hourly", T0, T0 + timedelta(days=2), ("PACW",))
         with pytest.raises(InvalidRequestError, match="invalid String value tempeture_2m"):

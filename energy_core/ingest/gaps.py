@@ -1,0 +1,40 @@
+"""Gaps: the hours of a run's range that its sinks hold no row for, per stored series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+
+from energy_core.plugin.interfaces import Sink
+
+Series = tuple[str, str, str]
+"""(dataset, region, series)"""
+
+
+def gaps(sinks: Sequence[Sink], datasets: Sequence[str], start: datetime, end: datetime,
+         regions: Sequence[str] = ()) -> dict[Series, int]:
+    """Hours in ``[start, end)`` with no stored row, per (dataset, region, series) that has rows.
+
+    Read from every sink that can read back; where they differ, the sink missing more hours counts
+    (a gap in any of them is a gap). Sinks that cannot read back report nothing.
+    """
+    expected = int((end - start).total_seconds() // 3600)
+    missing: dict[Series, int] = {}
+    for sink in sinks:
+        scan = sink.scan()
+        if scan is None:
+            continue
+        held = (
+            scan.filter(pl.col("dataset").is_in(list(datasets)), pl.col("ts") >= start, pl.col("ts") < end,
+                        *([pl.col("region").is_in(list(regions))] if regions else []))
+            .group_by("dataset", "region", "series")
+            .agg(hours=pl.col("ts").dt.truncate("1h").n_unique())
+            .collect()
+        )
+        for dataset, region, series, hours in held.iter_rows():
+            if hours < expected:
+                key = (dataset, region, series)
+                missing[key] = max(missing.get(key, 0), expected - hours)
+    return missing

@@ -1,0 +1,144 @@
+"""Sinks are components, not names: a third-party sink that reads back goes through the same
+incremental path as the built-in parquet sink, and is held to the same idempotence guarantees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from energy_core.errors import StorageError
+from energy_core.home import Home
+from energy_core.ingest.report import RunReport
+from energy_core.ingest.runner import RunConfig, plan, run
+from energy_core.plugin.manager import get_plugin_manager
+from energy_core.plugin.registry import Registry
+from energy_core.storage.schema import KEY
+from energy_core.storage.sinks import ParquetSink
+from energy_eia.simulator import EiaSimulator
+from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
+from tests.sinks import SinksPlugin
+
+READ_BACK = [("parquet",), ("sqlite",), ("parquet", "sqlite")]
+"""Every combination of sinks that can read back is held to the same guarantees."""
+GAP = datetime(2024, 1, 2, 4, tzinfo=UTC)
+"""The hour ``drop_gap_hour`` removes from EIA's answer (EIA's period 2024-01-02T05 ends it)."""
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry(get_plugin_manager(extra=(SinksPlugin(),)))
+
+
+def run_eia(home, sim: EiaSimulator, registry: Registry, sinks: tuple[str, ...], **config) -> RunReport:
+    return run(RunConfig(sources=("eia",), start=JAN[0], end=JAN[1], home=home, regions=("PACW",),
+                         datasets=("eia.region",), env=sim.env(), retry=FAST, sinks=sinks, **config),
+               registry=registry)
+
+
+def held(home, registry: Registry, sink: str) -> pl.DataFrame:
+    """What a sink holds, in key order, after checking that no key is stored twice."""
+    scan = registry.sink(sink)(Home(home)).scan()
+    assert scan is not None, f"{sink} reads back"
+    frame = scan.collect().sort(KEY)
+    assert frame.select(KEY).is_duplicated().sum() == 0, f"{sink}: a key is stored twice"
+    return frame
+
+
+def drop_gap_hour(body: dict) -> None:
+    data = [row for row in body["response"]["data"] if row["period"] != "2024-01-02T05"]
+    body["response"].update(data=data, total=str(len(data)))
+
+
+@pytest.mark.parametrize("sinks", READ_BACK, ids="+".join)
+def test_a_rerun_stores_nothing_and_skips_the_windows_every_sink_holds(tmp_path, registry, sinks):
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        first = run_eia(tmp_path, sim, registry, sinks)
+        assert first.ok and first.rows_stored > 0 and first.skipped_stored == 0
+        before = {sink: held(tmp_path, registry, sink) for sink in sinks}
+        assert all(frame.height == first.rows_stored // len(sinks) for frame in before.values())
+        sent = len(sim.requests)
+        again = run_eia(tmp_path, sim, registry, sinks)
+        assert again.ok and again.rows_stored == 0 and again.windows == []
+        assert again.skipped_stored == len(first.windows) and len(sim.requests) == sent, "nothing was fetched"
+        refetched = run_eia(tmp_path, sim, registry, sinks, incremental=False)  # through the raw cache
+        assert refetched.ok and refetched.windows and refetched.rows_stored == 0
+    for sink in sinks:
+        assert held(tmp_path, registry, sink).equals(before[sink]), f"{sink}: a re-run changed what it holds"
+
+
+@pytest.mark.parametrize("sinks", READ_BACK, ids="+".join)
+def test_gaps_are_reported_from_what_the_sinks_hold(tmp_path, registry, sinks):
+    with FaultyEia(edit_json(drop_gap_hour)) as sim:
+        report = run_eia(tmp_path, sim, registry, sinks)
+    assert report.ok
+    assert report.gaps == {("eia.region", "PACW", series): 1
+                           for series in ("demand", "demand_forecast", "net_generation", "interchange")}
+    for sink in sinks:
+        assert GAP not in held(tmp_path, registry, sink)["ts"].to_list()
+
+
+@pytest.mark.parametrize("sinks", READ_BACK, ids="+".join)
+def test_a_changed_value_replaces_the_row(tmp_path, registry, sinks):
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        assert run_eia(tmp_path, sim, registry, sinks).ok
+        key = sim.api_key
+    hour = datetime(2024, 1, 2, 3, tzinfo=UTC)
+
+    def revise(body: dict) -> None:
+        for row in body["response"]["data"]:
+            if row["period"] == "2024-01-02T04" and row["type"] == "D":
+                row["value"] = "4321"
+
+    with FaultyEia(edit_json(revise), api_key=key) as sim:
+        revised = run_eia(tmp_path, sim, registry, sinks, refresh=True)
+    assert revised.ok and revised.rows_stored == len(sinks), "one row changed, in every sink"
+    for sink in sinks:
+        row = held(tmp_path, registry, sink).filter(pl.col("series") == "demand", pl.col("ts") == hour)
+        assert row["value"].to_list() == [4321.0], sink
+
+
+def test_a_window_is_skipped_only_when_every_sink_holds_it(tmp_path, registry):
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        assert run_eia(tmp_path, sim, registry, ("parquet",)).ok
+        sent = len(sim.requests)
+        joined = run_eia(tmp_path, sim, registry, ("parquet", "sqlite"))
+        assert joined.skipped_stored == 0 and joined.windows, "the new sink holds nothing yet"
+        assert len(sim.requests) == sent, "fetched again from the raw cache"
+        assert held(tmp_path, registry, "sqlite").equals(held(tmp_path, registry, "parquet"))
+        again = run_eia(tmp_path, sim, registry, ("parquet", "sqlite"))
+        assert again.skipped_stored == len(joined.windows) and again.windows == []
+
+
+def test_a_write_only_sink_turns_skipping_and_gaps_off_only_for_itself(tmp_path, registry):
+    with FaultyEia(edit_json(drop_gap_hour)) as sim:
+        first = run_eia(tmp_path, sim, registry, ("tally",))
+        assert first.ok and first.rows_stored > 0 and first.gaps == {}, "nothing to read gaps from"
+        again = run_eia(tmp_path, sim, registry, ("tally",))
+        assert again.skipped_stored == 0 and again.windows, "it cannot say what it holds: fetched again"
+        both = run_eia(tmp_path, sim, registry, ("parquet", "tally"))
+        assert both.gaps and both.skipped_stored == 0
+        after = run_eia(tmp_path, sim, registry, ("parquet", "tally"))
+        assert after.skipped_stored == 0 and after.windows, "the tally sink cannot read back"
+
+
+def test_a_plan_reads_the_sinks_without_opening_them(tmp_path, registry):
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        assert run_eia(tmp_path, sim, registry, ("sqlite",)).ok
+        with ParquetSink(Home(tmp_path)):  # another process's run holds the processed store's lock
+            [source_plan] = plan(RunConfig(sources=("eia",), start=JAN[0], end=JAN[1], home=tmp_path,
+                                           regions=("PACW",), datasets=("eia.region",), env=sim.env(),
+                                           sinks=("parquet", "sqlite")), registry=registry)
+    assert [w.state for w in source_plan.windows] == ["cached"], "parquet lacks it; the raw cache answers"
+
+
+def test_a_sink_takes_its_lock_when_entered_not_when_built(tmp_path):
+    first, second = ParquetSink(Home(tmp_path)), ParquetSink(Home(tmp_path))  # building takes nothing
+    with first:
+        with pytest.raises(StorageError, match="locked by pid"):
+            second.__enter__()
+    with second:
+        pass
+    with pytest.raises(StorageError, match="not open"):
+        second.write(pl.DataFrame())
