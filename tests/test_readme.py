@@ -19,13 +19,13 @@ def test_readme_python_examples_run_in_order(tmp_path, monkeypatch):
 
 
 def test_readme_energy_toml_is_accepted_by_every_command_it_names(tmp_path):
-    from energy_core.cli import cli
-    from energy_core.cli.commands import register_commands
+    from energy_core.cli import build_cli
     from energy_core.cli.settings import default_map, load
+    from energy_core.plugin.manager import get_plugin_manager
 
     (example,) = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
     (tmp_path / "energy.toml").write_text(example)
-    register_commands(cli=cli)
+    cli = build_cli(get_plugin_manager())
     config = load(tmp_path / "energy.toml")
     defaults = default_map(config, cli)
     assert defaults["run"]["regions"] == ["PACW", "CISO"] and defaults["features"]["build"]["val_start"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -116,8 +117,8 @@ def forecast_command(entity, model, output, home):
     for ts, value in frame.iter_rows():
         click.echo(f"{ts:%Y-%m-%dT%H:%MZ}  {value:12.1f}")
     if output:
-        writers = {".csv": frame.write_csv, ".json": lambda p: frame.write_json(p),
-                   ".parquet": frame.write_parquet}
+        writers: dict[str, Callable[[Path], object]] = {
+            ".csv": frame.write_csv, ".json": frame.write_json, ".parquet": frame.write_parquet}
         if output.suffix not in writers:
             raise ConfigError(f"--output must end in .csv, .json or .parquet, not {output.suffix!r}")
         writers[output.suffix](output)

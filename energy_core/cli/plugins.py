@@ -18,7 +18,7 @@ def plugins_command(ctx: click.Context) -> None:
     registry = Registry(pm)
     rows = []
     for plugin in pm.get_plugins():
-        name = pm.get_name(plugin)
+        name = pm.get_name(plugin) or repr(plugin)
         info = pm.info(plugin)
         rows.append({
             "name": name,

@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from energy_core import hookspecs
+import energy_core.hookspecs as hookspecs  # not `from energy_core import`: that would load energy_core.api
 from energy_core.hookspecs import PROJECT_NAME
 
 DISABLE_ENV = "ENERGY_DISABLE_PLUGINS"

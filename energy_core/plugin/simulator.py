@@ -72,7 +72,7 @@ class Simulator(ABC):
         if self._server is None:
             raise RuntimeError("simulator is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
         simulator = self

@@ -6,8 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from energy_core.api import Normalizer, PayloadValidationError, RawBatch
-
-UNIT = "gCO2/kWh"
+from energy_example.api import UNIT
 
 
 class ExampleNormalizer(Normalizer):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from energy_core.api import SimRequest, SimResponse, Simulator
-from energy_example.source import KEY_VARIABLE, URL_VARIABLE
+from energy_example.api import KEY_VARIABLE, MAX_SPAN, PATH, TIME_FORMAT, UNIT, URL_VARIABLE
 
 
 class ExampleSimulator(Simulator):
@@ -26,27 +26,31 @@ class ExampleSimulator(Simulator):
         return {URL_VARIABLE: self.url, KEY_VARIABLE: self.api_key}
 
     def handle(self, request: SimRequest) -> SimResponse:
-        if request.path != "/v1/intensity":
+        if request.path != PATH:
             return _json(404, {"error": "not found"})
         if request.first("key") != self.api_key:
             return _json(401, {"error": "invalid key"})
+        zone, start_text, end_text = request.first("zone"), request.first("start"), request.first("end")
+        if zone is None:
+            return _json(400, {"error": "zone is required"})
+        if start_text is None or end_text is None:
+            return _json(400, {"error": "start and end are required"})
         try:
-            start = datetime.strptime(request.first("start", ""), "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-            end = datetime.strptime(request.first("end", ""), "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+            start = datetime.strptime(start_text, TIME_FORMAT).replace(tzinfo=UTC)
+            end = datetime.strptime(end_text, TIME_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             return _json(400, {"error": "start and end must look like 2024-01-01T00:00Z"})
-        if end - start > timedelta(days=31):
-            return _json(400, {"error": "at most 31 days per request"})
-        zone = request.first("zone", "")
+        if end - start > MAX_SPAN:
+            return _json(400, {"error": f"at most {MAX_SPAN.days} days per request"})
         hours = int((end - start) / timedelta(hours=1))
         data = [_interval(zone, start + timedelta(hours=h)) for h in range(hours)]
-        return _json(200, {"zone": zone, "unit": "gCO2/kWh", "data": data})
+        return _json(200, {"zone": zone, "unit": UNIT, "data": data})
 
 
 def _interval(zone: str, at: datetime) -> dict:
     hour = at.timestamp() / 3600
     actual = 300 + 80 * math.sin(2 * math.pi * (hour % 24) / 24) + 10 * (sum(map(ord, zone)) % 7)
-    return {"from": f"{at:%Y-%m-%dT%H:%MZ}", "to": f"{at + timedelta(hours=1):%Y-%m-%dT%H:%MZ}",
+    return {"from": at.strftime(TIME_FORMAT), "to": (at + timedelta(hours=1)).strftime(TIME_FORMAT),
             "actual": round(actual, 1), "forecast": round(actual * 0.97 + 5, 1)}
 
 

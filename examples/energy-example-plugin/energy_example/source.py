@@ -1,10 +1,5 @@
-"""The example API: ``GET {base}/v1/intensity?zone=PACW&start=...&end=...&key=...`` answers
-
-    {"zone": "PACW", "unit": "gCO2/kWh",
-     "data": [{"from": "2024-01-01T00:00Z", "to": "2024-01-01T01:00Z", "actual": 312.5, "forecast": 300.1}]}
-
-with at most 31 days per request; ``from`` is the start of the hour, in UTC.
-"""
+"""The example source: one window per zone and month, fetched from the API that :mod:`energy_example.api`
+describes and validated at the boundary."""
 
 from __future__ import annotations
 
@@ -27,12 +22,9 @@ from energy_core.api import (
     UnexpectedPayloadError,
     Window,
     month_windows,
-    register_secret,
 )
+from energy_example.api import DEFAULT_URL, KEY_VARIABLE, PATH, TIME_FORMAT, URL_VARIABLE
 
-URL_VARIABLE = "ENERGY_EXAMPLE_URL"
-KEY_VARIABLE = "EXAMPLE_API_KEY"
-DEFAULT_URL = "https://api.example.org"
 ZONES = ("PACW", "CISO", "ERCO")
 
 
@@ -76,8 +68,7 @@ class ExampleSource(Source):
     def __init__(self, context: SourceContext) -> None:
         super().__init__(context)
         self.base_url = context.env.get(URL_VARIABLE, DEFAULT_URL).rstrip("/")
-        self._key = context.env.get(KEY_VARIABLE, "")
-        register_secret(self._key)  # from now on energy removes it from logs, errors and cached bodies
+        self._key = context.secret(KEY_VARIABLE)  # from now on energy removes it from logs, errors and cached bodies
 
     @classmethod
     def simulator(cls, env):
@@ -94,9 +85,9 @@ class ExampleSource(Source):
         if not self._key:
             raise AuthError(f"{KEY_VARIABLE} is not set: export your key for the example API", source="example")
         (zone,) = window.regions
-        fetched = self.http.get(f"{self.base_url}/v1/intensity", parse=parse, secrets={"key": self._key},
+        fetched = self.http.get(f"{self.base_url}{PATH}", parse=parse, secrets={"key": self._key},
                                 cache=self.cache_mode(window),
-                                params=[("zone", zone), ("start", f"{window.start:%Y-%m-%dT%H:%MZ}"),
-                                        ("end", f"{window.end:%Y-%m-%dT%H:%MZ}")])
+                                params=[("zone", zone), ("start", window.start.strftime(TIME_FORMAT)),
+                                        ("end", window.end.strftime(TIME_FORMAT))])
         rows = fetched.value.filter(pl.col("start") >= window.start, pl.col("start") < window.end)
         yield RawBatch(window, rows, fetched.fetched_at)

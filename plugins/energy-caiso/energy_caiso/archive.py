@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+from energy_caiso.api import MIN_INTERVAL_S, ErrCode
 from energy_core.api import (
     InvalidRequestError,
     RateLimitedError,
@@ -30,14 +31,13 @@ _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(csv|xml)$")
 _ERR_CODE = re.compile(rb"<(?:\w+:)?ERR_CODE>\s*(\d+)\s*</(?:\w+:)?ERR_CODE>")
 _ERR_DESC = re.compile(rb"<(?:\w+:)?ERR_DESC>([^<]*)</(?:\w+:)?ERR_DESC>")
 
-NO_DATA = 1000
-BUSY_PAUSE_S = 5.0
-"""OASIS asks clients to leave 5 s between requests; a busy answer is retried no sooner."""
-TRANSIENT_CODES = {1003: "timed out waiting for the query", 1015: "GroupZip still processing"}
-PARAMETER_HINTS = {
-    1002: "startdatetime/enddatetime must look like YYYYMMDDTHH:MM-0000",
-    1004: "the span between startdatetime and enddatetime exceeds 31 days",
-    1020: "the version parameter is missing or wrong for this report",
+BUSY_PAUSE_S = MIN_INTERVAL_S
+"""A busy answer is retried no sooner than OASIS asks clients to leave between requests."""
+TRANSIENT_CODES = {ErrCode.TIMED_OUT, ErrCode.GROUPZIP_PROCESSING}
+PARAMETER_HINTS: dict[int, str] = {
+    ErrCode.BAD_DATETIME: "startdatetime/enddatetime must look like YYYYMMDDTHH:MM-0000",
+    ErrCode.SPAN_TOO_LONG: "the span between startdatetime and enddatetime exceeds 31 days",
+    ErrCode.BAD_VERSION: "the version parameter is missing or wrong for this report",
 }
 
 
@@ -136,7 +136,7 @@ def oasis_error(xml: bytes, request: str) -> SourceError | None:
         raise UnexpectedPayloadError(f"caiso: error XML without ERR_CODE from {request}", source="caiso")
     code = int(code_match.group(1))
     description = desc_match.group(1).decode("utf-8", "replace").strip() if desc_match else ""
-    if code == NO_DATA:
+    if code == ErrCode.NO_DATA:
         return None
     message = f"caiso: OASIS ERR_CODE {code} ({description}) for {request}"
     if "too many requests" in description.lower():

@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from energy_caiso.api import INTERVAL_END, INTERVAL_START, PACIFIC
 from energy_caiso.reports import Report
 from energy_core.api import PayloadValidationError
 
-PACIFIC = "America/Los_Angeles"
 _UTC = pl.Datetime("us", "UTC")
 _GMT_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
 
@@ -52,14 +52,11 @@ def read_report(data: bytes, report: Report) -> pl.DataFrame:
     """An OASIS CSV member, selected by column name (order and extra columns do not matter)."""
     what = f"{report.queryname} {report.market} CSV"
     frame = _read_csv(data, what)
-    needed = ["INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT", report.area_column, report.item_column,
-              report.value_column]
+    needed = [INTERVAL_START, INTERVAL_END, report.area_column, report.item_column, report.value_column]
     _require(frame, needed, what)
     parsed = frame.select(
-        start=pl.col("INTERVALSTARTTIME_GMT").str.strip_chars().str.to_datetime(_GMT_FORMAT, time_zone="UTC",
-                                                                                  strict=False),
-        end=pl.col("INTERVALENDTIME_GMT").str.strip_chars().str.to_datetime(_GMT_FORMAT, time_zone="UTC",
-                                                                              strict=False),
+        start=pl.col(INTERVAL_START).str.strip_chars().str.to_datetime(_GMT_FORMAT, time_zone="UTC", strict=False),
+        end=pl.col(INTERVAL_END).str.strip_chars().str.to_datetime(_GMT_FORMAT, time_zone="UTC", strict=False),
         area=pl.col(report.area_column).str.strip_chars(),
         item=pl.col(report.item_column).str.strip_chars(),
         value=pl.col(report.value_column),

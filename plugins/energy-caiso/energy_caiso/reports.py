@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HUB_NODES = {"TH_NP15_GEN-APND": "NP15", "TH_SP15_GEN-APND": "SP15", "TH_ZP26_GEN-APND": "ZP26"}
+from energy_caiso.api import CSV_RESULT, HUB_NODES, REPORT_VERSIONS
+
 SYSTEM = "CISO"
 """The CAISO balancing authority as EIA names it, so system totals line up with EIA's respondent."""
 
@@ -14,7 +15,6 @@ class Report:
     """One OASIS SingleZip query and the CSV columns that carry its area, item and value."""
 
     queryname: str
-    version: int
     market: str
     area_column: str
     item_column: str
@@ -22,20 +22,20 @@ class Report:
     extra: tuple[tuple[str, str], ...] = ()
 
     def params(self) -> list[tuple[str, str]]:
-        return [("queryname", self.queryname), ("market_run_id", self.market), ("version", str(self.version)),
-                *self.extra, ("resultformat", "6")]
+        return [("queryname", self.queryname), ("market_run_id", self.market),
+                ("version", str(REPORT_VERSIONS[self.queryname])), *self.extra, ("resultformat", CSV_RESULT)]
 
 
 def _load(market: str) -> Report:
-    return Report("SLD_FCST", 1, market, "TAC_AREA_NAME", "MARKET_RUN_ID")
+    return Report("SLD_FCST", market, "TAC_AREA_NAME", "MARKET_RUN_ID")
 
 
 OASIS_DATASETS: dict[str, tuple[Report, ...]] = {
     "caiso.load": (_load("ACTUAL"),),
     "caiso.load_forecast": (_load("DAM"), _load("2DA"), _load("7DA")),
-    "caiso.renewables_forecast": (Report("SLD_REN_FCST", 1, "DAM", "TRADING_HUB", "RENEWABLE_TYPE"),),
-    "caiso.lmp": (Report("PRC_LMP", 12, "DAM", "NODE", "LMP_TYPE", extra=(("node", ",".join(HUB_NODES)),)),),
-    "caiso.schedules": (Report("ENE_SLRS", 1, "DAM", "TAC_ZONE_NAME", "SCHEDULE",
+    "caiso.renewables_forecast": (Report("SLD_REN_FCST", "DAM", "TRADING_HUB", "RENEWABLE_TYPE"),),
+    "caiso.lmp": (Report("PRC_LMP", "DAM", "NODE", "LMP_TYPE", extra=(("node", ",".join(HUB_NODES)),)),),
+    "caiso.schedules": (Report("ENE_SLRS", "DAM", "TAC_ZONE_NAME", "SCHEDULE",
                                extra=(("tac_zone_name", "ALL"), ("schedule", "ALL"))),),
 }
 OUTLOOK_DATASET = "caiso.fuelmix"

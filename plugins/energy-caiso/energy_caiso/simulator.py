@@ -13,7 +13,7 @@ import re
 import threading
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,17 +21,30 @@ import numpy as np
 import polars as pl
 
 from energy_caiso import synthetic
-from energy_caiso.parse import PACIFIC
-from energy_caiso.reports import HUB_NODES
-from energy_caiso.source import OASIS_URL_VARIABLE, OUTLOOK_URL_VARIABLE
+from energy_caiso.api import (
+    CSV_RESULT,
+    ERR_DESC,
+    ERROR_MEMBER,
+    FUELSOURCE,
+    HISTORY_DAY_FORMAT,
+    HUB_NODES,
+    INTERVAL_END,
+    INTERVAL_START,
+    MAX_SPAN,
+    OASIS_URL_VARIABLE,
+    OUTLOOK_URL_VARIABLE,
+    PACIFIC,
+    REPORT_VERSIONS,
+    SINGLE_ZIP,
+    STAMP_FORMAT,
+    THROTTLE_PAGE,
+    ErrCode,
+)
 from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
 
-THROTTLE_PAGE = (b"<html><body><p>CAISO Acceptable Use Policy Violation. Please retry your request after 5 "
-                 b"seconds.</p></body></html>")
 _STAMP = re.compile(r"^\d{8}T\d{2}:\d{2}-0000$")
-_FUELSOURCE = re.compile(r"^/outlook/history/(\d{8})/fuelsource\.csv$")
+_FUELSOURCE = re.compile(rf"^/outlook/history/(\d{{8}})/{re.escape(FUELSOURCE)}$")
 _ZIP_TIME = (2025, 1, 1, 0, 0, 0)
-_VERSIONS = {"SLD_FCST": 1, "SLD_REN_FCST": 1, "PRC_LMP": 12, "ENE_SLRS": 1}
 _MARKETS = {"SLD_FCST": {"ACTUAL", "DAM", "2DA", "7DA"}, "SLD_REN_FCST": {"DAM", "ACTUAL"}, "PRC_LMP": {"DAM"},
             "ENE_SLRS": {"DAM"}}
 _LOAD_ITEMS = {"ACTUAL": "SYS_FCST_ACT_MW", "DAM": "SYS_FCST_DA_MW", "2DA": "SYS_FCST_2DA_MW",
@@ -39,9 +52,9 @@ _LOAD_ITEMS = {"ACTUAL": "SYS_FCST_ACT_MW", "DAM": "SYS_FCST_DA_MW", "2DA": "SYS
 
 
 class OasisRefusal(Exception):
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(description)
-        self.code, self.description = code, description
+    def __init__(self, code: ErrCode) -> None:
+        super().__init__(ERR_DESC[code])
+        self.code, self.description = code, ERR_DESC[code]
 
 
 class CaisoSimulator(Simulator):
@@ -65,17 +78,17 @@ class CaisoSimulator(Simulator):
         return {OASIS_URL_VARIABLE: f"{self.url}/oasisapi", OUTLOOK_URL_VARIABLE: f"{self.url}/outlook"}
 
     def handle(self, request: SimRequest) -> SimResponse:
-        if request.path == "/oasisapi/SingleZip":
+        if request.path == f"/oasisapi/{SINGLE_ZIP}":
             if not self._admit():
                 return SimResponse(429, THROTTLE_PAGE, {"Content-Type": "text/html"})
             try:
                 name, csv = self._report(request)
             except OasisRefusal as refusal:
-                return _zip_response("INVALID_REQUEST.xml", _error_xml(refusal.code, refusal.description))
+                return _zip_response(ERROR_MEMBER, _error_xml(refusal.code, refusal.description))
             return _zip_response(name, csv)
         match = _FUELSOURCE.match(request.path)
         if match:
-            day = datetime.strptime(match.group(1), "%Y%m%d").date()
+            day = datetime.strptime(match.group(1), HISTORY_DAY_FORMAT).date()
             return SimResponse(200, fuelsource_csv(day), {"Content-Type": "text/csv"})
         return SimResponse(404, b"<html><body>Not Found</body></html>", {"Content-Type": "text/html"})
 
@@ -90,30 +103,30 @@ class CaisoSimulator(Simulator):
     def _report(self, request: SimRequest) -> tuple[str, bytes]:
         query = request.first("queryname")
         if not query or not request.first("startdatetime") or not request.first("enddatetime"):
-            raise OasisRefusal(1011, "Empty Query; Please Enter Report Name, Startdate, EndDate and Other Parameters")
-        if query not in _VERSIONS:
-            raise OasisRefusal(1005, "Report name does not exist, please use valid report name")
-        if request.first("version") != str(_VERSIONS[query]):
-            raise OasisRefusal(1020, "Version parameter is missing or is invalid")
+            raise OasisRefusal(ErrCode.EMPTY_QUERY)
+        if query not in REPORT_VERSIONS:
+            raise OasisRefusal(ErrCode.UNKNOWN_REPORT)
+        if request.first("version") != str(REPORT_VERSIONS[query]):
+            raise OasisRefusal(ErrCode.BAD_VERSION)
         market = request.first("market_run_id", "")
-        if market not in _MARKETS[query] or request.first("resultformat") != "6":
-            raise OasisRefusal(1001, "Invalid Parameters of the given report name")
+        if market not in _MARKETS[query] or request.first("resultformat") != CSV_RESULT:
+            raise OasisRefusal(ErrCode.INVALID_PARAMETERS)
         start, end = _stamp(request.first("startdatetime")), _stamp(request.first("enddatetime"))
-        if end - start > timedelta(days=31):
-            raise OasisRefusal(1004, "Data can be requested for period of 31 days only")
+        if end - start > MAX_SPAN:
+            raise OasisRefusal(ErrCode.SPAN_TOO_LONG)
         if self.history_start and end.date() <= self.history_start:
-            raise OasisRefusal(1000, "No data returned for the specified selection")
+            raise OasisRefusal(ErrCode.NO_DATA)
         hours = pl.datetime_range(start, end, "1h", closed="left", time_zone="UTC", eager=True)
         frame = _REPORTS[query](market, hours, request)
         frame = frame.sample(fraction=1.0, shuffle=True, seed=len(hours))  # OASIS rows come unsorted
-        name = f"{start:%Y%m%d}_{end:%Y%m%d}_{query}_{market}_20250101_00_00_00_v{_VERSIONS[query]}.csv"
+        name = f"{start:%Y%m%d}_{end:%Y%m%d}_{query}_{market}_20250101_00_00_00_v{REPORT_VERSIONS[query]}.csv"
         return name, frame.write_csv().encode()
 
 
 def _stamp(text: str | None) -> datetime:
     if not text or not _STAMP.match(text):
-        raise OasisRefusal(1002, "Invalid datetime format, please use valid datetime format")
-    return datetime.strptime(text[:14], "%Y%m%dT%H:%M").replace(tzinfo=UTC)
+        raise OasisRefusal(ErrCode.BAD_DATETIME)
+    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def _calendar(hours: pl.Series) -> pl.DataFrame:
@@ -121,15 +134,15 @@ def _calendar(hours: pl.Series) -> pl.DataFrame:
     local = hours.dt.convert_time_zone(PACIFIC)
     midnight = local.dt.truncate("1d").dt.convert_time_zone("UTC")
     return pl.DataFrame({
-        "INTERVALSTARTTIME_GMT": hours.dt.strftime("%Y-%m-%dT%H:%M:%S-00:00"),
-        "INTERVALENDTIME_GMT": (hours + timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%S-00:00"),
+        INTERVAL_START: hours.dt.strftime("%Y-%m-%dT%H:%M:%S-00:00"),
+        INTERVAL_END: (hours + timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%S-00:00"),
         "OPR_DT": local.dt.strftime("%Y-%m-%d"),
         "OPR_HR": ((hours - midnight).dt.total_hours() + 1).cast(pl.Int32),
         "OPR_INTERVAL": pl.Series([0] * len(hours), dtype=pl.Int32),
     })
 
 
-def _rows(hours: pl.Series, parts: list[tuple[dict[str, object], np.ndarray]]) -> pl.DataFrame:
+def _rows(hours: pl.Series, parts: Sequence[tuple[Mapping[str, object], np.ndarray]]) -> pl.DataFrame:
     calendar = _calendar(hours)
     return pl.concat([calendar.with_columns(*[pl.lit(v).alias(k) for k, v in fields.items()],
                                             MW=pl.Series(values)) for fields, values in parts])
@@ -148,7 +161,7 @@ def _sld_fcst(market: str, hours: pl.Series, request: SimRequest) -> pl.DataFram
     parts = [({"LOAD_TYPE": 0, "MARKET_RUN_ID": market, "TAC_AREA_NAME": area, "LABEL": "Demand Forecast",
                "XML_DATA_ITEM": item, "POS": 3.5}, values(area)) for area in areas]
     return _rows(hours, parts).with_columns(EXECUTION_TYPE=pl.lit(market), GROUP=pl.lit(1)).select(
-        "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT", "LOAD_TYPE", "OPR_DT", "OPR_HR", "OPR_INTERVAL",
+        INTERVAL_START, INTERVAL_END, "LOAD_TYPE", "OPR_DT", "OPR_HR", "OPR_INTERVAL",
         "MARKET_RUN_ID", "TAC_AREA_NAME", "LABEL", "XML_DATA_ITEM", "POS", "MW", "EXECUTION_TYPE", "GROUP")
 
 
@@ -181,7 +194,7 @@ def _ene_slrs(market: str, hours: pl.Series, request: SimRequest) -> pl.DataFram
                 "XML_DATA_ITEM": f"TOT_{kind[:3].upper()}_MW", "POS": 1}, synthetic.schedule(zone, kind, t))
               for zone in synthetic.ZONES for kind in kinds]
     return _rows(hours, parts).with_columns(GROUP=pl.lit(1)).select(
-        "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT", "SLRS_TYPE", "OPR_DT", "OPR_HR", "OPR_INTERVAL",
+        INTERVAL_START, INTERVAL_END, "SLRS_TYPE", "OPR_DT", "OPR_HR", "OPR_INTERVAL",
         "MARKET_RUN_ID", "TAC_ZONE_NAME", "SCHEDULE", "XML_DATA_ITEM", "POS", "MW", "GROUP")
 
 

@@ -13,8 +13,20 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from energy_caiso.api import (
+    DEFAULT_OASIS_URL,
+    DEFAULT_OUTLOOK_URL,
+    FUELSOURCE,
+    HISTORY_DAY_FORMAT,
+    MIN_INTERVAL_S,
+    OASIS_URL_VARIABLE,
+    OUTLOOK_URL_VARIABLE,
+    PACIFIC,
+    SINGLE_ZIP,
+    STAMP_FORMAT,
+)
 from energy_caiso.archive import oasis_error, read_single_member
-from energy_caiso.parse import PACIFIC, read_fuelsource, read_report
+from energy_caiso.parse import read_fuelsource, read_report
 from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, Report
 from energy_core.api import (
     CacheMode,
@@ -33,12 +45,7 @@ from energy_core.api import (
 
 logger = logging.getLogger(__name__)
 
-OASIS_URL_VARIABLE = "ENERGY_CAISO_URL"
-OUTLOOK_URL_VARIABLE = "ENERGY_CAISO_OUTLOOK_URL"
-DEFAULT_OASIS_URL = "https://oasis.caiso.com/oasisapi"
-DEFAULT_OUTLOOK_URL = "https://www.caiso.com/outlook"
-OASIS_BUDGET = RateBudget(1, per=5.0, burst=1)
-"""OASIS allows about one request per 5 seconds and answers faster callers with HTTP 429."""
+OASIS_BUDGET = RateBudget(1, per=MIN_INTERVAL_S, burst=1)
 OUTLOOK_BUDGET = RateBudget(1, per=1.0, burst=2)
 """Today's Outlook publishes no limit; one file a second is polite."""
 _RETRY_AFTER = re.compile(rb"retry your request after (\d+) seconds", re.IGNORECASE)
@@ -93,7 +100,7 @@ class CaisoSource(Source):
             return
         for report in OASIS_DATASETS[window.dataset]:
             fetched = self.http.get(
-                f"{self.oasis_url}/SingleZip", params=oasis_params(report, window.start, window.end),
+                f"{self.oasis_url}/{SINGLE_ZIP}", params=oasis_params(report, window.start, window.end),
                 parse=partial(parse_oasis, report=report), classify=classify, cache=mode)
             if fetched.value.rows is None:
                 logger.info("caiso: no data (ERR_CODE 1000) for %s %s", report.queryname, report.market)
@@ -103,7 +110,7 @@ class CaisoSource(Source):
 
     def _fetch_outlook(self, window: Window, mode: CacheMode) -> Iterator[RawBatch]:
         for day in pacific_days(window.start, window.end):
-            fetched = self.http.get(f"{self.outlook_url}/history/{day:%Y%m%d}/fuelsource.csv",
+            fetched = self.http.get(f"{self.outlook_url}/history/{day.strftime(HISTORY_DAY_FORMAT)}/{FUELSOURCE}",
                                     parse=partial(parse_fuelsource, day=day), cache=mode, budget=OUTLOOK_BUDGET)
             day_start, day_end = pacific_day_bounds(day)
             yield RawBatch(Window(self.name, OUTLOOK_DATASET, day_start, day_end), fetched.value,
@@ -112,9 +119,8 @@ class CaisoSource(Source):
 
 def oasis_params(report: Report, start: datetime, end: datetime) -> list[tuple[str, str]]:
     """SingleZip parameters; times in GMT as ``YYYYMMDDTHH:MM-0000`` (ISO dashes are refused: 1002)."""
-    stamp = "%Y%m%dT%H:%M-0000"
-    return [*report.params(), ("startdatetime", start.astimezone(UTC).strftime(stamp)),
-            ("enddatetime", end.astimezone(UTC).strftime(stamp))]
+    return [*report.params(), ("startdatetime", start.astimezone(UTC).strftime(STAMP_FORMAT)),
+            ("enddatetime", end.astimezone(UTC).strftime(STAMP_FORMAT))]
 
 
 def parse_oasis(response: HttpResponse, report: Report) -> Answer:

@@ -42,7 +42,7 @@ def _sun(hours: np.ndarray) -> np.ndarray:
 def load(area: str, hours: np.ndarray) -> np.ndarray:
     """Actual load (MW) for a TAC or EIM area; ``CA ISO-TAC`` is the sum of the TAC areas."""
     if area == "CA ISO-TAC":
-        return sum(load(tac, hours) for tac in TAC_LOAD)
+        return sum((load(tac, hours) for tac in TAC_LOAD), np.zeros(hours.shape))
     mean = TAC_LOAD.get(area) or EIM_LOAD[area]
     hour, day = _pacific_hour(hours), np.mod(hours / 24, 365.25)
     shape = 1 + 0.18 * np.sin(2 * np.pi * (hour - 11) / 24) + 0.12 * np.cos(2 * np.pi * (day - 210) / 365.25)

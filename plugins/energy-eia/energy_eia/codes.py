@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from energy_eia.api import CODE_COLUMNS, FUEL_TYPE_DATA, REGION_DATA
+
 REGION_TYPES = {
     "D": "demand",
     "DF": "demand_forecast",
@@ -48,8 +50,8 @@ class Route:
 
 
 ROUTES = {
-    "eia.region": Route("eia.region", "electricity/rto/region-data", "type", REGION_TYPES, "", True),
-    "eia.fuel": Route("eia.fuel", "electricity/rto/fuel-type-data", "fueltype", FUEL_TYPES, "gen.", False),
+    "eia.region": Route("eia.region", REGION_DATA, CODE_COLUMNS[REGION_DATA], REGION_TYPES, "", True),
+    "eia.fuel": Route("eia.fuel", FUEL_TYPE_DATA, CODE_COLUMNS[FUEL_TYPE_DATA], FUEL_TYPES, "gen.", False),
 }
 
 UNIT = "MWh"

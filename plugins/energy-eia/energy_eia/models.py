@@ -13,6 +13,8 @@ Field names are the API's own; ``period`` stays text and is parsed for the whole
 
 from __future__ import annotations
 
+import types
+
 import msgspec
 from pydantic import BaseModel, TypeAdapter
 
@@ -31,8 +33,9 @@ def _page_decoders(code_column: str) -> tuple[msgspec.json.Decoder, msgspec.json
             f"{code_column.title()}Row",
             [("period", str), ("respondent", str), (code_column, str), ("value", value_type, None)],
             gc=False, array_like=False)
+        rows = types.GenericAlias(list, (row,))  # list[row]; row is a class made here, not a type mypy can name
         response = msgspec.defstruct(
-            "Response", [("total", int), ("data", list[row]), ("warnings", list[EiaWarning], [])], gc=False)
+            "Response", [("total", int), ("data", rows), ("warnings", list[EiaWarning], [])], gc=False)
         page = msgspec.defstruct("Page", [("response", response)], gc=False)
         decoders.append(msgspec.json.Decoder(page, strict=False))  # lax: "169" -> 169, "2455" -> 2455.0
     return decoders[0], decoders[1]

@@ -6,6 +6,8 @@ start is ``period - 1 hour``: ``2023-01-01T01`` covers 00:00-01:00 UTC and is st
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import polars as pl
 
 from energy_core.api import Normalizer, PayloadValidationError, RawBatch
@@ -41,4 +43,4 @@ def _interval_start(period: pl.Series, route: Route) -> pl.Series:
         raise PayloadValidationError(
             f"eia: {route.dataset} has {bad.sum()} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
             f"e.g. {period[bad.arg_true()[0]]!r}; other frequencies are not supported", source="eia")
-    return ending - pl.duration(hours=1)
+    return ending - timedelta(hours=1)

@@ -19,11 +19,10 @@ from energy_core.api import (
     TransientSourceError,
     UnexpectedPayloadError,
 )
+from energy_eia.api import KEY_VARIABLE, REGISTER_URL
 from energy_eia.codes import Route
 from energy_eia.models import ERROR_BODY, PAGE_DECODERS, KeyErrorBody
 
-KEY_VARIABLE = "EIA_API_KEY"
-REGISTER_URL = "https://www.eia.gov/opendata/register.php"
 _MISSING_TOKENS = ("", "na", "n/a", "null", "none", "nan", "-")
 
 

@@ -25,17 +25,25 @@ import polars as pl
 
 from energy_core.api import ConfigError, SimRequest, SimResponse, Simulator
 from energy_eia import synthetic
-from energy_eia.codes import REGION_TYPES
-from energy_eia.parse import KEY_VARIABLE
-from energy_eia.source import PAGE_LENGTH, URL_VARIABLE
+from energy_eia.api import (
+    CODE_COLUMNS,
+    FREQUENCY,
+    FUEL_TYPE_NAMES,
+    KEY_INVALID,
+    KEY_MISSING,
+    KEY_VARIABLE,
+    PAGE_LENGTH,
+    PERIOD_FORMAT,
+    REGION_TYPE_NAMES,
+    REGISTER_URL,
+    TABLE_VARIABLE,
+    URL_VARIABLE,
+)
 
-TABLE_VARIABLE = "ENERGY_EIA_SIMULATOR_TABLE"
-_ROUTES = {"electricity/rto/region-data/data": "type", "electricity/rto/fuel-type-data/data": "fueltype"}
-_TYPE_NAMES = {"D": "Demand", "DF": "Day-ahead demand forecast", "NG": "Net generation", "TI": "Total interchange"}
-_FUEL_NAMES = {"COL": "Coal", "NG": "Natural Gas", "NUC": "Nuclear", "OIL": "Petroleum", "OTH": "Other",
-               "SUN": "Solar", "WAT": "Hydro", "WND": "Wind", "BAT": "Battery storage"}
+_ROUTES = {f"{route}/data": column for route, column in CODE_COLUMNS.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FRAME = {"period": pl.Datetime("us", "UTC"), "respondent": pl.String, "code": pl.String, "value": pl.Float64}
+_FRAME = pl.Schema({"period": pl.Datetime("us", "UTC"), "respondent": pl.String(), "code": pl.String(),
+                    "value": pl.Float64()})
 
 
 @dataclass(frozen=True)
@@ -89,10 +97,10 @@ class EiaSimulator(Simulator):
             return _json(500, {"error": "Not found.", "code": 404})
         key = request.first("api_key")
         if not key:
-            return _json(403, {"error": {"code": "API_KEY_MISSING", "message": "No api_key was supplied.  Please "
-                               "register for one at https://www.eia.gov/opendata/register.php"}})
+            return _json(403, {"error": {"code": KEY_MISSING, "message": "No api_key was supplied.  Please "
+                               f"register for one at {REGISTER_URL}"}})
         if key != self.api_key:
-            return _json(403, {"error": {"code": "API_KEY_INVALID",
+            return _json(403, {"error": {"code": KEY_INVALID,
                                          "message": "An invalid api_key was supplied. Get one at https://api.eia.gov:443"}})
         with self._lock:
             count = next(self._count)
@@ -112,13 +120,12 @@ class EiaSimulator(Simulator):
     def _page(self, route: str, request: SimRequest, count: int) -> bytes:
         code_column = _ROUTES[route]
         frequency = request.first("frequency")
-        if frequency != "hourly":
-            raise ValueError(f"Invalid frequency '{frequency}' provided. The simulator serves 'hourly' only.")
+        if frequency != FREQUENCY:
+            raise ValueError(f"Invalid frequency '{frequency}' provided. The simulator serves '{FREQUENCY}' only.")
         start, end = _bound(request.first("start"), "start"), _bound(request.first("end"), "end")
         respondents = tuple(request.all("facets[respondent][]")) or self.respondents
         codes = tuple(request.all(f"facets[{code_column}][]"))
-        offset = int(request.first("offset", "0"))
-        length = int(request.first("length", str(PAGE_LENGTH)))
+        offset, length = _int_param(request, "offset", 0), _int_param(request, "length", PAGE_LENGTH)
         warnings = []
         if length > PAGE_LENGTH:
             warnings.append({"warning": "incomplete return", "description": "The API can only return 5000 rows in "
@@ -130,7 +137,7 @@ class EiaSimulator(Simulator):
             result = result.sample(fraction=1.0, shuffle=True, seed=count)  # unstable order, like the real API
         rows = self._rows(result.slice(offset, length), code_column, "value" in request.all("data[0]") +
                           request.all("data[]"))
-        response = {"total": str(result.height), "dateFormat": 'YYYY-MM-DD"T"HH24', "frequency": "hourly",
+        response = {"total": str(result.height), "dateFormat": 'YYYY-MM-DD"T"HH24', "frequency": FREQUENCY,
                     "data": rows, "description": "Simulated EIA-930 data."}
         if warnings:
             response["warnings"] = warnings
@@ -161,7 +168,7 @@ class EiaSimulator(Simulator):
         hours = np.arange(first, int((end - _EPOCH).total_seconds() // 3600) + 1, dtype=np.int64)
         parts = []
         for respondent in respondents:
-            known = REGION_TYPES if code_column == "type" else synthetic.fuels_for(respondent)
+            known = REGION_TYPE_NAMES if code_column == "type" else synthetic.fuels_for(respondent)
             for code in (c for c in known if not codes or c in codes):
                 make = synthetic.region if code_column == "type" else synthetic.fuel
                 parts.append(pl.DataFrame({"period": hours * 3_600_000_000, "respondent": respondent, "code": code,
@@ -171,8 +178,8 @@ class EiaSimulator(Simulator):
         return pl.concat(parts).with_columns(pl.col("period").cast(pl.Datetime("us", "UTC")))
 
     def _rows(self, page: pl.DataFrame, code_column: str, with_values: bool) -> list[dict]:
-        names = _TYPE_NAMES if code_column == "type" else _FUEL_NAMES
-        periods = page["period"].dt.strftime("%Y-%m-%dT%H").to_list()
+        names = REGION_TYPE_NAMES if code_column == "type" else FUEL_TYPE_NAMES
+        periods = page["period"].dt.strftime(PERIOD_FORMAT).to_list()
         texts = page["value"].map_elements(_value_text, return_dtype=pl.String, skip_nulls=True).to_list()
         numbers = page["value"].to_list()
         cutoff = int(self.numeric_values * 10)
@@ -199,12 +206,18 @@ def _json(status: int, payload: object, headers: dict[str, str] | None = None) -
 def _bound(text: str | None, name: str) -> datetime:
     if not text:
         raise ValueError(f"The simulator needs '{name}' (YYYY-MM-DD or YYYY-MM-DDTHH).")
-    for form in ("%Y-%m-%dT%H", "%Y-%m-%d"):
+    for form in (PERIOD_FORMAT, "%Y-%m-%d"):
         try:
             return datetime.strptime(text, form).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise ValueError(f"Invalid {name} '{text}' provided.")
+
+
+def _int_param(request: SimRequest, name: str, default: int) -> int:
+    """An integer parameter (``offset``, ``length``), ``default`` when it is not given."""
+    text = request.first(name)
+    return default if text is None else int(text)
 
 
 def _sort(request: SimRequest, code_column: str) -> tuple[tuple[str, bool], ...]:
@@ -222,10 +235,10 @@ def _sort(request: SimRequest, code_column: str) -> tuple[tuple[str, bool], ...]
 
 def _echo(request: SimRequest) -> dict:
     """The request's parameters, echoed the way EIA does, api_key included."""
-    echoed: dict[str, object] = {}
+    echoed: dict[str, list[str]] = {}
     for name, value in request.query:
-        echoed.setdefault(name, []).append(value)  # type: ignore[union-attr]
-    return {k: v[0] if len(v) == 1 else v for k, v in echoed.items()}  # type: ignore[arg-type]
+        echoed.setdefault(name, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in echoed.items()}
 
 
 def load_table(source: pl.DataFrame | Path | str) -> dict[str, pl.DataFrame]:
@@ -282,10 +295,11 @@ def _as_utc(column: pl.Series) -> pl.Series:
         except pl.exceptions.PolarsError as exc:
             raise ConfigError(
                 f"simulator table column {column.name!r} holds text that is not a timestamp: {exc}") from None
-    if not isinstance(column.dtype, pl.Datetime):
-        raise ConfigError(f"simulator table column {column.name!r} must hold timestamps, not {column.dtype}")
+    dtype = column.dtype
+    if not isinstance(dtype, pl.Datetime):
+        raise ConfigError(f"simulator table column {column.name!r} must hold timestamps, not {dtype}")
     column = column.dt.cast_time_unit("us")
-    return column.dt.replace_time_zone("UTC") if column.dtype.time_zone is None else column.dt.convert_time_zone("UTC")
+    return column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column.dt.convert_time_zone("UTC")
 
 
 _DATA_TYPES = {"demand": "D", "demand_forecast": "DF", "forecast": "DF", "net_generation": "NG",

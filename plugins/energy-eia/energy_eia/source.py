@@ -22,17 +22,13 @@ from energy_core.api import (
     SourceContext,
     Window,
     month_windows,
-    register_secret,
 )
+from energy_eia.api import DEFAULT_URL, FREQUENCY, KEY_VARIABLE, PAGE_LENGTH, PERIOD_FORMAT, REGISTER_URL, URL_VARIABLE
 from energy_eia.codes import ROUTES, Route
-from energy_eia.parse import KEY_VARIABLE, REGISTER_URL, Page, classify, parse_page
+from energy_eia.parse import Page, classify, parse_page
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URL = "https://api.eia.gov/v2"
-URL_VARIABLE = "ENERGY_EIA_URL"
-PAGE_LENGTH = 5000
-"""The most rows EIA returns in one JSON response."""
 RESPONDENTS_PER_WINDOW = 10
 FETCH_ATTEMPTS = 2
 """A window whose row count does not match ``total`` is fetched again once, bypassing the cache."""
@@ -52,8 +48,7 @@ class EiaSource(Source):
     def __init__(self, context: SourceContext) -> None:
         super().__init__(context)
         self.base_url = context.env.get(URL_VARIABLE, DEFAULT_URL).rstrip("/")
-        self._api_key = context.env.get(KEY_VARIABLE, "").strip()
-        register_secret(self._api_key)
+        self._api_key = context.secret(KEY_VARIABLE)
 
     def __repr__(self) -> str:
         return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
@@ -121,11 +116,11 @@ class EiaSource(Source):
 def page_params(route: Route, window: Window, offset: int) -> list[tuple[str, str]]:
     """Query parameters for one page. ``period`` is hour-ending and both bounds are inclusive."""
     first, last = window.start + timedelta(hours=1), window.end
-    params = [("frequency", "hourly"), ("data[0]", "value")]
+    params = [("frequency", FREQUENCY), ("data[0]", "value")]
     params += [("facets[respondent][]", r) for r in window.regions]
     if route.facet_codes:
         params += [(f"facets[{route.code_column}][]", code) for code in route.series]
-    params += [("start", f"{first:%Y-%m-%dT%H}"), ("end", f"{last:%Y-%m-%dT%H}")]
+    params += [("start", first.strftime(PERIOD_FORMAT)), ("end", last.strftime(PERIOD_FORMAT))]
     for i, column in enumerate(("period", "respondent", route.code_column)):
         params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
     params += [("offset", str(offset)), ("length", str(PAGE_LENGTH))]
@@ -164,8 +159,11 @@ def _strictly_increasing(rows: pl.DataFrame) -> bool:
 
 
 def _inside(rows: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, int]:
-    first, last = f"{window.start + timedelta(hours=1):%Y-%m-%dT%H}", f"{window.end:%Y-%m-%dT%H}"
-    if rows.height == 0 or (first <= rows["period"].min() and rows["period"].max() <= last):
+    first, last = (window.start + timedelta(hours=1)).strftime(PERIOD_FORMAT), window.end.strftime(PERIOD_FORMAT)
+    if rows.height == 0:
+        return rows, 0
+    earliest, latest = rows["period"].min(), rows["period"].max()  # text: the decoder reads period as str
+    if isinstance(earliest, str) and isinstance(latest, str) and first <= earliest and latest <= last:
         return rows, 0
     hourly = rows["period"].str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
     if not hourly.all():

@@ -100,7 +100,7 @@ def region(respondent: str, code: str, hours: np.ndarray) -> np.ndarray:
         return demand(respondent, hours)
     if code == "DF":
         return np.round(demand(respondent, hours) * (1 + 0.03 * _noise(_seed(respondent, "DF"), hours)))
-    generation = sum(fuel(respondent, f, hours) for f in fuels_for(respondent))
+    generation = sum((fuel(respondent, f, hours) for f in fuels_for(respondent)), np.zeros(hours.shape))
     if code == "NG":
         return generation
     if code == "TI":

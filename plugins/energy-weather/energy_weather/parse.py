@@ -17,12 +17,13 @@ from energy_core.api import (
     RateLimitedError,
     UnexpectedPayloadError,
 )
+from energy_weather.api import TIME_FORMAT
 from energy_weather.models import ERROR_BODY, LOCATIONS, Location
 from energy_weather.points import Point
 from energy_weather.variables import UNITS
 
-_ROWS = {"point": pl.String, "stamp": pl.Datetime("us", "UTC"), "variable": pl.String, "value": pl.Float64,
-         "unit": pl.String}
+_ROWS = pl.Schema({"point": pl.String(), "stamp": pl.Datetime("us", "UTC"), "variable": pl.String(),
+                   "value": pl.Float64(), "unit": pl.String()})
 
 
 def parse_locations(response: HttpResponse, points: Sequence[Point], variables: Sequence[str]) -> pl.DataFrame:
@@ -60,7 +61,7 @@ def _location_rows(location: Location, point: Point, variables: Sequence[str], r
         if any(isinstance(v, str) for v in values[:1]):
             raise PayloadValidationError(f"weather: variable {variable!r} holds text, not numbers", source="weather")
         columns[variable] = pl.Series(variable, values, dtype=pl.Float64)
-    stamps = pl.Series("stamp", times).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M", strict=False)
+    stamps = pl.Series("stamp", times).str.strptime(pl.Datetime("us"), TIME_FORMAT, strict=False)
     if stamps.null_count():
         raise PayloadValidationError(f"weather: times not in the form YYYY-MM-DDTHH:MM from {request}",
                                      source="weather")

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
-from energy_weather.source import ARCHIVE_LAG, ARCHIVE_URL_VARIABLE, FORECAST_HORIZON, FORECAST_URL_VARIABLE
+from energy_weather.api import ARCHIVE_LAG, ARCHIVE_URL_VARIABLE, FORECAST_HORIZON, FORECAST_URL_VARIABLE, TIME_FORMAT
 
 _UNITS = {"temperature_2m": "°C", "dew_point_2m": "°C", "relative_humidity_2m": "%", "cloud_cover": "%",
           "wind_speed_10m": "m/s", "wind_speed_100m": "m/s", "shortwave_radiation": "W/m²", "direct_radiation": "W/m²",
@@ -45,25 +45,29 @@ class WeatherSimulator(Simulator):
 
 
 def answer(request: SimRequest, *, archive: bool, today: date) -> bytes:
-    latitudes = [float(v) for v in (request.first("latitude") or "").split(",") if v]
-    longitudes = [float(v) for v in (request.first("longitude") or "").split(",") if v]
+    latitude_text, longitude_text = request.first("latitude") or "", request.first("longitude") or ""
+    latitudes = [float(v) for v in latitude_text.split(",") if v]
+    longitudes = [float(v) for v in longitude_text.split(",") if v]
     if not latitudes or len(latitudes) != len(longitudes):
         raise ValueError("Parameter 'latitude' and 'longitude' must have the same number of elements")
     if any(not -90 <= lat <= 90 for lat in latitudes):
-        raise ValueError("Latitude must be in range of -90 to 90°. Given: " + request.first("latitude"))
+        raise ValueError("Latitude must be in range of -90 to 90°. Given: " + latitude_text)
     variables = [v for v in (request.first("hourly") or "").split(",") if v]
     for variable in variables:
         if variable not in _UNITS:
             raise ValueError(f"Cannot initialize WeatherVariable from invalid String value {variable} for key hourly")
     if (request.first("timezone") or "GMT") not in ("GMT", "UTC"):
         raise ValueError("The simulator answers in GMT only")
-    first, last = date.fromisoformat(request.first("start_date")), date.fromisoformat(request.first("end_date"))
+    first_text, last_text = request.first("start_date"), request.first("end_date")
+    if first_text is None or last_text is None:
+        raise ValueError("The simulator needs 'start_date' and 'end_date' (YYYY-MM-DD)")
+    first, last = date.fromisoformat(first_text), date.fromisoformat(last_text)
     limit = today - ARCHIVE_LAG if archive else today + FORECAST_HORIZON
     if last > limit or first > last:
         raise ValueError(f"Parameter 'end_date' is out of allowed range from 1940-01-01 to {limit.isoformat()}")
     start = datetime.combine(first, datetime.min.time(), UTC)
     hours = np.arange(int(start.timestamp() // 3600), int(start.timestamp() // 3600) + 24 * ((last - first).days + 1))
-    times = [f"{datetime.fromtimestamp(h * 3600, UTC):%Y-%m-%dT%H:%M}" for h in hours]
+    times = [datetime.fromtimestamp(h * 3600, UTC).strftime(TIME_FORMAT) for h in hours.tolist()]
     locations = []
     for lat, lon in zip(latitudes, longitudes, strict=True):
         series = weather(lat, lon, hours.astype(np.float64))

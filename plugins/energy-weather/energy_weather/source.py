@@ -11,19 +11,20 @@ from typing import ClassVar
 import polars as pl
 
 from energy_core.api import FetchRequest, RateBudget, RawBatch, Source, SourceContext, Window
+from energy_weather.api import (
+    ARCHIVE_LAG,
+    ARCHIVE_URL_VARIABLE,
+    DEFAULT_ARCHIVE_URL,
+    DEFAULT_FORECAST_URL,
+    FORECAST_HORIZON,
+    FORECAST_URL_VARIABLE,
+)
 from energy_weather.parse import classify, parse_locations
 from energy_weather.points import Point, load_points
 from energy_weather.variables import DEFAULT_VARIABLES, VARIABLES_VARIABLE
 
 logger = logging.getLogger(__name__)
 
-ARCHIVE_URL_VARIABLE = "ENERGY_WEATHER_URL"
-FORECAST_URL_VARIABLE = "ENERGY_WEATHER_FORECAST_URL"
-DEFAULT_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
-DEFAULT_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
-ARCHIVE_LAG = timedelta(days=5)
-"""The archive (ERA5) reaches up to about five days ago; the forecast API covers what is newer."""
-FORECAST_HORIZON = timedelta(days=16)
 POINTS_PER_REQUEST = 10
 FREE_TIER = (RateBudget(600, per=60.0, burst=10), RateBudget(5000, per=3600.0, burst=50),
              RateBudget(10_000, per=86_400.0, burst=100))
