@@ -15,6 +15,7 @@ ring inside one process, for tests and benchmarks.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import mlx.core as mx
 import numpy as np
@@ -162,7 +163,8 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
             kb, vb, dkb, dvb = ring.shift(kb, vb, dkb, dvb)  # n shifts bring every gradient home
         return dq.astype(q.dtype), dkb.astype(k.dtype), dvb.astype(v.dtype)
 
-    return attend(q, k, v)[0]
+    outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
+    return outputs[0]
 
 
 # -- every rank of a ring, in one process ----------------------------------------------------------------
@@ -225,7 +227,8 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
             kb, vb, dk, dv = rotate(kb), rotate(vb), rotate(dk), rotate(dv)
         return tuple(unshard(g, length).astype(t.dtype) for g, t in ((dq, q), (dk, k), (dv, v)))
 
-    return attend(q, k, v)[0]
+    outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
+    return outputs[0]
 
 
 def naive_attention(q: mx.array, k: mx.array, v: mx.array, *, causal: bool = True) -> mx.array:

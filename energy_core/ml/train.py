@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -78,10 +79,10 @@ def _reduce(grads: dict, ring: Ring) -> dict:
     """
     if ring.size == 1:
         return grads
-    flat = tree_flatten(grads)
+    flat = cast(list[tuple[str, mx.array]], tree_flatten(grads))  # a dict of arrays flattens to pairs
     body = [(name, g) for name, g in flat if not name.startswith(WHOLE_ON_EVERY_RANK)]
     summed = ring.all_sum(mx.concatenate([g.reshape(-1) for _, g in body]))
-    offsets = np.cumsum([0] + [g.size for _, g in body])
+    offsets = np.cumsum([0, *(g.size for _, g in body)])
     reduced = {name: summed[a:b].reshape(g.shape) for (name, g), a, b in zip(body, offsets, offsets[1:], strict=False)}
     return tree_unflatten([(name, reduced.get(name, g)) for name, g in flat])
 
@@ -98,8 +99,8 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
     for batch in _batches(store, config, split):
         prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring,
                            recent=recent_target(batch.x, batch.mask, target_column))
-        observed = mx.sum(batch.target_mask).item()
-        total += masked_mse(prediction, batch.target, batch.target_mask).item() * observed
+        observed = cast(float, mx.sum(batch.target_mask).item())
+        total += cast(float, masked_mse(prediction, batch.target, batch.target_mask).item()) * observed
         weight += observed
     return total / weight if weight else float("nan")
 
@@ -189,7 +190,9 @@ def load_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer | N
     meta = json.loads((out / CHECKPOINT).read_text())
     model.load_weights(str(out / "model.safetensors"))
     if optimizer is not None:
-        optimizer.state = tree_unflatten(list(mx.load(str(out / "optimizer.safetensors")).items()))
+        saved = mx.load(str(out / "optimizer.safetensors"))
+        assert isinstance(saved, dict), "a .safetensors file loads as a dict of arrays"
+        optimizer.state = tree_unflatten(list(saved.items()))
     state = meta["state"]
     return TrainState(**{f.name: state[f.name] for f in fields(TrainState) if f.name in state})
 

@@ -49,7 +49,7 @@ def query(home: Home | Path, sql: str) -> pl.DataFrame:
     con, views = connect(home)
     try:
         relation = con.sql(sql)
-        return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
+        return pl.DataFrame() if relation is None else pl.DataFrame(relation.to_arrow_table())
     except duckdb.Error as exc:
         raise ConfigError(f"query failed: {exc}\nviews: {', '.join(views) or 'none (the store is empty)'}") from None
     finally:
