@@ -187,7 +187,7 @@ class Source(ABC):
 
 
 class Normalizer(ABC):
-    """Turns a source's raw batches into canonical observations (see :mod:`energy_core.schema`)."""
+    """Turns a source's raw batches into canonical observations (see :mod:`energy_core.storage.schema`)."""
 
     name: ClassVar[str]
 
