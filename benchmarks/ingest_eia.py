@@ -106,9 +106,9 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
             writer.wait()
         finally:
             writer.close()
-    if any(w.status == "failed" for w in report.windows):
+    if any(w.status is WindowStatus.FAILED for w in report.windows):
         raise RuntimeError(f"benchmark windows failed: {[w.error for w in report.windows if w.error]}")
-    return sum(report.rows.values())
+    return sum(report.series_rows.values())
 
 
 def run_naive(directory: Path, home: Path, started: list[float]) -> int:

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +102,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
     with simulator, _captured_logs() as logs:
         secrets = secrets_in(simulator.env())
 
-        def config(home: Path, **changes) -> RunConfig:
+        def config(home: Path, **changes: str) -> RunConfig:
             return RunConfig(sources=(name,), start=start, end=end, home=home, regions=regions, datasets=datasets,
                              env={**simulator.env(), **changes}, retry=_FAST, resume=False,
                              budgets={name: simulator.budget} if simulator.budget else {})
@@ -132,7 +132,7 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
     return Conformance(report, stored)
 
 
-def _check_store(name: str, home: Path, declared) -> pl.DataFrame:
+def _check_store(name: str, home: Path, declared: Iterable[str]) -> pl.DataFrame:
     stored = ParquetStore(Home(home).processed).scan().collect()
     validate_observations(stored, producer=f"the store written by {name!r}")
     assert set(stored["source"]) == {name}, f"{name}: rows name other sources: {set(stored['source'])}"

@@ -1,6 +1,6 @@
 """A third party's view: the example plugin installs with pip into a fresh environment next to
-energy-core, shows up in ``energy plugins``, runs through ``energy run`` and passes its own tests
-(which use energy's conformance kit)."""
+energy-core, shows up in ``energy plugins``, runs through ``energy run`` (which builds its entity's
+features too) and passes its own tests (which use energy's conformance kit)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def test_the_example_plugin_installs_into_a_fresh_environment_and_runs_through_t
     plugins = sh(str(bin_dir / "energy"), "plugins", cwd=tmp_path)
     assert '"sources": [\n      "example"\n    ]' in plugins.stdout
     ran = sh(str(bin_dir / "energy"), "run", "--source", "example", "--simulate", "--region", "PACW", "--start",
-             "2024-01-01", "--end", "2024-01-31", "--home", str(tmp_path / "home"), "--no-features", cwd=tmp_path)
+             "2024-01-01", "--end", "2024-01-31", "--home", str(tmp_path / "home"), cwd=tmp_path)
     assert "1 of 1 windows ok" in ran.stdout and "example.intensity" in ran.stdout
+    assert "PACW_carbon: build 1, 744 hours" in ran.stdout  # the plugin's own entity, not a built-in's
     tests = sh(str(bin_dir / "python"), "-m", "pytest", "-q", str(PLUGIN / "tests"), cwd=tmp_path)
     assert "3 passed" in tests.stdout

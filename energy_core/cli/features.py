@@ -11,6 +11,8 @@ from energy_core.cli import user_config
 from energy_core.cli.options import UtcDate, home_option
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from energy_core.features import BuildInfo
 
 
@@ -26,8 +28,8 @@ def features_group() -> None:
 @click.option("--uri", help="Where the feature store lives (any LanceDB URI). Default: <home>/features.")
 @home_option
 @click.pass_context
-def build_command(ctx: click.Context, entities: tuple[str, ...], val_start, test_start, uri: str | None,
-                  home: Path) -> None:
+def build_command(ctx: click.Context, entities: tuple[str, ...], val_start: tuple[datetime, bool] | None,
+                  test_start: tuple[datetime, bool] | None, uri: str | None, home: Path) -> None:
     """Fuse stored observations onto an hourly grid per entity and store them with their statistics."""
     from energy_core.features import FeatureStore, Splits
 

@@ -37,8 +37,9 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
               "across its ranks (ring attention).")
 @click.option("--backend", default="ring", show_default=True, help="mx.distributed backend with --distributed.")
 @home_option
-def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning_rate, warmup_steps, d_model,
-                  n_heads, n_layers, seed, model, resume, distributed, backend, home):
+def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: int, batch_size: int,
+                  learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int, seed: int,
+                  model: Path | None, resume: bool, distributed: bool, backend: str, home: Path) -> None:
     """Train the ring-attention forecaster on an entity's feature windows.
 
     \b
@@ -79,7 +80,8 @@ def train_command(entity, seq_len, stride, horizon, epochs, batch_size, learning
               help="Also draw the forecasts against the actuals and the baselines "
               "(default file: <home>/plots/<entity>_<split>_forecasts.png).")
 @home_option
-def evaluate_command(entity, model, split, as_json, plot_to, home):
+def evaluate_command(entity: str, model: Path | None, split: str, as_json: bool, plot_to: str | None,
+                     home: Path) -> None:
     """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines."""
     from energy_core.features import FeatureStore
     from energy_core.ml.evaluate import against_best_baseline, held_out_forecasts, scores
@@ -108,7 +110,7 @@ def evaluate_command(entity, model, split, as_json, plot_to, home):
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write .csv, .json or .parquet.")
 @home_option
-def forecast_command(entity, model, output, home):
+def forecast_command(entity: str, model: Path | None, output: Path | None, home: Path) -> None:
     """Forecast the hours after the latest stored hour from the real-time context."""
     from energy_core.features import FeatureStore
     from energy_core.ml import forecast

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from energy_core.cli import plugin_manager
 from energy_core.cli.options import UtcDate, home_option
 from energy_core.home import Home
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 @click.command("plot")
@@ -19,7 +23,8 @@ from energy_core.home import Home
               help="PNG to write. Default: <home>/plots/<entity>.png")
 @home_option
 @click.pass_context
-def plot_command(ctx: click.Context, entity: str, start, end, output: Path | None, home: Path) -> None:
+def plot_command(ctx: click.Context, entity: str, start: tuple[datetime, bool] | None,
+                 end: tuple[datetime, bool] | None, output: Path | None, home: Path) -> None:
     """Draw the target (demand) and its forecasts, then the plugins' panels (generation by fuel stacked,
     weather) from the feature store, gaps left visible."""
     from datetime import timedelta

@@ -107,8 +107,10 @@ class GracefulStop:
 @click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
 @home_option
 @click.pass_context
-def run_command(ctx, sources, regions, datasets, start, end, offline, simulate, refresh, lookback, show_plan, sinks,
-                no_features, no_resume, home: Path):
+def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str, ...], datasets: tuple[str, ...],
+                start: tuple[datetime, bool] | None, end: tuple[datetime, bool] | None, offline: bool, simulate: bool,
+                refresh: bool, lookback: float | None, show_plan: bool, sinks: tuple[str, ...], no_features: bool,
+                no_resume: bool, home: Path) -> None:
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     from energy_core.features import FeatureStore
     from energy_core.ingest.report import WindowStatus

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from energy_core.cli.options import UtcDate, echo_table, home_option
 from energy_core.home import Home
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 @click.command("status")
@@ -16,7 +20,7 @@ from energy_core.home import Home
 @click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @home_option
-def status_command(datasets, regions, as_json: bool, home: Path) -> None:
+def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json: bool, home: Path) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
     if not Home(home).processed.exists() and not Home(home).catalog.exists():  # no run yet: no need to load polars
         click.echo(json.dumps({"coverage": [], "runs": [], "pending": []}, indent=2) if as_json else _nothing(home))
@@ -50,7 +54,7 @@ def _nothing(home: Path) -> str:
 @click.option("--series", required=True, help="e.g. demand")
 @click.option("--ts", "moment", required=True, type=UtcDate(), help="The hour (UTC), e.g. 2024-01-05T03:00.")
 @home_option
-def lineage_command(dataset: str, region: str, series: str, moment, home: Path) -> None:
+def lineage_command(dataset: str, region: str, series: str, moment: tuple[datetime, bool], home: Path) -> None:
     """Trace a stored value to the run, window and requests that wrote it."""
     from energy_core.ops.status import trace
 

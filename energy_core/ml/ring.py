@@ -38,7 +38,8 @@ def _mask(q_pos: mx.array, k_pos: mx.array, length: int, causal: bool) -> mx.arr
     return allowed
 
 
-def _block_forward(q, k, v, allowed, scale):
+def _block_forward(q: mx.array, k: mx.array, v: mx.array, allowed: mx.array,
+                   scale: float) -> tuple[mx.array, mx.array]:
     """Attention of q over one key block: the block's normalized output and its log-sum-exp."""
     s = (q @ k.swapaxes(-1, -2)) * scale
     s = mx.where(allowed, s, NEG_INF)
@@ -51,7 +52,7 @@ def _block_forward(q, k, v, allowed, scale):
     return out, lse[..., 0]
 
 
-def _merge(out, lse, block_out, block_lse):
+def _merge(out: mx.array, lse: mx.array, block_out: mx.array, block_lse: mx.array) -> tuple[mx.array, mx.array]:
     """Combine two partial softmax results exactly: weights exp(lse - logaddexp(lse, block_lse))."""
     new = mx.logaddexp(lse, block_lse)
     new_safe = mx.where(mx.isinf(new), 0.0, new)
@@ -60,7 +61,8 @@ def _merge(out, lse, block_out, block_lse):
     return out * a + block_out * b, new
 
 
-def _block_backward(q, k, v, d_out, lse, delta, allowed, scale):
+def _block_backward(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: mx.array, delta: mx.array,
+                    allowed: mx.array, scale: float) -> tuple[mx.array, mx.array, mx.array]:
     """Gradients through one key block, recomputing its probabilities from the saved log-sum-exp."""
     s = (q @ k.swapaxes(-1, -2)) * scale
     lse_safe = mx.where(mx.isinf(lse), 0.0, lse)[..., None]
@@ -134,7 +136,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
         return _mask(q_pos, _positions((ring.rank - step) % ring.size, ring.size, local), length, causal)
 
     @mx.custom_function
-    def attend(q, k, v):
+    def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
         qf, kb, vb = q.astype(mx.float32), k.astype(mx.float32), v.astype(mx.float32)
         out = mx.zeros(qf.shape, dtype=mx.float32)
         lse = mx.full(qf.shape[:-1], NEG_INF, dtype=mx.float32)
@@ -148,7 +150,8 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
         return out.astype(q.dtype), lse
 
     @attend.vjp
-    def attend_vjp(primals, cotangents, outputs):
+    def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
+                   outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, mx.array, mx.array]:
         q, k, v = primals
         d_out = cotangents[0].astype(mx.float32)
         out, lse = outputs
@@ -195,11 +198,11 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
     def masks(step: int) -> list[mx.array]:
         return [_mask(pos[r], pos[(r - step) % ranks], length, causal) for r in range(ranks)]
 
-    def rotate(blocks: list) -> list:
+    def rotate(blocks: list[mx.array]) -> list[mx.array]:
         return [blocks[(r - 1) % ranks] for r in range(ranks)]
 
     @mx.custom_function
-    def attend(q, k, v):
+    def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
         qs, kb, vb = (shard(t.astype(mx.float32), ranks) for t in (q, k, v))
         out = [mx.zeros(x.shape, dtype=mx.float32) for x in qs]
         lse = [mx.full(x.shape[:-1], NEG_INF, dtype=mx.float32) for x in qs]
@@ -211,7 +214,8 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
         return unshard(out, length).astype(q.dtype), mx.stack(lse)
 
     @attend.vjp
-    def attend_vjp(primals, cotangents, outputs):
+    def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
+                   outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, ...]:
         q, k, v = primals
         out, lse = outputs
         qs, kb, vb = (shard(t.astype(mx.float32), ranks) for t in (q, k, v))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import cast
@@ -22,8 +23,8 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 from energy_core.errors import ConfigError
-from energy_core.features import FeatureStore
-from energy_core.features.serving import window_starts
+from energy_core.features import BuildInfo, FeatureStore
+from energy_core.features.serving import Batch, window_starts
 from energy_core.ml.model import Forecaster, ModelConfig, recent_target, stripe
 from energy_core.ml.ring import Ring
 
@@ -87,7 +88,7 @@ def _reduce(grads: dict, ring: Ring) -> dict:
     return tree_unflatten([(name, reduced.get(name, g)) for name, g in flat])
 
 
-def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed: int | None = None):
+def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed: int | None = None) -> Iterator[Batch]:
     return store.get_training_sequences(config.entity, seq_len=config.seq_len, stride=config.stride,
                                         features=config.features, split=split, batch_size=config.batch_size,
                                         horizon=config.horizon, shuffle_seed=shuffle_seed)
@@ -106,7 +107,7 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
 
 
 def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | None = None, resume: bool = False,
-          progress=print) -> TrainState:
+          progress: Callable[[str], object] = print) -> TrainState:
     """Train (or resume) a forecaster for ``config.entity``; checkpoints and metrics go to ``out``."""
     ring = ring or Ring()
     info = store.latest(config.entity)
@@ -135,7 +136,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
 
-    def loss_fn(model, x, mask, recent, target, target_mask):
+    def loss_fn(model: Forecaster, x: mx.array, mask: mx.array, recent: mx.array, target: mx.array,
+                target_mask: mx.array) -> mx.array:
         return masked_mse(model(x, mask, length=config.seq_len, ring=ring, recent=recent), target, target_mask)
 
     step_fn = nn.value_and_grad(model, loss_fn)
@@ -166,7 +168,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
 
 
 def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, config: TrainConfig,
-                    state: TrainState, info, *, best: bool = False) -> None:
+                    state: TrainState, info: BuildInfo, *, best: bool = False) -> None:
     """Weights and optimizer state as safetensors, plus what they were trained on, written atomically;
     with ``best``, the weights are also kept as the best so far (``best.safetensors``)."""
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
@@ -17,8 +18,12 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.plugin.contributions import PanelStyle, PlotPanel
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def _pyplot():
+
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -84,7 +89,7 @@ def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
     return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _stack(ax, ts: np.ndarray, frame: pl.DataFrame, columns: list[str], labels: list[str]) -> None:
+def _stack(ax: Axes, ts: np.ndarray, frame: pl.DataFrame, columns: list[str], labels: list[str]) -> None:
     """Stacked areas (generation by fuel, say); an hour where any column is missing is left blank rather
     than drawn too low."""
     layers = np.stack([_values(frame, name) for name in columns])
@@ -97,14 +102,14 @@ def _stack(ax, ts: np.ndarray, frame: pl.DataFrame, columns: list[str], labels: 
         ax.fill_between(ts, low, high, label=label, linewidth=0)
 
 
-def _shade_gaps(ax, ts: np.ndarray, values: np.ndarray) -> None:
+def _shade_gaps(ax: Axes, ts: np.ndarray, values: np.ndarray) -> None:
     missing = np.isnan(values)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], missing.astype(np.int8), [0]])))
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
         ax.axvspan(ts[start], ts[min(stop, len(ts) - 1)], color="tab:red", alpha=0.12, linewidth=0)
 
 
-def _save(fig, plt, path: Path) -> Path:
+def _save(fig: Figure, plt: ModuleType, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

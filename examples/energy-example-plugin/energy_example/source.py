@@ -3,9 +3,9 @@ describes and validated at the boundary."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 from pydantic import BaseModel, Field, ValidationError
@@ -24,6 +24,9 @@ from energy_core.api import (
     month_windows,
 )
 from energy_example.api import DEFAULT_URL, KEY_VARIABLE, PATH, TIME_FORMAT, URL_VARIABLE
+
+if TYPE_CHECKING:
+    from energy_example.simulator import ExampleSimulator
 
 ZONES = ("PACW", "CISO", "ERCO")
 
@@ -71,7 +74,7 @@ class ExampleSource(Source):
         self._key = context.secret(KEY_VARIABLE)  # from now on energy removes it from logs, errors and cached bodies
 
     @classmethod
-    def simulator(cls, env):
+    def simulator(cls, env: Mapping[str, str]) -> ExampleSimulator:
         from energy_example.simulator import ExampleSimulator
 
         return ExampleSimulator.from_env(env)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -42,6 +42,9 @@ from energy_core.api import (
     Window,
     month_windows,
 )
+
+if TYPE_CHECKING:
+    from energy_caiso.simulator import CaisoSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class CaisoSource(Source):
         self.outlook_url = context.env.get(OUTLOOK_URL_VARIABLE, DEFAULT_OUTLOOK_URL).rstrip("/")
 
     @classmethod
-    def simulator(cls, env):
+    def simulator(cls, env: Mapping[str, str]) -> CaisoSimulator:
         from energy_caiso.simulator import CaisoSimulator
 
         return CaisoSimulator.from_env(env)

@@ -144,7 +144,8 @@ class EiaSimulator(Simulator):
         return orjson.dumps({"response": response, "request": {"command": f"/v2/{route}/",
                              "params": _echo(request)}, "apiVersion": "2.1.8", "ExcelAddInVersion": "2.1.0"})
 
-    def _result(self, code_column, respondents, codes, start, end, sort) -> pl.DataFrame:
+    def _result(self, code_column: str, respondents: tuple[str, ...], codes: tuple[str, ...], start: datetime,
+                end: datetime, sort: tuple[tuple[str, bool], ...]) -> pl.DataFrame:
         key = (code_column, respondents, codes, start, end, sort)
         with self._lock:
             if key in self._results:
@@ -159,7 +160,8 @@ class EiaSimulator(Simulator):
                 self._results.popitem(last=False)
         return frame
 
-    def _select(self, code_column, respondents, codes, start, end) -> pl.DataFrame:
+    def _select(self, code_column: str, respondents: tuple[str, ...], codes: tuple[str, ...], start: datetime,
+                end: datetime) -> pl.DataFrame:
         if self.tables is not None:
             return self.tables[code_column].filter(
                 pl.col("period").is_between(start, end), pl.col("respondent").is_in(respondents),

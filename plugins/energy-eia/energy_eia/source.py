@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
@@ -26,6 +26,9 @@ from energy_core.api import (
 from energy_eia.api import DEFAULT_URL, FREQUENCY, KEY_VARIABLE, PAGE_LENGTH, PERIOD_FORMAT, REGISTER_URL, URL_VARIABLE
 from energy_eia.codes import ROUTES, Route
 from energy_eia.parse import Page, classify, parse_page
+
+if TYPE_CHECKING:
+    from energy_eia.simulator import EiaSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class EiaSource(Source):
         return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
 
     @classmethod
-    def simulator(cls, env):
+    def simulator(cls, env: Mapping[str, str]) -> EiaSimulator:
         from energy_eia.simulator import EiaSimulator
 
         return EiaSimulator.from_env(env)

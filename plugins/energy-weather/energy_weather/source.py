@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
@@ -22,6 +22,9 @@ from energy_weather.api import (
 from energy_weather.parse import classify, parse_locations
 from energy_weather.points import Point, load_points
 from energy_weather.variables import DEFAULT_VARIABLES, VARIABLES_VARIABLE
+
+if TYPE_CHECKING:
+    from energy_weather.simulator import WeatherSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class WeatherSource(Source):
         self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
 
     @classmethod
-    def simulator(cls, env):
+    def simulator(cls, env: Mapping[str, str]) -> WeatherSimulator:
         from energy_weather.simulator import WeatherSimulator
 
         return WeatherSimulator.from_env(env)
