@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from energy_core.cli import user_config
+from energy_core.cli import plugin_manager, user_config
 from energy_core.cli.options import UtcDate, home_option
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def build_command(ctx: click.Context, entities: tuple[str, ...], val_start: tupl
     from energy_core.features import FeatureStore, Splits
 
     splits = Splits(val_start[0] if val_start else None, test_start[0] if test_start else None)
-    store = FeatureStore(home, uri=uri, entities=user_config(ctx).entities)
+    store = FeatureStore(home, uri=uri, entities=user_config(ctx).entities, plugins=plugin_manager(ctx))
     for info in store.build(list(entities) or None, splits=splits):
         click.echo(describe(info))
 

@@ -99,7 +99,8 @@ class GracefulStop:
 @click.option("--full-refresh", "--refresh", "refresh", is_flag=True,
               help="Fetch every window again, bypassing the store and the raw cache.")
 @click.option("--lookback", type=click.FloatRange(min=0), metavar="DAYS",
-              help="Refetch stored windows ending within this many days (default: each source's own; EIA 14).")
+              help="Refetch stored windows ending within this many days (default: each source's own "
+              "revision look-back).")
 @click.option("--plan", "show_plan", is_flag=True, help="Print what would be fetched and how long it takes; "
               "send nothing, write nothing.")
 @click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
@@ -139,7 +140,7 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
                                   "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
     if not no_features:
-        store = FeatureStore(home, entities=user_config(ctx).entities)
+        store = FeatureStore(home, entities=user_config(ctx).entities, plugins=plugin_manager(ctx))
         _build_features(store, _entities(store, report), report.run_id)
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
