@@ -8,8 +8,7 @@ import threading
 
 import polars as pl
 
-from energy_core.api import COLUMNS, POLARS_SCHEMA, Sink, SinkStats, hookimpl
-from energy_core.home import Home
+from energy_core.api import COLUMNS, POLARS_SCHEMA, Home, Sink, SinkStats, StorageError, hookimpl
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -63,11 +62,16 @@ class SqliteSink(Sink):
         rows = observations.with_columns(pl.col("ts", "retrieved_at").dt.epoch("us")).select(_STORED).rows()
         with self._guard:
             if self._db is None:
-                raise RuntimeError("the sqlite sink is not open")
+                raise StorageError("the sqlite sink is not open: use it as a context manager")
             before = self._db.total_changes
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(_UPSERT, rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(_UPSERT, rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StorageError(f"could not write {self.path}: {exc}; nothing of this batch was stored") from None
             self.stats.rows_written += self._db.total_changes - before
 
     def close(self) -> SinkStats:

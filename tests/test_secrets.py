@@ -3,10 +3,19 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from energy_core.ingest.redaction import REDACTED, RedactingFilter, SecretScope, redact, redact_bytes
+from energy_core.errors import SourceError
+from energy_core.ingest.redaction import (
+    REDACTED,
+    RedactingFilter,
+    SecretScope,
+    redact,
+    redact_bytes,
+    redacted_errors,
+)
 
 _KEY_CHARS = st.characters(codec="ascii", exclude_categories=("Cc",))
 
@@ -56,3 +65,11 @@ def test_a_scope_redacts_while_active_and_forgets_after(caplog):
         assert "CANARY-scope-24680" not in caplog.text
     assert redact("key=CANARY-scope-24680") == "key=CANARY-scope-24680"
     assert not [f for f in httpx_logger.filters if isinstance(f, RedactingFilter)], "no filter left behind"
+
+
+def test_an_error_leaving_a_run_carries_no_secret_once_the_scope_has_closed():
+    """The CLI prints a run's error after the run's scope closed: the text must be clean by then."""
+    with pytest.raises(SourceError) as caught, SecretScope(["CANARY-run-246810"]), redacted_errors():
+        raise SourceError("refused key CANARY-run-246810", source="eia", status=403)
+    assert "CANARY-run-246810" not in str(caught.value) and REDACTED in str(caught.value)
+    assert (caught.value.source, caught.value.status) == ("eia", 403)

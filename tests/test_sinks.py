@@ -10,15 +10,18 @@ import pytest
 
 from energy_core.errors import StorageError
 from energy_core.home import Home
+from energy_core.hookspecs import hookimpl
+from energy_core.ingest.catalog import Catalog
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.runner import RunConfig, plan, run
+from energy_core.plugin.interfaces import Sink
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
 from energy_core.storage.schema import KEY
 from energy_core.storage.sinks import ParquetSink
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
-from tests.sinks import SinksPlugin
+from tests.sinks import SinksPlugin, TallySink
 
 READ_BACK = [("parquet",), ("sqlite",), ("parquet", "sqlite")]
 """Every combination of sinks that can read back is held to the same guarantees."""
@@ -111,7 +114,7 @@ def test_a_window_is_skipped_only_when_every_sink_holds_it(tmp_path, registry):
         assert again.skipped_stored == len(joined.windows) and again.windows == []
 
 
-def test_a_write_only_sink_turns_skipping_and_gaps_off_only_for_itself(tmp_path, registry):
+def test_a_write_only_sink_turns_skipping_off_for_the_run_and_reports_no_gaps_of_its_own(tmp_path, registry):
     with FaultyEia(edit_json(drop_gap_hour)) as sim:
         first = run_eia(tmp_path, sim, registry, ("tally",))
         assert first.ok and first.rows_stored > 0 and first.gaps == {}, "nothing to read gaps from"
@@ -142,3 +145,34 @@ def test_a_sink_takes_its_lock_when_entered_not_when_built(tmp_path):
         pass
     with pytest.raises(StorageError, match="not open"):
         second.write(pl.DataFrame())
+
+
+class BrokenSink(TallySink):
+    """Fails the way a full disk does, on the first batch it is handed."""
+
+    name = "broken"
+
+    def write(self, observations: pl.DataFrame) -> None:
+        raise StorageError("disk full while storing the first window")
+
+
+class BrokenPlugin:
+    @hookimpl
+    def register_sinks(self) -> list[type[Sink]]:
+        return [BrokenSink]
+
+
+def test_a_sink_that_fails_to_store_stops_the_run_and_every_window_stays_pending(tmp_path):
+    """The failed batch's window is not recorded as stored, nor is the error pinned on the next window."""
+    registry = Registry(get_plugin_manager(extra=(BrokenPlugin(),)))
+    with EiaSimulator(respondents=("PACW",)) as sim, pytest.raises(StorageError, match="disk full"):
+        run(RunConfig(sources=("eia",), start=JAN[0], end=JAN[1], home=tmp_path, regions=("PACW",),
+                      datasets=("eia.region", "eia.fuel"), env=sim.env(), retry=FAST, sinks=("broken",)),
+            registry=registry)
+    catalog = Catalog(tmp_path)
+    try:
+        pending = {w.dataset for w in catalog.pending("eia", ("eia.region", "eia.fuel"))}
+        assert pending == {"eia.region", "eia.fuel"}
+        assert [run.status for run in catalog.runs()] == ["failed"]
+    finally:
+        catalog.close()

@@ -12,10 +12,13 @@ forgotten. Nothing is remembered beyond the scope that learned it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import quote, quote_plus
+
+from energy_core.errors import EnergyError
 
 REDACTED = "***"
 _MIN_SECRET_LENGTH = 4
@@ -59,6 +62,17 @@ class SecretScope:
 
     def __exit__(self, *exc: object) -> None:
         _deactivate(self)
+
+
+@contextlib.contextmanager
+def redacted_errors() -> Iterator[None]:
+    """An :class:`EnergyError` leaving this block has the active scopes' secrets removed from its text,
+    which is read (printed, recorded) after the scope that knew them has closed."""
+    try:
+        yield
+    except EnergyError as exc:
+        exc.args = (redact(str(exc)), *exc.args[1:])
+        raise
 
 
 def secrets_in(env: Mapping[str, str]) -> list[str]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from energy_core.errors import StorageError
 from energy_core.plugin.interfaces import Window
 
 
@@ -109,9 +111,16 @@ class RunReport:
         return data
 
     def write(self, path: Path) -> None:
-        """Write the report as JSON (``<home>/runs/<run_id>.json``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, default=str))
+        """Write the report as JSON (``<home>/runs/<run_id>.json``), whole or not at all."""
+        tmp = path.with_name(f".tmp-{path.name}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.to_json(), indent=2, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"could not write the run report {path}: {exc.strerror or exc}; what the run stored "
+                               "is stored and recorded in the catalog") from None
 
 
 def _per_region(series_rows: Counter[tuple[str, str, str]]) -> Counter[tuple[str, str]]:

@@ -24,7 +24,7 @@ from energy_core.ingest.client import FetchMode, HttpClient, HttpSettings
 from energy_core.ingest.config import RunConfig
 from energy_core.ingest.gaps import gaps
 from energy_core.ingest.planning import SourcePlan, dry_run, plan_windows
-from energy_core.ingest.redaction import SecretScope
+from energy_core.ingest.redaction import SecretScope, redacted_errors
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.worker import ProgressCallback, run_source
 from energy_core.plugin.interfaces import FetchRequest, Sink, Source, SourceContext, Window
@@ -46,8 +46,12 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     ``on_plan`` receives the number of windows per source; ``on_window`` each finished window
     (from the source's thread). Once ``stop`` is set, windows not yet started are left for the next
     run. The run, its windows and what stays pending are recorded in the catalog, and the report is
-    written to ``<home>/runs/<run_id>.json``. The credentials the sources read are redacted from
-    everything while the run lasts, and forgotten after it.
+    written to ``<home>/runs/<run_id>.json``. The credentials the sources read are redacted from the
+    logs while the run lasts, and from window errors, warnings and any error the run raises before
+    they are forgotten.
+
+    A sink that fails to store (:class:`StorageError`) stops the run and is raised: its flush may hold
+    several windows' rows, so every window of the run stays pending for the next one.
     """
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
@@ -58,7 +62,7 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     report = RunReport(f"{started:%Y%m%dT%H%M%S%fZ}", started, config.sources, config.start, config.end)
     stop = stop or threading.Event()
     sinks = [cls(home) for cls in sink_classes]
-    with SecretScope() as secrets:
+    with SecretScope() as secrets, redacted_errors():
         catalog = Catalog(home)
         cache = RawCache(home.raw)
         begun = stored = False
@@ -104,16 +108,17 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
 
 
 def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourcePlan]:
-    """What ``run(config)`` would do, without sending a request or writing anything: each window is
+    """What ``run(config)`` would do, without sending a request or storing anything: each window is
     stored (skipped), answered by the raw cache, or to be fetched, with the time the budgets take.
-    The sinks are read, not opened: a plan takes no lock."""
+    The sinks are read, not opened: a plan takes no lock (it opens the home's catalog and raw cache,
+    creating them empty on a new home)."""
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
     sink_classes = [registry.sink(name) for name in config.sinks]
     _check_datasets(config, source_classes)
     home = Home.of(config.home)
     sinks = [cls(home) for cls in sink_classes]
-    with SecretScope() as secrets, ExitStack() as stack:
+    with SecretScope() as secrets, redacted_errors(), ExitStack() as stack:
         cache = RawCache(home.raw)
         stack.callback(cache.close)
         catalog = Catalog(home)

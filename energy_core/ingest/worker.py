@@ -16,6 +16,7 @@ import polars as pl
 from energy_core.crash_points import fault_point
 from energy_core.errors import AuthError, EnergyError, QuotaExhaustedError, StorageError
 from energy_core.ingest.client import Answer, HttpClient
+from energy_core.ingest.redaction import redact
 from energy_core.ingest.report import WindowOutcome, WindowStatus
 from energy_core.plugin.interfaces import Normalizer, RawBatch, Sink, Source, Window
 from energy_core.storage.schema import validate_observations
@@ -51,6 +52,8 @@ class BatchWriter:
         self.result = result
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energy-writer")
         self._pending: tuple[WindowOutcome, Future[pl.DataFrame]] | None = None
+        self.storage_error: StorageError | None = None
+        """A sink failed: the run stops, since a flush may hold earlier windows' rows too."""
 
     def submit(self, batch: RawBatch, outcome: WindowOutcome) -> None:
         """Settle the batch in flight, then start storing ``batch``."""
@@ -65,10 +68,12 @@ class BatchWriter:
         (outcome, future), self._pending = self._pending, None
         try:
             counts = future.result()
-        except StorageError:
-            raise  # a flush may hold earlier windows' rows too: stop the run rather than misreport them
+        except StorageError as exc:  # a flush may hold earlier windows' rows too: stop rather than misreport them
+            outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
+            self.storage_error = exc
+            raise
         except EnergyError as exc:
-            outcome.status, outcome.error = WindowStatus.FAILED, str(exc)
+            outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
             logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
             return
         for dataset, region, series, n in counts.iter_rows():
@@ -119,13 +124,16 @@ def run_source(source: Source, http: HttpClient, normalizer: Normalizer, windows
                 try:
                     for batch in source.fetch(window):
                         outcome.retrieved_at.append(batch.retrieved_at)
-                        result.warnings.extend(f"{source.name}: {window.describe()}: {w}" for w in batch.warnings)
+                        result.warnings.extend(redact(f"{source.name}: {window.describe()}: {w}")
+                                               for w in batch.warnings)
                         writer.submit(batch, outcome)
                         if unrecorded is not None:  # submit() settled it
                             record(unrecorded)
                             unrecorded = None
                 except EnergyError as exc:
-                    outcome.status, outcome.error = WindowStatus.FAILED, str(exc)
+                    if exc is writer.storage_error:  # the batch in flight failed to store, not this fetch
+                        raise
+                    outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
                     logger.error("%s %s failed: %s", source.name, window.describe(), exc)
                     if isinstance(exc, _ABORT_SOURCE):
                         abort = exc
