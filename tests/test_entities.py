@@ -111,3 +111,7 @@ def test_a_run_whose_data_no_entity_selects_stores_it_and_builds_nothing(tmp_pat
                     "--end", "2024-01-02", home=tmp_path)  # weather extends PACW, which only EIA data defines
     assert result.returncode == 0, result.stderr
     assert "weather.hourly" in result.stdout and "features:" not in result.stdout
+    again = energy("run", "--source", "weather", "--simulate", "--region", "PACW", "--start", "2024-01-01",
+                   "--end", "2024-01-02", home=tmp_path)  # stores nothing new: still nothing to build
+    assert again.returncode == 0, again.stderr
+    assert "features:" not in again.stdout

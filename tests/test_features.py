@@ -168,6 +168,26 @@ def test_unchanged_rebuild_writes_nothing(tmp_path):
     assert again.build == 2 and again.changed_rows == 0
 
 
+def test_a_run_that_stores_while_a_build_reads_leaves_the_build_behind(tmp_path, monkeypatch):
+    """A build records when it read the store, not when it finished: rows stored meanwhile are not in it."""
+    from energy_core.features import build
+
+    store_with(tmp_path, demand(48))
+    read = build.fuse
+
+    def fuse_while_a_run_stores(*args, **kwargs):
+        fused = read(*args, **kwargs)
+        store_with(tmp_path, demand(48, start=T0 + timedelta(days=2)))  # lands after the read, before the record
+        return fused
+
+    monkeypatch.setattr(build, "fuse", fuse_while_a_run_stores)
+    store = FeatureStore(tmp_path)
+    store.build(["PACW"])
+    assert store.behind(["PACW"]), "the rows stored during the build are not in it: the next run must rebuild"
+    monkeypatch.undo()
+    assert store.build(["PACW"])[0].rows == 96 and not store.behind(["PACW"])
+
+
 def test_real_time_context_is_the_latest_hours_from_lancedb_and_parquet(tmp_path):
     store = build_year(tmp_path)
     info, ts, _values, _mask = store.arrays("PACW")

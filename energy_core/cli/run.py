@@ -103,7 +103,8 @@ class GracefulStop:
               "revision look-back).")
 @click.option("--plan", "show_plan", is_flag=True, help="Print what would be fetched and how long it takes; "
               "send nothing, write nothing.")
-@click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True, help="Sink (repeatable).")
+@click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True,
+              help="Sink (repeatable). Stored windows are skipped only when every sink can read them back.")
 @click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
 @click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
 @home_option
@@ -148,9 +149,9 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
 
 
 def _build_features(store: FeatureStore, entities: list[str] | None, run_id: str) -> None:
-    """Rebuild the touched entities when the processed store changed since their last build: this run
-    stored rows there, or an earlier run did and died before building them. A run whose sinks leave
-    the processed store alone rebuilds nothing."""
+    """Rebuild the touched entities when the processed store changed since their builds read it: this
+    run stored rows there, or an earlier run did and died before building them, or a run stored while
+    a build was reading."""
     if not store.behind(entities):
         return
     from energy_core.cli.features import describe

@@ -43,13 +43,19 @@ def build_entities(db: DBConnection, home: Home, entities: Sequence[Entity], *, 
     hours that ``energy quality`` distrusts become gaps."""
     processed = ParquetStore(home.processed)
     masked = masked_hours(home)
+    built = []
     with StoreLock(home.features_lock):
-        return [build_one(db, fuse(processed, entity, masked), entity.target, splits=splits, runs=runs,
-                          exports=exports) for entity in entities]
+        for entity in entities:
+            read_at = datetime.now(UTC)  # a file the store changes after this moment makes the build behind
+            built.append(build_one(db, fuse(processed, entity, masked), entity.target, splits=splits, runs=runs,
+                                   exports=exports, read_at=read_at))
+    return built
 
 
-def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, runs: list[str],
-              exports: Path) -> BuildInfo:
+def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, runs: list[str], exports: Path,
+              read_at: datetime) -> BuildInfo:
+    """Write one fused entity and record the build; ``read_at`` is when its observations were read, the
+    build's ``built_at`` (so a run that stores while the build fuses leaves the build behind)."""
     name = lance.table_name(fused.entity)
     previous = records.latest(db, fused.entity)
     incremental = previous is not None and previous.features == list(fused.features)
@@ -58,7 +64,7 @@ def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, ru
     val_start, test_start = split_points(fused.ts, splits)
     table = db.open_table(name)
     info = BuildInfo(
-        entity=fused.entity, build=(previous.build + 1) if previous else 1, built_at=datetime.now(UTC).isoformat(),
+        entity=fused.entity, build=(previous.build + 1) if previous else 1, built_at=read_at.isoformat(),
         table_version=table.version, features=list(fused.features), stats=train_stats(fused, val_start),
         splits={"val_start": iso(val_start), "test_start": iso(test_start)}, runs=runs, rows=len(fused.ts),
         changed_rows=changed, first_ts=iso(fused.ts[0]), last_ts=iso(fused.ts[-1]), target=target,

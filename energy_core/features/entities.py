@@ -62,6 +62,9 @@ class StoredRegions(Mapping[str, frozenset[str]]):
             self._regions[dataset] = frozenset(column.to_list())
         return self._regions[dataset]
 
+    def __contains__(self, dataset: object) -> bool:
+        return dataset in self._datasets  # Mapping's default would read the dataset's regions
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._datasets)
 

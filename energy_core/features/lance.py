@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from energy_core.features.fusion import Fused
 
 LOG_VARIABLE = "LANCEDB_LOG"
-"""The level of Lance's Rust logger, which has no Python switch; it reads the variable at its first
-message, whenever that comes, so the setting stays for the rest of the process."""
+"""The level of Lance's Rust logger, which has no Python switch: it reads the variable when lancedb is
+first imported, so the setting is made just before that and stays for the rest of the process."""
 
 
 def connect(uri: str) -> DBConnection:
     """Open the LanceDB database at ``uri``. Lance's routine warnings ("no existing dataset at ..., it
     will be created") are silenced unless the user set :data:`LOG_VARIABLE` themselves."""
+    os.environ.setdefault(LOG_VARIABLE, "error")
     import lancedb  # imported here: it takes a second, which commands that never read features should not pay
 
-    os.environ.setdefault(LOG_VARIABLE, "error")
     return lancedb.connect(uri)
 
 

@@ -101,7 +101,7 @@ class FeatureStore:
         built = records.last_built(self._db)
         names = list(built) if entities is None else entities
         if entities is None and not built:
-            return True
+            return bool(self.definitions())  # stored data that no entity selects needs no build
         return any(built.get(name, 0.0) < changed for name in names)
 
     # -- reading -----------------------------------------------------------------------------------
