@@ -29,6 +29,7 @@ from energy_core.errors import (
     TransientSourceError,
     UnexpectedPayloadError,
 )
+from energy_core.home import Home
 from energy_core.hookspecs import hookimpl
 from energy_core.plugin.contributions import (
     EntitySpec,
@@ -85,6 +86,7 @@ __all__ = [
     "EntitySpec",
     "FetchRequest",
     "Fetched",
+    "Home",
     "Http",
     "HttpResponse",
     "IncompleteFetchError",

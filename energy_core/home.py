@@ -24,6 +24,11 @@ class Home:
         return self.root / "processed"
 
     @property
+    def processed_lock(self) -> Path:
+        """Held by the one process that writes the processed store."""
+        return self.processed / ".lock"
+
+    @property
     def raw(self) -> Path:
         """The raw response cache."""
         return self.root / "raw"

@@ -38,7 +38,7 @@ from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import Budget
 from energy_core.plugin.manager import get_plugin_manager
-from energy_core.plugin.registry import Registry
+from energy_core.plugin.registry import Registry, declared_settings
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import validate_observations
 
@@ -95,12 +95,14 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
                  datasets: tuple[str, ...] = ()) -> Conformance:
     """Check the contract of the installed source ``name`` (see the module docstring); raise
     ``AssertionError`` naming the first breach. ``folder`` is scratch space (a ``tmp_path``)."""
-    source = Registry(get_plugin_manager()).source(name)
+    plugins = get_plugin_manager()
+    source = Registry(plugins).source(name)
     assert source.normalizer and source.datasets, f"source {name!r} must declare a normalizer and datasets"
     simulator = source.simulator(os.environ)
     assert simulator is not None, f"source {name!r} needs a simulator (Source.simulator) to be tested offline"
     with simulator, _captured_logs() as logs:
-        secrets = secrets_in(simulator.env())
+        declared = {setting.variable for setting in declared_settings(plugins) if setting.secret}
+        secrets = [*secrets_in(simulator.env()), *(v for k, v in simulator.env().items() if k in declared and v)]
 
         def config(home: Path, **changes: str) -> RunConfig:
             return RunConfig(sources=(name,), start=start, end=end, home=home, regions=regions, datasets=datasets,

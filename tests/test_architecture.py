@@ -110,12 +110,20 @@ def test_there_is_no_import_cycle():
     assert not cycles, "\n".join(cycles)
 
 
+def private_imports(folder: Path, allowed: set[str]) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line} imports {target}" for path in sorted(folder.rglob("*.py"))
+            for line, target in runtime_imports(path, "energy_core") if target not in allowed]
+
+
 @pytest.mark.parametrize("package", PLUGIN_PACKAGES, ids=lambda p: p.name)
 def test_plugins_import_only_the_public_api(package):
-    private = [f"{path.relative_to(ROOT)}:{line} imports {target}"
-               for path in sorted(package.rglob("*.py"))
-               for line, target in runtime_imports(path, "energy_core") if target not in PUBLIC]
-    assert not private, "\n".join(private)
+    assert not (private := private_imports(package, PUBLIC)), "\n".join(private)
+
+
+def test_the_example_plugins_tests_use_only_the_public_api_and_the_test_kit():
+    """Third parties copy them: they must not teach importing the core's insides."""
+    tests = ROOT / "examples" / "energy-example-plugin" / "tests"
+    assert not (private := private_imports(tests, PUBLIC | {"energy_core.testing"})), "\n".join(private)
 
 
 def test_a_layer_violation_is_found(tmp_path):

@@ -7,6 +7,7 @@ point, so the real ``energy`` command in a child process discovers it as it woul
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,3 +43,7 @@ def test_the_readme_demo_builds_the_example_entity_and_a_model_trains_and_evalua
     scored = energy("evaluate", "--entity", "PACW_carbon", home=home, env=env, cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
     assert "PACW_carbon, test period" in scored.stdout and "same hour yesterday" in scored.stdout
+    errors = json.loads(energy("evaluate", "--entity", "PACW_carbon", "--json", home=home, env=env,
+                               cwd=tmp_path).stdout)
+    assert {"model", "same hour yesterday"} <= errors.keys()
+    assert all(score["mae"] > 0 for score in errors.values()), "the example's data repeat: nothing was scored"

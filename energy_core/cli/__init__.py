@@ -22,6 +22,7 @@ from energy_core.plugin.registry import declared_settings
 
 if TYPE_CHECKING:
     from energy_core.cli.config_schema import EnergyConfig
+    from energy_core.plugin.contributions import Setting
 
 EXIT_FAILURE = 1
 
@@ -73,6 +74,16 @@ def command_line(ctx: click.Context) -> str:
     return redact(shlex.join(["energy", *ctx.find_root().obj.get("argv", [])]))
 
 
+def _declared_settings(pm: EnergyPluginManager) -> list[Setting]:
+    """The plugins' declared settings; a plugin whose hook fails is named, and the command goes on."""
+    try:
+        return declared_settings(pm)
+    except Exception as exc:  # a broken plugin must not take every command down
+        click.echo(f"warning: a plugin's register_settings failed ({type(exc).__name__}: {exc}); its secret "
+                   "settings are redacted only if their names end in _KEY, _TOKEN, _SECRET or _PASSWORD", err=True)
+        return []
+
+
 def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"warning: {warning.message}", err=True)
     cli = build_cli(pm)
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
-    declared = [os.environ.get(s.variable) for s in declared_settings(pm) if s.secret]
+    declared = [os.environ.get(s.variable) for s in _declared_settings(pm) if s.secret]
     with SecretScope([*secrets_in(os.environ), *filter(None, declared)]):  # every credential, redacted from all output
         try:
             cli.main(args=argv, prog_name="energy", standalone_mode=False,

@@ -15,10 +15,11 @@ Series = tuple[str, str, str]
 
 def gaps(sinks: Sequence[Sink], datasets: Sequence[str], start: datetime, end: datetime,
          regions: Sequence[str] = ()) -> dict[Series, int]:
-    """Hours in ``[start, end)`` with no stored row, per (dataset, region, series) that has rows.
+    """Hours in ``[start, end)`` with no stored row, per (dataset, region, series) that a sink holds
+    rows of (a series no sink holds at all is not reported).
 
-    Read from every sink that can read back; where they differ, the sink missing more hours counts
-    (a gap in any of them is a gap). Sinks that cannot read back report nothing.
+    Read from every sink that can read back; where they differ, the sink missing more hours of a
+    series counts. Sinks that cannot read back report nothing.
     """
     expected = int((end - start).total_seconds() // 3600)
     missing: dict[Series, int] = {}

@@ -47,7 +47,7 @@ def plot_entity(frame: pl.DataFrame, entity: str, target: str, path: Path,
         if name in frame.columns:
             top.plot(ts, _values(frame, name), label=name, linewidth=1)
     _shade_gaps(top, ts, _values(frame, target))
-    top.set_ylabel("MWh")
+    top.set_ylabel(target)  # the target's unit is its source's: name the series rather than guess
     for ax, (panel, columns) in zip(axes[1:, 0], drawn, strict=True):
         labels = [c.removeprefix(panel.prefix) if panel.short_labels else c for c in columns]
         if panel.style is PanelStyle.STACKED:

@@ -62,7 +62,7 @@ class ParquetSink(Sink):
         """Take the store's lock: only one process writes it at a time."""
         with self._guard:
             if self._lock is None:
-                self._lock = StoreLock(self.store.root / ".lock").__enter__()
+                self._lock = StoreLock(self.home.processed_lock).__enter__()
 
     def scan(self, dataset: str | None = None) -> pl.LazyFrame:
         return self.store.scan(dataset)

@@ -49,7 +49,8 @@ class ExampleSimulator(Simulator):
 
 def _interval(zone: str, at: datetime) -> dict:
     hour = at.timestamp() / 3600
-    actual = 300 + 80 * math.sin(2 * math.pi * (hour % 24) / 24) + 10 * (sum(map(ord, zone)) % 7)
+    drift = 25 * math.sin(hour / 97)  # a slow swing no seasonal copy repeats, so forecasts have something to do
+    actual = 300 + 80 * math.sin(2 * math.pi * (hour % 24) / 24) + 10 * (sum(map(ord, zone)) % 7) + drift
     return {"from": at.strftime(TIME_FORMAT), "to": (at + timedelta(hours=1)).strftime(TIME_FORMAT),
             "actual": round(actual, 1), "forecast": round(actual * 0.97 + 5, 1)}
 

@@ -9,9 +9,7 @@ import pytest
 from energy_example.normalize import ExampleNormalizer
 from energy_example.source import parse
 
-from energy_core.errors import PayloadValidationError
-from energy_core.plugin.interfaces import HttpResponse, RawBatch, Window
-from energy_core.storage.schema import validate_observations
+from energy_core.api import HttpResponse, PayloadValidationError, RawBatch, Window, validate_observations
 from energy_core.testing import check_source
 
 BODY = (b'{"zone": "PACW", "unit": "gCO2/kWh", "data": [{"from": "2024-01-01T00:00Z", "to": "2024-01-01T01:00Z", '
