@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from energy_core.errors import ConfigError
-from energy_core.ingest.redaction import REDACTED
+from energy_core.ingest.redaction import REDACTED, looks_secret
 from energy_core.plugin.contributions import Setting
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 CONFIG_VARIABLE = "ENERGY_CONFIG"
 DEFAULT_FILE = "energy.toml"
 _SECRET_WORDS = ("api_key", "apikey", "token", "password", "secret")
-_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 """Environment variables named like these are masked even when no plugin declares them."""
 
 
@@ -115,7 +114,7 @@ def effective(config: EnergyConfig, ctx: click.Context, declared: Sequence[Setti
     what each declared setting is for."""
     root = ctx.find_root()
     secrets = {s.variable for s in declared if s.secret}
-    shown = {s.variable for s in declared} | {k for k in os.environ if k.startswith("ENERGY_") or _named_secret(k)}
+    shown = {s.variable for s in declared} | {k for k in os.environ if k.startswith("ENERGY_") or looks_secret(k)}
     environment = {k: _masked(k, os.environ.get(k), secrets) for k in sorted(shown)}
     return {"file": str(config.path) if config.path else None, "home": str(config.home) if config.home else None,
             "budgets": {k: v.model_dump() for k, v in config.budgets.items()}, "entities": config.entities,
@@ -144,8 +143,5 @@ def _default(option: click.Option) -> Any:
 
 
 def _masked(variable: str, value: str | None, secrets: set[str]) -> str | None:
-    return REDACTED if value is not None and (variable in secrets or _named_secret(variable)) else value
+    return REDACTED if value is not None and (variable in secrets or looks_secret(variable)) else value
 
-
-def _named_secret(variable: str) -> bool:
-    return variable.endswith(_SECRET_SUFFIXES)

@@ -75,9 +75,14 @@ def redacted_errors() -> Iterator[None]:
         raise
 
 
+def looks_secret(variable: str) -> bool:
+    """Whether an environment variable's name says it holds a credential (``*_KEY``, ``*_TOKEN``, ...)."""
+    return variable.upper().endswith(SECRET_SUFFIXES)
+
+
 def secrets_in(env: Mapping[str, str]) -> list[str]:
-    """The values of the variables in ``env`` whose names look like credentials (``*_KEY``, ...)."""
-    return [value for name, value in env.items() if name.upper().endswith(SECRET_SUFFIXES) and value]
+    """The values of the variables in ``env`` whose names look like credentials."""
+    return [value for name, value in env.items() if looks_secret(name) and value]
 
 
 _active: list[SecretScope] = []

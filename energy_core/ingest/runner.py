@@ -53,15 +53,10 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     A sink that fails to store (:class:`StorageError`) stops the run and is raised: its flush may hold
     several windows' rows, so every window of the run stays pending for the next one.
     """
-    registry = registry or Registry(get_plugin_manager())
-    source_classes = [registry.source(name) for name in config.sources]
-    sink_classes = [registry.sink(name) for name in config.sinks]
-    _check_datasets(config, source_classes)
-    home = Home.of(config.home)
+    registry, source_classes, home, sinks = _components(config, registry)
     started = datetime.now(UTC)
     report = RunReport(f"{started:%Y%m%dT%H%M%S%fZ}", started, config.sources, config.start, config.end)
     stop = stop or threading.Event()
-    sinks = [cls(home) for cls in sink_classes]
     with SecretScope() as secrets, redacted_errors():
         catalog = Catalog(home)
         cache = RawCache(home.raw)
@@ -112,12 +107,7 @@ def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourceP
     stored (skipped), answered by the raw cache, or to be fetched, with the time the budgets take.
     The sinks are read, not opened: a plan takes no lock (it opens the home's catalog and raw cache,
     creating them empty on a new home)."""
-    registry = registry or Registry(get_plugin_manager())
-    source_classes = [registry.source(name) for name in config.sources]
-    sink_classes = [registry.sink(name) for name in config.sinks]
-    _check_datasets(config, source_classes)
-    home = Home.of(config.home)
-    sinks = [cls(home) for cls in sink_classes]
+    _, source_classes, home, sinks = _components(config, registry)
     with SecretScope() as secrets, redacted_errors(), ExitStack() as stack:
         cache = RawCache(home.raw)
         stack.callback(cache.close)
@@ -125,6 +115,18 @@ def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourceP
         stack.callback(catalog.close)
         prepared = [_prepare(cls, config, cache, secrets, stack, FetchMode.DRY_RUN) for cls in source_classes]
         return [dry_run(item, refresh=config.refresh) for item in plan_windows(prepared, config, catalog, sinks)]
+
+
+def _components(config: RunConfig,
+                registry: Registry | None) -> tuple[Registry, list[type[Source]], Home, list[Sink]]:
+    """The run's registry (the installed plugins' by default), its source classes, its home and its
+    sinks, not yet opened; unknown names and datasets no source offers are refused first."""
+    registry = registry or Registry(get_plugin_manager())
+    source_classes = [registry.source(name) for name in config.sources]
+    sink_classes = [registry.sink(name) for name in config.sinks]
+    _check_datasets(config, source_classes)
+    home = Home.of(config.home)
+    return registry, source_classes, home, [cls(home) for cls in sink_classes]
 
 
 def _fetch_mode(config: RunConfig) -> FetchMode:
