@@ -4,10 +4,11 @@ A plugin implements the hooks of :mod:`energy_core.hookspecs` (marked with :data
 builds its components from the classes here: a :class:`Source` that plans and fetches through the
 :class:`Http` client the core hands it, a :class:`Normalizer` that turns its rows into canonical
 observations (:data:`POLARS_SCHEMA`), optionally a :class:`Sink`, and a :class:`Simulator` that
-imitates its service on loopback for tests and ``energy run --simulate``; its :class:`EntitySpec` s
-(made of :class:`Selector` s) tell the feature store what to fuse; a :class:`QualityCheck`, a
-:class:`PlotPanel` and its :class:`Setting` s (the environment variables it reads) are what it adds to
-``energy quality``, ``energy plot`` and ``energy config show``. Errors come from the
+imitates its service on loopback for tests and ``energy run --simulate`` (slow and throttling too,
+with a :class:`Throttle`); its :class:`EntitySpec` s (made of :class:`Selector` s) tell the feature
+store what to fuse; a :class:`QualityCheck`, a :class:`PlotPanel` and its :class:`Setting` s (the
+environment variables it reads) are what it adds to ``energy quality``, ``energy plot`` and
+``energy config show``. Errors come from the
 :class:`EnergyError` family: a transient one is retried, any other fails the window.
 """
 
@@ -55,7 +56,7 @@ from energy_core.plugin.interfaces import (
     SourceContext,
     Window,
 )
-from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator
+from energy_core.plugin.simulator import SimRequest, SimResponse, Simulator, Throttle, Traffic
 from energy_core.plugin.windows import month_windows, parse_utc
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ __all__ = [
     "SourceContext",
     "SourceError",
     "StorageError",
+    "Throttle",
+    "Traffic",
     "TransientSourceError",
     "UnexpectedPayloadError",
     "Window",

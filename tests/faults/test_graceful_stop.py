@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 
 from energy_core.ingest.catalog import Catalog
-from energy_eia.simulator import EiaSimulator, Faults
+from energy_core.plugin.simulator import Throttle
+from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import values
 from tests.processes import child_env, energy, energy_command
 
@@ -22,7 +23,7 @@ HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
 @contextlib.contextmanager
 def slow_run(home, timeout: float = 60) -> Iterator[subprocess.Popen]:
     """An `energy run` child against a slow simulator, handed over once its third request is in."""
-    with EiaSimulator(respondents=("PACW",), faults=Faults(delay_s=0.3)) as sim:
+    with EiaSimulator(respondents=("PACW",), throttle=Throttle(latency_s=0.3)) as sim:
         child = subprocess.Popen(energy_command(*RUN, *HALF_YEAR, "--home", str(home)), env=child_env(sim.env()),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout

@@ -1,5 +1,6 @@
 """A loopback imitation of the example API for ``energy run --simulate`` and the tests: the same
-path, parameters, key check and answer shape, with deterministic values."""
+path, parameters, key check and answer shape, with deterministic values. ``ENERGY_SIM_RATE`` and the
+other ``ENERGY_SIM_*`` variables make it slow or throttling (:class:`energy_core.api.Throttle`)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,27 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from energy_core.api import SimRequest, SimResponse, Simulator
+from energy_core.api import SimRequest, SimResponse, Simulator, Throttle
 from energy_example.api import KEY_VARIABLE, MAX_SPAN, PATH, TIME_FORMAT, UNIT, URL_VARIABLE
 
 
 class ExampleSimulator(Simulator):
-    def __init__(self, *, api_key: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, *, api_key: str | None = None, throttle: Throttle | None = None) -> None:
+        super().__init__(throttle=throttle)
         self.api_key = api_key or f"SIM-{secrets.token_hex(8)}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ExampleSimulator:
-        return cls()
+        return cls(throttle=Throttle.from_env(environ))
 
     def env(self) -> dict[str, str]:
         return {URL_VARIABLE: self.url, KEY_VARIABLE: self.api_key}
+
+    def throttled(self) -> SimResponse:
+        """What the example API sends a caller over its rate limit."""
+        retry_after = self.throttle.retry_after
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return _json(429, {"error": "rate limit exceeded"}, headers)
 
     def handle(self, request: SimRequest) -> SimResponse:
         if request.path != PATH:
@@ -55,5 +62,5 @@ def _interval(zone: str, at: datetime) -> dict:
             "actual": round(actual, 1), "forecast": round(actual * 0.97 + 5, 1)}
 
 
-def _json(status: int, payload: object) -> SimResponse:
-    return SimResponse(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+def _json(status: int, payload: object, headers: Mapping[str, str] | None = None) -> SimResponse:
+    return SimResponse(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})

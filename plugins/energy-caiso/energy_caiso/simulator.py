@@ -40,7 +40,7 @@ from energy_caiso.api import (
     THROTTLE_PAGE,
     ErrCode,
 )
-from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
+from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator, Throttle
 
 _STAMP = re.compile(r"^\d{8}T\d{2}:\d{2}-0000$")
 _FUELSOURCE = re.compile(rf"^/outlook/history/(\d{{8}})/{re.escape(FUELSOURCE)}$")
@@ -61,10 +61,12 @@ class CaisoSimulator(Simulator):
     budget = RateBudget(40, per=1.0, burst=1)
     """This simulator's own limit: the real one (1 per 5 s) would make every simulated run crawl."""
 
-    def __init__(self, *, min_interval_s: float = 0.02, history_start: date | None = None) -> None:
-        super().__init__()
-        self.min_interval_s = min_interval_s
-        """Requests closer together than this are answered with the 429 page."""
+    def __init__(self, *, min_interval_s: float = 0.02, history_start: date | None = None,
+                 throttle: Throttle | None = None) -> None:
+        super().__init__(throttle=throttle)
+        self.min_interval_s = 0.0 if self.throttle.rate else min_interval_s
+        """OASIS requests closer together than this are answered with the 429 page (unless a throttle
+        with a rate sets the limit instead)."""
         self.history_start = history_start
         """Before this day OASIS answers ERR_CODE 1000 (no data), as for data older than its retention."""
         self._last = float("-inf")
@@ -72,15 +74,19 @@ class CaisoSimulator(Simulator):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CaisoSimulator:
-        return cls()
+        return cls(throttle=Throttle.from_env(environ))
 
     def env(self) -> dict[str, str]:
         return {OASIS_URL_VARIABLE: f"{self.url}/oasisapi", OUTLOOK_URL_VARIABLE: f"{self.url}/outlook"}
 
+    def throttled(self) -> SimResponse:
+        """OASIS's acceptable-use page, which asks for a 5 s pause in its text, not in a Retry-After."""
+        return SimResponse(429, THROTTLE_PAGE, {"Content-Type": "text/html"})
+
     def handle(self, request: SimRequest) -> SimResponse:
         if request.path == f"/oasisapi/{SINGLE_ZIP}":
             if not self._admit():
-                return SimResponse(429, THROTTLE_PAGE, {"Content-Type": "text/html"})
+                return self.throttled()
             try:
                 name, csv = self._report(request)
             except OasisRefusal as refusal:

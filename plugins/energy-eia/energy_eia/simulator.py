@@ -3,7 +3,8 @@
 It speaks the real API's path, parameters, pagination (``offset``/``length`` up to 5,000, ``total``
 as a string), key check and both error envelopes, and echoes the request (key included) in every
 200 body, as EIA does. Data come from :mod:`energy_eia.synthetic` or from a user's long table.
-Fault switches produce throttling, server errors, slow and truncated responses.
+A :class:`Throttle` makes it slow and rate-limited (429 ``OVER_RATE_LIMIT``); fault switches produce
+server errors and truncated responses.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from energy_core.api import ConfigError, SimRequest, SimResponse, Simulator
+from energy_core.api import ConfigError, SimRequest, SimResponse, Simulator, Throttle
 from energy_eia import synthetic
 from energy_eia.api import (
     CODE_COLUMNS,
@@ -48,17 +49,14 @@ _FRAME = pl.Schema({"period": pl.Datetime("us", "UTC"), "respondent": pl.String(
 
 @dataclass(frozen=True)
 class Faults:
-    """Deterministic fault injection, counted over data requests (1-based)."""
+    """Deterministic fault injection, counted over the data requests the throttle admits (1-based).
+    Throttling and slowness are the :class:`Throttle`'s."""
 
-    rate_limit_every: int = 0
-    """Every Nth request answers 429 OVER_RATE_LIMIT with ``Retry-After``."""
-    retry_after: str = "1"
     error_every: int = 0
     """Every Nth request answers ``error_status``."""
     error_status: int = 503
     truncate_every: int = 0
     """Every Nth request sends half its body, then closes the connection."""
-    delay_s: float = 0.0
 
     @staticmethod
     def hits(every: int, count: int) -> bool:
@@ -68,8 +66,8 @@ class Faults:
 class EiaSimulator(Simulator):
     def __init__(self, *, api_key: str | None = None, table: pl.DataFrame | Path | str | None = None,
                  respondents: tuple[str, ...] = synthetic.BALANCING_AUTHORITIES, faults: Faults = Faults(),
-                 numeric_values: float = 0.0) -> None:
-        super().__init__()
+                 throttle: Throttle | None = None, numeric_values: float = 0.0) -> None:
+        super().__init__(throttle=throttle)
         self.api_key = api_key or f"SIM-{secrets.token_hex(8)}"
         self.faults = faults
         self.numeric_values = numeric_values
@@ -84,15 +82,24 @@ class EiaSimulator(Simulator):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EiaSimulator:
-        """The simulator ``energy run --simulate`` starts; ``ENERGY_EIA_SIMULATOR_TABLE`` replays a file."""
+        """The simulator ``energy run --simulate`` starts; ``ENERGY_EIA_SIMULATOR_TABLE`` replays a file,
+        ``ENERGY_SIM_*`` throttle it (:meth:`Throttle.from_env`)."""
         table = environ.get(TABLE_VARIABLE)
-        return cls(table=Path(table) if table else None)
+        return cls(table=Path(table) if table else None, throttle=Throttle.from_env(environ))
 
     def env(self) -> dict[str, str]:
         return {URL_VARIABLE: f"{self.url}/v2", KEY_VARIABLE: self.api_key}
 
+    def metered(self, request: SimRequest) -> bool:
+        return _route(request) in _ROUTES
+
+    def throttled(self) -> SimResponse:
+        retry_after = self.throttle.retry_after
+        return _json(429, {"error": {"code": "OVER_RATE_LIMIT", "message": "You have exceeded your rate limit."}},
+                     headers={"Retry-After": retry_after} if retry_after is not None else None)
+
     def handle(self, request: SimRequest) -> SimResponse:
-        route = request.path.removeprefix("/v2/").strip("/")
+        route = _route(request)
         if route not in _ROUTES:
             return _json(500, {"error": "Not found.", "code": 404})
         key = request.first("api_key")
@@ -104,9 +111,6 @@ class EiaSimulator(Simulator):
                                          "message": "An invalid api_key was supplied. Get one at https://api.eia.gov:443"}})
         with self._lock:
             count = next(self._count)
-        if Faults.hits(self.faults.rate_limit_every, count):
-            return _json(429, {"error": {"code": "OVER_RATE_LIMIT", "message": "You have exceeded your rate limit."}},
-                         headers={"Retry-After": self.faults.retry_after})
         if Faults.hits(self.faults.error_every, count):
             return _json(self.faults.error_status, {"error": "Service temporarily unavailable.",
                                                     "code": self.faults.error_status})
@@ -115,7 +119,7 @@ class EiaSimulator(Simulator):
         except ValueError as exc:
             return _json(400, {"error": str(exc), "code": 400})
         truncate = len(body) // 2 if Faults.hits(self.faults.truncate_every, count) else None
-        return SimResponse(200, body, {"Content-Type": "application/json"}, self.faults.delay_s, truncate)
+        return SimResponse(200, body, {"Content-Type": "application/json"}, truncate_at=truncate)
 
     def _page(self, route: str, request: SimRequest, count: int) -> bytes:
         code_column = _ROUTES[route]
@@ -195,6 +199,10 @@ class EiaSimulator(Simulator):
             row["value-units"] = "megawatthours"
             rows.append(row)
         return rows
+
+
+def _route(request: SimRequest) -> str:
+    return request.path.removeprefix("/v2/").strip("/")
 
 
 def _value_text(value: float) -> str:

@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_plus
 
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
+from energy_core.plugin.simulator import Throttle
 from energy_eia.simulator import EiaSimulator, Faults
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))
@@ -31,10 +32,10 @@ def test_canary_key_never_leaks(tmp_path, caplog):
     log_file = tmp_path / "debug.log"
     file_handler = logging.FileHandler(log_file)
     logging.getLogger().addHandler(file_handler)
-    faults = Faults(rate_limit_every=3, retry_after="0", error_every=4, truncate_every=5)
+    faults, throttle = Faults(error_every=4, truncate_every=5), Throttle(throttle_every=3, retry_after="0")
     texts: list[str] = []
     try:
-        with caplog.at_level(logging.DEBUG), EiaSimulator(api_key=canary, faults=faults,
+        with caplog.at_level(logging.DEBUG), EiaSimulator(api_key=canary, faults=faults, throttle=throttle,
                                                           respondents=("PACW",)) as flaky, \
                 EiaSimulator(respondents=("PACW",)) as other_key:
             targets = {

@@ -4,7 +4,8 @@ Plausible weather per point: temperature with a seasonal and a daily cycle set b
 longitude, humidity and dew point that follow it, wind, clouds, sunlight as the preceding hour's
 mean (zero at night) and occasional rain as the preceding hour's sum. The real parameters, one
 object per location (a list for several), the 400 error body for unknown variables and dates
-beyond the archive, and GMT time stamps.
+beyond the archive, GMT time stamps, and HTTP 429 in the same envelope when a :class:`Throttle`
+limits its rate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import orjson
 
-from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator
+from energy_core.api import RateBudget, SimRequest, SimResponse, Simulator, Throttle
 from energy_weather.api import ARCHIVE_LAG, ARCHIVE_URL_VARIABLE, FORECAST_HORIZON, FORECAST_URL_VARIABLE, TIME_FORMAT
 
 _UNITS = {"temperature_2m": "°C", "dew_point_2m": "°C", "relative_humidity_2m": "%", "cloud_cover": "%",
@@ -29,10 +30,17 @@ class WeatherSimulator(Simulator):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WeatherSimulator:
-        return cls()
+        return cls(throttle=Throttle.from_env(environ))
 
     def env(self) -> dict[str, str]:
         return {ARCHIVE_URL_VARIABLE: f"{self.url}/v1/archive", FORECAST_URL_VARIABLE: f"{self.url}/v1/forecast"}
+
+    def throttled(self) -> SimResponse:
+        """Open-Meteo's per-minute limit, in its error envelope; the source waits a minute unless a
+        ``Retry-After`` says less."""
+        retry_after = self.throttle.retry_after
+        return _error(429, "Minutely API request limit exceeded. Please try again in one minute.",
+                      {"Retry-After": retry_after} if retry_after is not None else {})
 
     def handle(self, request: SimRequest) -> SimResponse:
         if request.path not in ("/v1/archive", "/v1/forecast"):
@@ -110,5 +118,6 @@ def _noise(seed: int, t: np.ndarray) -> np.ndarray:
     return (x - np.floor(x)) * 2 - 1
 
 
-def _error(status: int, reason: str) -> SimResponse:
-    return SimResponse(status, orjson.dumps({"error": True, "reason": reason}), {"Content-Type": "application/json"})
+def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> SimResponse:
+    return SimResponse(status, orjson.dumps({"error": True, "reason": reason}),
+                       {"Content-Type": "application/json", **(headers or {})})
