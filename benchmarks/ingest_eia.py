@@ -72,13 +72,14 @@ def run_decode(directory: Path, started: list[float]) -> int:
 
 
 def run_energy(directory: Path, home: Path, started: list[float]) -> int:
-    """The same steps ``energy run`` takes after a page arrives, with the runner's own writer."""
+    """The same steps ``energy run`` takes after a page arrives: windows parsed, assembled and stored
+    several at a time, as the runner's window threads do, through its own store."""
     import gc
+    from concurrent.futures import ThreadPoolExecutor
     from itertools import groupby
 
     from energy_core.home import Home
-    from energy_core.ingest.report import WindowOutcome, WindowStatus
-    from energy_core.ingest.worker import BatchWriter, SourceResult
+    from energy_core.ingest.worker import WINDOWS_IN_FLIGHT, WindowStore
     from energy_core.plugin.interfaces import FetchRequest, HttpResponse
     from energy_core.storage.sinks import ParquetSink
     from energy_eia.codes import ROUTES
@@ -91,24 +92,20 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     started.append(time.perf_counter())
     windows = EiaSource.plan(EiaSource.__new__(EiaSource), FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES)))
     fetched_at = datetime.now(UTC)
-    report = SourceResult()
+    by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
     with ParquetSink(Home.of(home)) as sink:
-        writer = BatchWriter(EiaNormalizer(), [sink], report)
-        try:
-            for w_index, entries in groupby(pages(directory), key=lambda e: e["window"]):
-                window = windows[w_index]
-                route = ROUTES[window.dataset]
-                parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
-                                                  e["file"]), route) for e in entries]
-                outcome = WindowOutcome(window, WindowStatus.OK)
-                writer.submit(assemble_window(route, window, parsed, fetched_at), outcome)
-                report.windows.append(outcome)
-            writer.wait()
-        finally:
-            writer.close()
-    if any(w.status is WindowStatus.FAILED for w in report.windows):
-        raise RuntimeError(f"benchmark windows failed: {[w.error for w in report.windows if w.error]}")
-    return sum(report.series_rows.values())
+        store = WindowStore(EiaNormalizer(), [sink])
+
+        def fetch_and_store(item: tuple[int, list[dict]]) -> int:
+            index, entries = item
+            window = windows[index]
+            route = ROUTES[window.dataset]
+            parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
+                                              e["file"]), route) for e in entries]
+            return int(store.store(assemble_window(route, window, parsed, fetched_at))["len"].sum())
+
+        with ThreadPoolExecutor(WINDOWS_IN_FLIGHT) as pool:
+            return sum(pool.map(fetch_and_store, by_window))
 
 
 def run_naive(directory: Path, home: Path, started: list[float]) -> int:

@@ -66,7 +66,7 @@ def test_plan_says_what_is_stored_cached_or_to_fetch_and_sends_nothing(tmp_path)
         "eia.region 2024-02-01T00..2024-03-01T00": "fetch",
         "eia.fuel 2024-02-01T00..2024-03-01T00": "fetch",
     }
-    assert "at least 2 request(s)" in result.stdout and "at the request budget" in result.stdout
+    assert "at least 2 request(s), about 3 call(s) of the budget" in result.stdout
     assert not (tmp_path / "processed" / "eia.fuel").exists() or not list((tmp_path / "processed" / "eia.fuel")
                                                                           .rglob("*.parquet")), "a plan writes nothing"
 

@@ -188,7 +188,8 @@ def summary(report: RunReport) -> str:
         lines += [f"  {d:<{wide_d}}  {r:<{wide_r}}  {n:>10,}" for (d, r), n in sorted(report.rows.items())]
     for source, stats in report.requests.items():
         lines.append(f"requests {source}: {stats['requests']} sent, {stats['cache_hits']} cache hits, "
-                     f"{stats['retries']} retries")
+                     f"{stats['retries']} retries, {stats['throttled']} throttled, at most {stats['peak_in_flight']} "
+                     "in flight")
     if report.gaps:
         lines.append(f"gaps: {len(report.gaps)} series miss hours in the range:")
         lines += [f"  {d} {r} {s}: {n} h" for (d, r, s), n in sorted(report.gaps.items())[:20]]
@@ -210,7 +211,9 @@ def describe_plan(config: RunConfig, plans: list[SourcePlan]) -> str:
         lines.append(f"{source_plan.source}: {len(states)} windows: {states.count(PlanState.STORED)} already stored, "
                      f"{states.count(PlanState.CACHED)} answered by the raw cache ({cached} cached responses), "
                      f"{states.count(PlanState.FETCH)} to fetch: at least {source_plan.requests} request(s), about "
-                     f"{_duration(source_plan.seconds)} at the request budget")
+                     f"{source_plan.calls:,.0f} call(s) of the budget, {_duration(source_plan.seconds)} at its rate")
+        if source_plan.quota:
+            lines.append(f"warning: {source_plan.quota}")
         for window_plan in source_plan.windows:
             detail = {PlanState.STORED: "stored, skipped",
                       PlanState.CACHED: f"raw cache ({window_plan.cached} responses)",

@@ -1,27 +1,32 @@
 """The one way a source talks to the network.
 
-An httpx client with a per-host request budget (token bucket), retries with exponential backoff
-and jitter that honour ``Retry-After``, a byte cap and a total deadline per attempt, the raw
-cache, and redaction of credentials everywhere. It never returns a silent ``None``: either a
-parsed value or a typed :class:`~energy_core.errors.EnergyError`.
+An httpx client with a per-host request budget (token buckets and quotas), an adaptive number of
+requests in flight per host (:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff
+and jitter that honour ``Retry-After``, a byte cap and a total deadline per attempt, the raw cache, and
+redaction of credentials everywhere. It never returns a silent ``None``: either a parsed value or a
+typed :class:`~energy_core.errors.EnergyError`. One client serves all of a source's threads.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from energy_core.errors import (
+    AuthError,
     CacheMissError,
     EnergyError,
     QuotaExhaustedError,
@@ -31,8 +36,17 @@ from energy_core.errors import (
     TransientSourceError,
     WouldFetchError,
 )
-from energy_core.ingest.budget import TokenBucket, limits
+from energy_core.ingest.budget import (
+    QuotaSpent,
+    TokenBucket,
+    burst,
+    fixed_concurrency,
+    is_quota,
+    limits,
+    sustained_rate,
+)
 from energy_core.ingest.cache import RawCache, request_key
+from energy_core.ingest.concurrency import MAX_IN_FLIGHT, InFlightLimit
 from energy_core.ingest.redaction import SecretScope, redact, redact_bytes
 from energy_core.ingest.retry import RetryPolicy, default_error, parse_retry_after
 from energy_core.plugin.interfaces import Budget, CacheMode, Fetched, HttpResponse, RateBudget
@@ -40,6 +54,10 @@ from energy_core.plugin.interfaces import Budget, CacheMode, Fetched, HttpRespon
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+
+THROTTLING_STATUS = frozenset({429, 503})
+"""Answers that say the service is overloaded: fewer requests go in flight after one."""
 
 
 class FetchMode(enum.StrEnum):
@@ -82,8 +100,14 @@ class HttpStats:
     requests: int = 0
     cache_hits: int = 0
     retries: int = 0
+    throttled: int = 0
+    """Answers that were 429 or 503."""
+    calls: float = 0.0
+    """What the service counted the requests sent as (their cost in its budget)."""
     bytes_received: int = 0
     waited_s: float = 0.0
+    """Summed over threads: time requests spent waiting for the budget and before retries."""
+    peak_in_flight: int = 0
 
 
 class Answer(enum.StrEnum):
@@ -105,6 +129,9 @@ class RequestRecord:
     def describe(self) -> str:
         """The request as reports and the catalog show it: ``cache: <request>`` for a cache hit."""
         return self.request if self.answer is Answer.NETWORK else f"{self.answer}: {self.request}"
+
+
+_recording: contextvars.ContextVar[list[RequestRecord] | None] = contextvars.ContextVar("recording", default=None)
 
 
 class HttpClient:
@@ -131,9 +158,13 @@ class HttpClient:
         self.clock = clock
         self.stats = HttpStats()
         self.history: list[RequestRecord] = []
-        """Every request handled, in order."""
+        """Every request handled, in the order they ended."""
         self._buckets: dict[tuple[str, RateBudget], TokenBucket] = {}
-        self._buckets_lock = threading.Lock()
+        self._in_flight: dict[str, InFlightLimit] = {}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._refused: SourceError | None = None
+        """A refused key or a spent quota: every later request would fail the same way, so none is sent."""
         self._client = httpx.Client(timeout=settings.timeout, follow_redirects=False, transport=transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
         self._rng = random.Random(settings.seed)
@@ -149,6 +180,8 @@ class HttpClient:
         return self.settings.retry
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def __enter__(self) -> HttpClient:
@@ -167,6 +200,7 @@ class HttpClient:
         classify: Callable[[HttpResponse], EnergyError | None] | None = None,
         cache: CacheMode = CacheMode.USE,
         budget: Budget | None = None,
+        cost: float = 1.0,
     ) -> Fetched[T]:
         """GET ``url`` and return ``parse(response)`` for a 2xx answer.
 
@@ -177,16 +211,61 @@ class HttpClient:
             the default mapping by status).
         :param cache: the source's cache mode; the client's :class:`FetchMode` overrides it.
         :param budget: this request's budget when the service has several hosts (default: the client's).
+        :param cost: what the service counts this request as, in calls of its budget.
         """
         secrets = dict(secrets or {})
         for value in secrets.values():
             self.secrets.add(value)
         with self.secrets:
-            return self._get(url, parse, params, secrets, classify, cache, budget)
+            return self._get(url, parse, params, secrets, classify, cache, budget, cost)
+
+    def map(self, fn: Callable[[Item], T], items: Iterable[Item]) -> list[T]:
+        """``[fn(item) for item in items]`` on the client's threads, as many at once as the hosts'
+        in-flight limits let through; in order, one after another, when nothing goes to the network.
+        Results keep the items' order. After a failure no further item starts, and the earliest
+        item's error is raised once every started call has ended."""
+        items = list(items)
+        if self.offline or len(items) < 2:
+            return [fn(item) for item in items]
+        pool = self._threads()
+        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        errors = [f.exception() for f in futures if not f.cancelled()]
+        first_error = next((error for error in errors if error is not None), None)
+        if first_error is not None:
+            raise first_error
+        return [future.result() for future in futures]
+
+    @contextmanager
+    def recording(self) -> Iterator[list[RequestRecord]]:
+        """Collect the requests made in this context (and in :meth:`map` calls it starts), in the order
+        they ended: what one window asked for while other windows are under way."""
+        made: list[RequestRecord] = []
+        token = _recording.set(made)
+        try:
+            yield made
+        finally:
+            _recording.reset(token)
+
+    def _record(self, request: str, answer: Answer) -> None:
+        record = RequestRecord(request, answer)
+        self.history.append(record)
+        made = _recording.get()
+        if made is not None:
+            made.append(record)
+
+    def _threads(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix=f"energy-{self.source}")
+            return self._pool
 
     def _get(self, url: str, parse: Callable[[HttpResponse], T], params: Sequence[tuple[str, str]],
              secrets: dict[str, str], classify: Callable[[HttpResponse], EnergyError | None] | None,
-             cache: CacheMode, budget: Budget | None) -> Fetched[T]:
+             cache: CacheMode, budget: Budget | None, cost: float) -> Fetched[T]:
         query = urlencode(list(params))
         request = f"{url}?{query}" if query else url
         target = urlsplit(url)
@@ -196,19 +275,19 @@ class HttpClient:
         if self.cache is not None and self._reads_cache(cache):
             hit = self._from_cache(key, parse)
             if hit is not None:
-                self.history.append(RequestRecord(request, Answer.CACHE))
+                self._record(request, Answer.CACHE)
                 return hit
         if self.mode is FetchMode.DRY_RUN:
-            self.history.append(RequestRecord(request, Answer.WOULD_FETCH))
+            self._record(request, Answer.WOULD_FETCH)
             raise WouldFetchError(f"{self.source}: {request} would be fetched")
         if self.mode is FetchMode.OFFLINE or cache is CacheMode.ONLY:
             raise CacheMissError(
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"
             )
-        buckets = self._buckets_for(target.netloc, budget or self.settings.budget)
+        host = self._host(target.netloc, self.settings.budget_override or budget or self.settings.budget)
         value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
-                                                            buckets)
-        self.history.append(RequestRecord(request, Answer.NETWORK))
+                                                            host, cost)
+        self._record(request, Answer.NETWORK)
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
                            body=body, fetched_at=fetched_at)
@@ -231,44 +310,88 @@ class HttpClient:
         except EnergyError as exc:
             logger.warning("%s: ignoring unusable cache entry for %s: %s", self.source, hit.request, exc)
             return None
-        self.stats.cache_hits += 1
+        with self._lock:
+            self.stats.cache_hits += 1
         return Fetched(value, True, hit.fetched_at)
 
-    def _buckets_for(self, host: str, budget: Budget) -> list[TokenBucket]:
-        """One bucket per host and limit, on this client's clock; a request needs a token from each."""
-        budget = self.settings.budget_override or budget
-        with self._buckets_lock:
-            return [self._buckets.setdefault((host, limit), TokenBucket(limit, clock=self.clock))
-                    for limit in limits(budget)]
+    def _host(self, host: str, budget: Budget) -> _Host:
+        """The host's buckets (one per limit, on this client's clock) and its in-flight limit; a request
+        needs a place in flight and a token from each bucket."""
+        with self._lock:
+            buckets = [self._buckets.setdefault((host, limit), TokenBucket(limit, clock=self.clock))
+                       for limit in limits(budget)]
+            if host not in self._in_flight:
+                self._in_flight[host] = InFlightLimit(sustained_rate(budget), initial=burst(budget),
+                                                      fixed=fixed_concurrency(budget), clock=self.clock)
+            return _Host(host, buckets, self._in_flight[host])
 
     def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
                classify: Callable[[HttpResponse], EnergyError | None] | None,
-               buckets: list[TokenBucket]) -> tuple[T, bytes, str, datetime]:
+               host: _Host, cost: float) -> tuple[T, bytes, str, datetime]:
+        try:
+            return self._attempts(url, request, params, parse, classify, host, cost)
+        except (AuthError, QuotaExhaustedError) as exc:
+            self._refused = self._refused or exc
+            raise
+
+    def _attempts(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
+                  classify: Callable[[HttpResponse], EnergyError | None] | None,
+                  host: _Host, cost: float) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
         last: SourceError | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
-            self.stats.waited_s += sum(bucket.acquire(self.sleep) for bucket in buckets)
-            self.stats.requests += 1
-            logger.debug("%s: GET %s (attempt %d)", self.source, request, attempt)
             try:
-                response = self._send(url, request, params)
+                with host.in_flight.slot():
+                    if self._refused is not None:
+                        raise type(self._refused)(f"{request} not sent after: {self._refused}", source=self.source,
+                                                  status=self._refused.status)
+                    self._pay(host, cost)
+                    logger.debug("%s: GET %s (attempt %d)", self.source, request, attempt)
+                    sent = self.clock()
+                    response = self._send(url, request, params)
                 if 200 <= response.status < 300:
+                    host.in_flight.answered(self.clock() - sent)
                     fetched_at = datetime.now(UTC)
                     return parse(response), response.body, response.content_type, fetched_at
                 raise self._error_for(response, classify)
             except TransientSourceError as exc:
                 last = exc
-            wait = self._wait_before_retry(last, attempt)
-            if attempt == self._retry.max_attempts or self.clock() - started + wait > self._retry.deadline:
+                if exc.status in THROTTLING_STATUS:
+                    host.in_flight.throttled(exc.retry_after)
+                    with self._lock:
+                        self.stats.throttled += 1
+            pause = self._wait_before_retry(last, attempt)
+            if attempt == self._retry.max_attempts or self.clock() - started + pause > self._retry.deadline:
                 break
-            logger.info("%s; retrying in %.1f s (attempt %d of %d)", last, wait, attempt + 1, self._retry.max_attempts)
-            self.stats.retries += 1
-            self.stats.waited_s += wait
-            self.sleep(wait)
+            logger.info("%s; retrying in %.1f s (attempt %d of %d)", last, pause, attempt + 1, self._retry.max_attempts)
+            with self._lock:
+                self.stats.retries += 1
+                self.stats.waited_s += pause
+            self.sleep(pause)
         raise SourceUnavailableError(
             f"gave up after {attempt} attempts: {last}", source=self.source,
             status=last.status if last else None,
         )
+
+    def _pay(self, host: _Host, cost: float) -> None:
+        """Spend ``cost`` from the host's quotas (or stop the source) and wait for its rate limits' tokens."""
+        try:
+            for bucket in host.buckets:
+                if is_quota(bucket.budget):
+                    bucket.take(cost)
+        except QuotaSpent as spent:
+            again = datetime.now(UTC) + timedelta(seconds=spent.refill_s)
+            raise QuotaExhaustedError(
+                f"{self.source}: {spent} ({host.name}); the windows left stay pending: run again after "
+                f"{again:%Y-%m-%d %H:%M} UTC", source=self.source) from None
+        waited = max((bucket.reserve(cost) for bucket in host.buckets if not is_quota(bucket.budget)), default=0.0)
+        if waited:
+            self.sleep(waited)
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.calls += cost
+            self.stats.waited_s += waited
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, host.in_flight.peak)
 
     def _wait_before_retry(self, error: SourceError, attempt: int) -> float:
         retry_after = error.retry_after if isinstance(error, TransientSourceError) else None
@@ -299,7 +422,8 @@ class HttpClient:
                             f"{self.source}: {request} took longer than {self._retry.attempt_timeout:.0f} s",
                             source=self.source)
                     chunks.append(chunk)
-                self.stats.bytes_received += size
+                with self._lock:
+                    self.stats.bytes_received += size
                 return HttpResponse(r.status_code, r.headers.get("content-type", ""), redact_bytes(b"".join(chunks)),
                                     request, r.headers.get("retry-after"))
         except httpx.TimeoutException as exc:
@@ -323,3 +447,10 @@ class HttpClient:
         if isinstance(error, TransientSourceError) and response.retry_after is not None:
             error.retry_after = parse_retry_after(response.retry_after)
         return error
+
+
+@dataclass(frozen=True)
+class _Host:
+    name: str
+    buckets: list[TokenBucket]
+    in_flight: InFlightLimit

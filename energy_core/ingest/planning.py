@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from energy_core.errors import EnergyError
-from energy_core.ingest.budget import budget_seconds
+from energy_core.ingest.budget import budget_seconds, describe_period, over_quota
 from energy_core.ingest.catalog import Catalog
 from energy_core.ingest.client import Answer, HttpClient
 from energy_core.ingest.config import RunConfig
@@ -139,6 +139,8 @@ class WindowPlan:
     cached: int = 0
     to_fetch: int = 0
     """Requests known to be needed; a paged answer may need more once the first page is seen."""
+    calls: float = 0.0
+    """What the service would count the window's requests as: the source's estimate."""
 
 
 @dataclass
@@ -147,10 +149,30 @@ class SourcePlan:
     windows: list[WindowPlan] = field(default_factory=list)
     seconds: float = 0.0
     """How long the request budget alone makes the fetches take."""
+    quota: str | None = None
+    """Why the fetches do not fit the service's quota, when they do not."""
 
     @property
     def requests(self) -> int:
         return sum(w.to_fetch for w in self.windows)
+
+    @property
+    def calls(self) -> float:
+        return sum(w.calls for w in self.windows)
+
+
+def estimated_calls(source: Source, windows: Sequence[Window]) -> float:
+    return sum(source.cost(window) for window in windows)
+
+
+def quota_problem(source: Source, http: HttpClient, calls: float) -> str | None:
+    """What to tell the user before sending anything when ``calls`` do not fit a quota of the budget."""
+    spent = over_quota(http.settings.effective_budget, calls)
+    if not spent:
+        return None
+    quotas = " and ".join(f"{limit.requests:,.0f} a {describe_period(limit.per)}" for limit in spent)
+    return (f"{source.name}: this run needs about {calls:,.0f} calls but the service allows {quotas}: it stops "
+            "when the quota is spent and the windows left stay pending; run it again once the quota renews")
 
 
 def dry_run(planned: PlannedSource, *, refresh: bool) -> SourcePlan:
@@ -161,16 +183,19 @@ def dry_run(planned: PlannedSource, *, refresh: bool) -> SourcePlan:
     plan = SourcePlan(source.name, [WindowPlan(w, PlanState.STORED) for w in planned.skipped])
     for window in planned.needed:
         if refresh:
-            plan.windows.append(WindowPlan(window, PlanState.FETCH, 0, 1))
+            plan.windows.append(WindowPlan(window, PlanState.FETCH, 0, 1, source.cost(window)))
             continue
-        first = len(http.history)
-        try:
-            for _ in source.fetch(window):
-                pass
-            missing = 0
-        except EnergyError:  # WouldFetchError, or a cached answer the source refuses: fetched again
-            missing = 1
-        cached = sum(r.answer is Answer.CACHE for r in http.history[first:])
-        plan.windows.append(WindowPlan(window, PlanState.FETCH if missing else PlanState.CACHED, cached, missing))
-    plan.seconds = budget_seconds(http.settings.effective_budget, plan.requests)
+        with http.recording() as made:
+            try:
+                for _ in source.fetch(window):
+                    pass
+                missing = 0
+            except EnergyError:  # WouldFetchError, or a cached answer the source refuses: fetched again
+                missing = 1
+        cached = sum(r.answer is Answer.CACHE for r in made)
+        calls = max(1.0, source.cost(window) - cached) if missing else 0.0
+        state = PlanState.FETCH if missing else PlanState.CACHED
+        plan.windows.append(WindowPlan(window, state, cached, missing, calls))
+    plan.seconds = budget_seconds(http.settings.effective_budget, plan.calls)
+    plan.quota = quota_problem(source, http, plan.calls)
     return plan

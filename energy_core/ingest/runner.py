@@ -8,6 +8,7 @@ threads of their own while a writer thread normalizes, validates and sinks them
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from energy_core.ingest.catalog import Catalog, FinishedRun, RunStatus
 from energy_core.ingest.client import FetchMode, HttpClient, HttpSettings
 from energy_core.ingest.config import RunConfig
 from energy_core.ingest.gaps import gaps
-from energy_core.ingest.planning import SourcePlan, dry_run, plan_windows
+from energy_core.ingest.planning import SourcePlan, dry_run, estimated_calls, plan_windows, quota_problem
 from energy_core.ingest.redaction import SecretScope, redacted_errors
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.worker import ProgressCallback, run_source
@@ -34,6 +35,8 @@ from energy_core.plugin.simulator import Simulator
 
 __all__ = ["PlanCallback", "RunConfig", "plan", "run"]
 
+logger = logging.getLogger(__name__)
+
 PlanCallback = Callable[[dict[str, int]], None]
 
 
@@ -42,7 +45,9 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
         command: str = "") -> RunReport:
     """Run the pipeline for ``config`` and return its report. Failed windows are reported, not raised.
 
-    Sources run concurrently, one thread each, every one within its own request budget.
+    Sources run concurrently, each with several windows and requests in flight within its own request
+    budget (:mod:`~energy_core.ingest.worker`); a run whose estimated calls exceed a source's quota says so
+    before sending anything.
     ``on_plan`` receives the number of windows per source; ``on_window`` each finished window
     (from the source's thread). Once ``stop`` is set, windows not yet started are left for the next
     run. The run, its windows and what stays pending are recorded in the catalog, and the report is
@@ -70,6 +75,10 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
                 for item in planned:
                     report.skipped += item.skipped
                     report.resumed += item.resumed
+                    problem = quota_problem(item.source, item.http, estimated_calls(item.source, item.needed))
+                    if problem:
+                        logger.warning("%s", problem)
+                        report.warnings.append(problem)
                 catalog.begin_run(report.run_id, command=command or f"run {' '.join(config.sources)}",
                                   started_at=started, config=config.record(), plugins=registry.versions,
                                   windows=[w for item in planned for w in item.needed])

@@ -1,5 +1,6 @@
-"""One source's thread: fetch window after window, while a background thread normalizes, validates and
-stores the previous one."""
+"""One source's windows, several at a time: each window is fetched on a thread of its own (its pages
+concurrently, through the client) and stored batch by batch as they arrive; the sinks take one batch
+at a time."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from energy_core.crash_points import fault_point
 from energy_core.errors import AuthError, EnergyError, QuotaExhaustedError, StorageError
+from energy_core.ingest.budget import fixed_concurrency
 from energy_core.ingest.client import Answer, HttpClient
 from energy_core.ingest.redaction import redact
 from energy_core.ingest.report import WindowOutcome, WindowStatus
@@ -22,6 +24,12 @@ from energy_core.plugin.interfaces import Normalizer, RawBatch, Sink, Source, Wi
 from energy_core.storage.schema import validate_observations
 
 logger = logging.getLogger(__name__)
+
+WINDOWS_IN_FLIGHT = 16
+"""Windows a source fetches at once. Each holds its batches until they are stored, so this bounds
+memory; their pages, fetched concurrently, keep the request budget busy."""
+SEQUENTIAL_WINDOWS_IN_FLIGHT = 2
+"""For a source that sends one request at a time: one window stores while the next one fetches."""
 
 _ABORT_SOURCE = (AuthError, QuotaExhaustedError)
 """After these, every further request of the source would fail the same way."""
@@ -31,77 +39,51 @@ ProgressCallback = Callable[[WindowOutcome], None]
 
 @dataclass
 class SourceResult:
-    """What one source's thread produced; merged into the report in source order."""
+    """What one source's windows produced; merged into the report in source order."""
 
     windows: list[WindowOutcome] = field(default_factory=list)
+    """In the order they were planned, whatever order they finished in."""
     series_rows: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 
 
-class BatchWriter:
-    """Normalizes, validates and writes batches on one background thread.
+class WindowStore:
+    """Normalizes and validates batches on the calling thread (polars releases the GIL, so windows
+    store in parallel), then hands them to the sinks one batch at a time."""
 
-    While a batch is stored (polars work, which releases the GIL), the caller fetches and parses
-    the next one. At most one batch is in flight, so memory holds two windows at most. Results
-    (row counts, or the error that failed the batch) land on the batch's window outcome.
-    """
-
-    def __init__(self, normalizer: Normalizer, sinks: Sequence[Sink], result: SourceResult) -> None:
+    def __init__(self, normalizer: Normalizer, sinks: Sequence[Sink]) -> None:
         self.normalizer = normalizer
         self.sinks = sinks
-        self.result = result
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energy-writer")
-        self._pending: tuple[WindowOutcome, Future[pl.DataFrame]] | None = None
-        self.storage_error: StorageError | None = None
-        """A sink failed: the run stops, since a flush may hold earlier windows' rows too."""
+        self._sinks_lock = threading.Lock()
 
-    def submit(self, batch: RawBatch, outcome: WindowOutcome) -> None:
-        """Settle the batch in flight, then start storing ``batch``."""
-        self.wait()
-        if outcome.status is not WindowStatus.FAILED:
-            self._pending = (outcome, self._pool.submit(self._store, batch))
-
-    def wait(self) -> None:
-        """Block until the batch in flight is stored and its outcome updated."""
-        if self._pending is None:
-            return
-        (outcome, future), self._pending = self._pending, None
-        try:
-            counts = future.result()
-        except StorageError as exc:  # a flush may hold earlier windows' rows too: stop rather than misreport them
-            outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
-            self.storage_error = exc
-            raise
-        except EnergyError as exc:
-            outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
-            logger.error("%s %s failed: %s", outcome.source, outcome.window, exc)
-            return
-        for dataset, region, series, n in counts.iter_rows():
-            self.result.series_rows[(dataset, region, series)] += n
-            outcome.rows += n
-
-    def holds(self, outcome: WindowOutcome) -> bool:
-        return self._pending is not None and self._pending[0] is outcome
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _store(self, batch: RawBatch) -> pl.DataFrame:
+    def store(self, batch: RawBatch) -> pl.DataFrame:
+        """Store one batch; return its rows per (dataset, region, series). A sink's failure raises
+        :class:`StorageError`; a normalizer's or the schema check's, the error that describes it."""
         observations = validate_observations(self.normalizer.normalize(batch),
                                              producer=f"normalizer {self.normalizer.name!r}")
         fault_point("validated")
-        for sink in self.sinks:
-            sink.write(observations)
+        with self._sinks_lock:
+            for sink in self.sinks:
+                sink.write(observations)
         return observations.group_by("dataset", "region", "series").len()
+
+
+def windows_in_flight(http: HttpClient) -> int:
+    sequential = fixed_concurrency(http.settings.effective_budget) == 1
+    return SEQUENTIAL_WINDOWS_IN_FLIGHT if sequential else WINDOWS_IN_FLIGHT
 
 
 def run_source(source: Source, http: HttpClient, normalizer: Normalizer, windows: Sequence[Window],
                sinks: Sequence[Sink], on_window: ProgressCallback | None, stop: threading.Event) -> SourceResult:
-    """Fetch window after window; each window's store overlaps the next window's fetch. ``http`` is the
-    source's client, whose history tells which requests each window made."""
+    """Fetch and store ``windows``, a few at a time (see :func:`windows_in_flight`), and return their
+    outcomes in plan order. A window that fails is reported and the others go on; after a refused key
+    or a spent quota the windows not yet started are skipped; once ``stop`` is set they are left for
+    the next run. A sink's :class:`StorageError` is raised once the windows under way have ended: a
+    flush may hold other windows' rows too, so the run stops rather than misreport them."""
+    fetcher = _WindowFetcher(source, http, WindowStore(normalizer, sinks))
+    order = {window: i for i, window in enumerate(windows)}
     result = SourceResult()
-    writer = BatchWriter(normalizer, sinks, result)
-    unrecorded: WindowOutcome | None = None  # fetched, but its last batch may still be storing
+    storage_error: StorageError | None = None
 
     def record(outcome: WindowOutcome) -> None:
         if outcome.status is WindowStatus.OK and outcome.rows == 0:
@@ -110,50 +92,87 @@ def run_source(source: Source, http: HttpClient, normalizer: Normalizer, windows
         if on_window:
             on_window(outcome)
 
-    abort: EnergyError | None = None
-    try:
-        for window in windows:
-            outcome = WindowOutcome(window, WindowStatus.OK)
-            if stop.is_set():
-                outcome.status = WindowStatus.INTERRUPTED
-                outcome.error = "stopped before this window; the next run resumes it"
-            elif abort is not None:
-                outcome.status, outcome.error = WindowStatus.SKIPPED, f"not attempted after: {abort}"
-            else:
-                began, first_request = time.monotonic(), len(http.history)
-                try:
-                    for batch in source.fetch(window):
-                        outcome.retrieved_at.append(batch.retrieved_at)
-                        result.warnings.extend(redact(f"{source.name}: {window.describe()}: {w}")
-                                               for w in batch.warnings)
-                        writer.submit(batch, outcome)
-                        if unrecorded is not None:  # submit() settled it
-                            record(unrecorded)
-                            unrecorded = None
-                except EnergyError as exc:
-                    if exc is writer.storage_error:  # the batch in flight failed to store, not this fetch
-                        raise
-                    outcome.status, outcome.error = WindowStatus.FAILED, redact(str(exc))
-                    logger.error("%s %s failed: %s", source.name, window.describe(), exc)
-                    if isinstance(exc, _ABORT_SOURCE):
-                        abort = exc
-                made = http.history[first_request:]
-                outcome.requests = [r.describe() for r in made]
-                outcome.from_cache = bool(made) and all(r.answer is Answer.CACHE for r in made)
-                outcome.seconds = round(time.monotonic() - began, 3)
-            if writer.holds(outcome):
-                unrecorded = outcome
-                continue
-            writer.wait()
-            for done in (unrecorded, outcome):
-                if done is not None:
-                    record(done)
-            unrecorded = None
-        writer.wait()
-        if unrecorded is not None:
-            record(unrecorded)
-    finally:
-        writer.close()
+    def not_started(window: Window) -> WindowOutcome | None:
+        """The outcome of a window that is not to be fetched, or None to fetch it."""
+        reason = storage_error or fetcher.abort
+        if stop.is_set():
+            return WindowOutcome(window, WindowStatus.INTERRUPTED,
+                                 error="stopped before this window; the next run resumes it")
+        if reason is not None:
+            return WindowOutcome(window, WindowStatus.SKIPPED, error=f"not attempted after: {redact(str(reason))}")
+        return None
+
+    queue, slots = iter(windows), windows_in_flight(http)
+    running: set[Future[WindowOutcome]] = set()
+    with ThreadPoolExecutor(slots, thread_name_prefix=f"energy-{source.name}") as pool:
+        while True:
+            while len(running) < slots:
+                window = next(queue, None)
+                if window is None:
+                    break
+                skipped = not_started(window)
+                if skipped is not None:
+                    record(skipped)
+                else:
+                    running.add(pool.submit(fetcher.fetch, window))
+            if not running:
+                break
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                storage_error = storage_error or fetcher.storage_error
+                record(outcome)
+    result.windows.sort(key=lambda outcome: order[outcome.spec])
+    result.series_rows, result.warnings = fetcher.series_rows, fetcher.warnings
+    if storage_error is not None:
+        raise storage_error
     return result
 
 
+class _WindowFetcher:
+    """Fetches and stores one window per call, from any number of threads."""
+
+    def __init__(self, source: Source, http: HttpClient, store: WindowStore) -> None:
+        self.source, self.http, self.store = source, http, store
+        self.series_rows: Counter[tuple[str, str, str]] = Counter()
+        self.warnings: list[str] = []
+        self.abort: EnergyError | None = None
+        self.storage_error: StorageError | None = None
+        self._lock = threading.Lock()
+
+    def fetch(self, window: Window) -> WindowOutcome:
+        outcome = WindowOutcome(window, WindowStatus.OK)
+        began = time.monotonic()
+        with self.http.recording() as made:
+            try:
+                for batch in self.source.fetch(window):
+                    outcome.retrieved_at.append(batch.retrieved_at)
+                    counts = self.store.store(batch)
+                    with self._lock:
+                        self.warnings.extend(redact(f"{self.source.name}: {window.describe()}: {w}")
+                                             for w in batch.warnings)
+                        for dataset, region, series, n in counts.iter_rows():
+                            self.series_rows[(dataset, region, series)] += n
+                            outcome.rows += n
+            except StorageError as exc:
+                self._fail(outcome, exc)
+                with self._lock:
+                    self.storage_error = self.storage_error or exc
+            except _ABORT_SOURCE as exc:
+                with self._lock:
+                    first, self.abort = self.abort is None, self.abort or exc
+                if first:
+                    self._fail(outcome, exc)
+                else:  # under way when another window found the key refused or the quota spent
+                    outcome.status = WindowStatus.SKIPPED
+                    outcome.error = f"not attempted after: {redact(str(self.abort))}"
+            except EnergyError as exc:
+                self._fail(outcome, exc)
+        outcome.requests = [r.describe() for r in made]
+        outcome.from_cache = bool(made) and all(r.answer is Answer.CACHE for r in made)
+        outcome.seconds = round(time.monotonic() - began, 3)
+        return outcome
+
+    def _fail(self, outcome: WindowOutcome, error: EnergyError) -> None:
+        outcome.status, outcome.error = WindowStatus.FAILED, redact(str(error))
+        logger.error("%s %s failed: %s", self.source.name, outcome.window, error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
@@ -21,15 +21,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
 class RateBudget:
-    """At most ``requests`` per ``per`` seconds, with bursts of up to ``burst`` requests."""
+    """At most ``requests`` calls per ``per`` seconds, with bursts of up to ``burst`` calls.
+
+    A request costs one call unless its source says otherwise (``Http.get(cost=...)``). A limit counted
+    over hours or days (an hourly or daily quota) is spent, not waited for: once it is used up the
+    source stops and its windows stay pending for the next run.
+    """
 
     requests: float
     per: float = 1.0
-    burst: int = 1
+    burst: float = 1
+    concurrency: int | None = None
+    """At most this many requests in flight at once to the host (1: strictly one after another, as
+    CAISO OASIS asks); None: as many as keep the budget full, adapted to the latency and to throttling."""
 
     @property
     def rate(self) -> float:
@@ -78,8 +87,15 @@ class Http(Protocol):
     def get(self, url: str, *, parse: Callable[[HttpResponse], T], params: Sequence[tuple[str, str]] = (),
             secrets: Mapping[str, str] | None = None,
             classify: Callable[[HttpResponse], EnergyError | None] | None = None,
-            cache: CacheMode = CacheMode.USE, budget: Budget | None = None) -> Fetched[T]:
-        """GET ``url`` within the source's request budget and return ``parse(response)``."""
+            cache: CacheMode = CacheMode.USE, budget: Budget | None = None, cost: float = 1.0) -> Fetched[T]:
+        """GET ``url`` within the source's request budget and return ``parse(response)``; ``cost`` is
+        what the service counts the request as (in calls of its budget)."""
+        ...
+
+    def map(self, fn: Callable[[Item], T], items: Iterable[Item]) -> list[T]:
+        """``[fn(item) for item in items]``, run concurrently as far as the budget allows: for the pages
+        of a window once the first one tells how many there are. Results keep the items' order; the
+        first item's error to fail is raised once no call is still running."""
         ...
 
 
@@ -170,6 +186,11 @@ class Source(ABC):
     @abstractmethod
     def fetch(self, window: Window) -> Iterator[RawBatch]:
         """Fetch one window and yield its validated rows; raise an ``EnergyError`` on failure."""
+
+    def cost(self, window: Window) -> float:
+        """About how many calls of the budget fetching ``window`` takes (plans, quotas and ETAs use it);
+        one request by default."""
+        return 1.0
 
     def cache_mode(self, window: Window) -> CacheMode:
         """Serve ``window`` from the raw cache only once the service no longer revises it."""

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OASIS_BUDGET = RateBudget(1, per=MIN_INTERVAL_S, burst=1)
+OASIS_BUDGET = RateBudget(1, per=MIN_INTERVAL_S, burst=1, concurrency=1)
+"""OASIS asks for one request at a time, five seconds apart."""
 OUTLOOK_BUDGET = RateBudget(1, per=1.0, burst=2)
 """Today's Outlook publishes no limit; one file a second is polite."""
 _RETRY_AFTER = re.compile(rb"retry your request after (\d+) seconds", re.IGNORECASE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -13,6 +14,7 @@ import polars as pl
 from energy_core.api import (
     AuthError,
     CacheMode,
+    Fetched,
     FetchRequest,
     IncompleteFetchError,
     PayloadValidationError,
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RESPONDENTS_PER_WINDOW = 10
+ESTIMATED_FUELS = 8
+ESTIMATED_RESPONDENTS = 65
+"""For estimates only: a window naming no respondent gets every one EIA-930 has, about this many."""
 FETCH_ATTEMPTS = 2
 """A window whose row count does not match ``total`` is fetched again once, bypassing the cache."""
 
@@ -86,29 +91,34 @@ class EiaSource(Source):
                 mode = CacheMode.REFRESH
 
     def _fetch_window(self, route: Route, window: Window, mode: CacheMode) -> RawBatch:
-        pages: list[Page] = []
-        fetched_at: list[datetime] = []
-        offset, total = 0, None
-        while total is None or offset < total:
-            fetched = self.http.get(
-                f"{self.base_url}/{route.path}/data/",
-                params=page_params(route, window, offset),
-                secrets=self._secrets(),
-                parse=partial(parse_page, route=route),
-                classify=classify,
-                cache=mode,
-            )
-            page = fetched.value
-            if total is not None and page.total != total:
-                raise IncompleteFetchError(f"eia: {window.describe()}: total changed from {total} to {page.total} "
-                                           "between pages", source=self.name)
-            total = page.total
-            pages.append(page)
-            fetched_at.append(fetched.fetched_at)
-            if page.rows.height == 0:
-                break
-            offset += PAGE_LENGTH
-        return assemble_window(route, window, pages, max(fetched_at))
+        """The first page tells the total; the other pages then go out together."""
+        first = self._page(route, window, 0, mode)
+        total = first.value.total
+        offsets = range(PAGE_LENGTH, total, PAGE_LENGTH) if first.value.rows.height else range(0)
+        fetched = [first, *self.http.map(partial(self._page, route, window, mode=mode), offsets)]
+        changed = sorted({f.value.total for f in fetched} - {total})
+        if changed:
+            raise IncompleteFetchError(f"eia: {window.describe()}: total changed from {total} to {changed[0]} "
+                                       "between pages", source=self.name)
+        return assemble_window(route, window, [f.value for f in fetched], max(f.fetched_at for f in fetched))
+
+    def _page(self, route: Route, window: Window, offset: int, mode: CacheMode) -> Fetched[Page]:
+        return self.http.get(
+            f"{self.base_url}/{route.path}/data/",
+            params=page_params(route, window, offset),
+            secrets=self._secrets(),
+            parse=partial(parse_page, route=route),
+            classify=classify,
+            cache=mode,
+        )
+
+    def cost(self, window: Window) -> float:
+        """The pages the window's rows fill (a BA reports a handful of fuels: eight assumed)."""
+        route = ROUTES[window.dataset]
+        series = len(route.series) if route.facet_codes else ESTIMATED_FUELS
+        hours = (window.end - window.start) / timedelta(hours=1)
+        respondents = len(window.regions) or ESTIMATED_RESPONDENTS
+        return float(max(1, math.ceil(respondents * series * hours / PAGE_LENGTH)))
 
     def _secrets(self) -> dict[str, str]:
         if not self._api_key and not self.http.offline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -29,9 +30,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 POINTS_PER_REQUEST = 10
-FREE_TIER = (RateBudget(600, per=60.0, burst=10), RateBudget(5000, per=3600.0, burst=50),
-             RateBudget(10_000, per=86_400.0, burst=100))
-"""Open-Meteo's non-commercial limits: under 600 a minute, 5,000 an hour and 10,000 a day."""
+FREE_TIER = (RateBudget(600, per=60.0, burst=600), RateBudget(5000, per=3600.0, burst=5000),
+             RateBudget(10_000, per=86_400.0, burst=10_000))
+"""Open-Meteo's non-commercial limits, in its weighted calls: under 600 a minute, 5,000 an hour and
+10,000 a day (the hourly and daily ones are quotas: spent, then renewed)."""
+VARIABLES_PER_CALL = 10
+DAYS_PER_CALL = 14
+"""One location with up to this many variables over up to this many days counts as one call; more count
+proportionally more (API_FACTS 4.4)."""
 
 
 class WeatherSource(Source):
@@ -90,6 +96,7 @@ class WeatherSource(Source):
             parse=partial(parse_locations, points=points, variables=self.variables),
             classify=classify,
             cache=self.cache_mode(window),
+            cost=calls(len(points), len(self.variables), (last_day - window.start.date()).days + 1),
         )
         owner = {p.id: ba for ba in window.regions for p in self.points[ba]}
         weight = {p.id: p.weight for p in points}
@@ -98,6 +105,11 @@ class WeatherSource(Source):
             weight=pl.col("point").replace_strict(weight, return_dtype=pl.Float64),
         )
         yield RawBatch(window, rows, fetched.fetched_at)
+
+    def cost(self, window: Window) -> float:
+        points = sum(len(self.points.get(ba, ())) for ba in window.regions)
+        days = (window.end - window.start) / timedelta(days=1)
+        return calls(points, len(self.variables), math.ceil(days) + 1)
 
     def _params(self, points: list[Point], first: date, last: date) -> list[tuple[str, str]]:
         return [("latitude", ",".join(f"{p.latitude:g}" for p in points)),
@@ -120,6 +132,12 @@ class WeatherSource(Source):
             groups[-1].append(ba)
             size += count
         return [tuple(g) for g in groups]
+
+
+def calls(locations: int, variables: int, days: int) -> float:
+    """What Open-Meteo counts a request as: its weight per location, times the locations, at least one."""
+    weight = max(1.0, variables / VARIABLES_PER_CALL) * max(1.0, days / DAYS_PER_CALL)
+    return max(1.0, locations * weight)
 
 
 def _midnight(moment: datetime) -> datetime:
