@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,23 +23,27 @@ from energy_core.plugin.registry import Registry
 
 if TYPE_CHECKING:
     from energy_core.features import FeatureStore
-    from energy_core.ingest.planning import SourcePlan
+    from energy_core.ingest.planning import Estimate, SourcePlan
     from energy_core.ingest.report import RunReport, WindowOutcome
     from energy_core.ingest.runner import RunConfig
 
 
 class Progress:
-    """One status line on stderr with each source's finished and planned windows."""
+    """One status line on stderr: each source's finished and planned windows and the time left, the
+    longer of what the budget needs for the calls left and what the pace so far needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._done: dict[str, int] = {}
-        self._total: dict[str, int] = {}
+        self._plan: dict[str, Estimate] = {}
+        self._started = clock()
         self._lock = threading.Lock()
         self._live = sys.stderr.isatty()
 
-    def plan(self, totals: dict[str, int]) -> None:
-        self._total = dict(totals)
-        self._done = dict.fromkeys(totals, 0)
+    def plan(self, estimates: dict[str, Estimate]) -> None:
+        self._plan = dict(estimates)
+        self._done = dict.fromkeys(estimates, 0)
+        self._started = self._clock()
         self._show()
 
     def step(self, outcome: WindowOutcome) -> None:
@@ -47,12 +52,22 @@ class Progress:
             self._show()
 
     def close(self) -> None:
-        if self._live and self._total:
+        if self._live and self._plan:
             click.echo("", err=True)
+
+    def left(self, source: str) -> float:
+        """Seconds the source still needs, by its budget and by its pace so far."""
+        planned, done = self._plan[source], self._done[source]
+        if done == planned.windows:
+            return 0.0
+        elapsed = self._clock() - self._started
+        by_pace = elapsed / done * (planned.windows - done) if done else 0.0
+        return max(planned.seconds - elapsed, by_pace)
 
     def _show(self) -> None:
         if self._live:
-            parts = [f"{name} {self._done[name]}/{total}" for name, total in self._total.items()]
+            parts = [f"{name} {self._done[name]}/{planned.windows} ({_duration(self.left(name))} left)"
+                     for name, planned in self._plan.items()]
             click.echo(f"\rfetching: {'  '.join(parts)}", err=True, nl=False)
 
 

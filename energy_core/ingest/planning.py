@@ -165,6 +165,22 @@ def estimated_calls(source: Source, windows: Sequence[Window]) -> float:
     return sum(source.cost(window) for window in windows)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """What a source is about to fetch, before it starts: for progress displays."""
+
+    windows: int
+    calls: float
+    """The service's calls the windows are estimated to take (fewer when the raw cache answers some)."""
+    seconds: float
+    """How long the budget makes those calls take."""
+
+
+def estimate(planned: PlannedSource) -> Estimate:
+    calls = estimated_calls(planned.source, planned.needed)
+    return Estimate(len(planned.needed), calls, budget_seconds(planned.http.settings.effective_budget, calls))
+
+
 def quota_problem(source: Source, http: HttpClient, calls: float) -> str | None:
     """What to tell the user before sending anything when ``calls`` do not fit a quota of the budget."""
     spent = over_quota(http.settings.effective_budget, calls)

@@ -24,7 +24,15 @@ from energy_core.ingest.catalog import Catalog, FinishedRun, RunStatus
 from energy_core.ingest.client import FetchMode, HttpClient, HttpSettings
 from energy_core.ingest.config import RunConfig
 from energy_core.ingest.gaps import gaps
-from energy_core.ingest.planning import SourcePlan, dry_run, estimated_calls, plan_windows, quota_problem
+from energy_core.ingest.planning import (
+    Estimate,
+    SourcePlan,
+    dry_run,
+    estimate,
+    estimated_calls,
+    plan_windows,
+    quota_problem,
+)
 from energy_core.ingest.redaction import SecretScope, redacted_errors
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.worker import ProgressCallback, run_source
@@ -37,7 +45,7 @@ __all__ = ["PlanCallback", "RunConfig", "plan", "run"]
 
 logger = logging.getLogger(__name__)
 
-PlanCallback = Callable[[dict[str, int]], None]
+PlanCallback = Callable[[dict[str, Estimate]], None]
 
 
 def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCallback | None = None,
@@ -48,8 +56,8 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     Sources run concurrently, each with several windows and requests in flight within its own request
     budget (:mod:`~energy_core.ingest.worker`); a run whose estimated calls exceed a source's quota says so
     before sending anything.
-    ``on_plan`` receives the number of windows per source; ``on_window`` each finished window
-    (from the source's thread). Once ``stop`` is set, windows not yet started are left for the next
+    ``on_plan`` receives each source's :class:`Estimate` (windows, calls, budget time); ``on_window``
+    each finished window (from the source's thread). Once ``stop`` is set, windows not yet started are left for the next
     run. The run, its windows and what stays pending are recorded in the catalog, and the report is
     written to ``<home>/runs/<run_id>.json``. The credentials the sources read are redacted from the
     logs while the run lasts, and from window errors, warnings and any error the run raises before
@@ -84,7 +92,7 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
                                   windows=[w for item in planned for w in item.needed])
                 begun = True
                 if on_plan:
-                    on_plan({item.source.name: len(item.needed) for item in planned})
+                    on_plan({item.source.name: estimate(item) for item in planned})
                 with ThreadPoolExecutor(max_workers=len(planned), thread_name_prefix="energy-source") as pool:
                     futures = [pool.submit(run_source, item.source, item.http,
                                            registry.normalizer(item.source.normalizer)(), item.needed, sinks,

@@ -58,8 +58,9 @@ class OasisRefusal(Exception):
 
 
 class CaisoSimulator(Simulator):
-    budget = RateBudget(40, per=1.0, burst=1)
-    """This simulator's own limit: the real one (1 per 5 s) would make every simulated run crawl."""
+    budget = RateBudget(40, per=1.0, burst=1, concurrency=1)
+    """This simulator's own limit: the real one (1 per 5 s) would make every simulated run crawl. One
+    request at a time, as OASIS asks."""
 
     def __init__(self, *, min_interval_s: float = 0.02, history_start: date | None = None,
                  throttle: Throttle | None = None) -> None:
