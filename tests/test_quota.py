@@ -37,7 +37,7 @@ def test_a_plan_over_the_daily_quota_says_so_before_sending_anything(tmp_path):
         [weather] = plan(config(tmp_path, sim))
         assert not sim.requests
     assert weather.calls == pytest.approx(3 * 105, rel=0.02)
-    assert weather.quota is not None and "150 a day" in weather.quota and "pending" in weather.quota
+    assert weather.quota is not None and "150 per day" in weather.quota and "pending" in weather.quota
 
 
 def test_a_run_stops_at_the_quota_and_the_next_runs_resume_the_windows_left(tmp_path):
@@ -57,4 +57,4 @@ def test_a_run_stops_at_the_quota_and_the_next_runs_resume_the_windows_left(tmp_
 def test_the_run_report_warns_before_fetching(tmp_path):
     with WeatherSimulator() as sim:
         report = run(config(tmp_path, sim))
-    assert any(re.search(r"needs about 31\d calls but the service allows 150 a day", w) for w in report.warnings)
+    assert any(re.search(r"needs about 31\d calls but the service allows 150 per day", w) for w in report.warnings)

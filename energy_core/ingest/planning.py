@@ -186,7 +186,7 @@ def quota_problem(source: Source, http: HttpClient, calls: float) -> str | None:
     spent = over_quota(http.settings.effective_budget, calls)
     if not spent:
         return None
-    quotas = " and ".join(f"{limit.requests:,.0f} a {describe_period(limit.per)}" for limit in spent)
+    quotas = " and ".join(f"{limit.requests:,.0f} per {describe_period(limit.per)}" for limit in spent)
     return (f"{source.name}: this run needs about {calls:,.0f} calls but the service allows {quotas}: it stops "
             "when the quota is spent and the windows left stay pending; run it again once the quota renews")
 
