@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real" / "eia930_2019" / "eia930_2019_6ba.parquet"
+REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eia930_2019" / "eia930_2019_6ba.parquet"
 BAS = ("ERCO", "ISNE", "MISO", "NYIS", "PACW", "PJM")
 EIA_DATASETS = ("eia.region", "eia.fuel")
 CAISO_DATASETS = ("caiso.load", "caiso.load_forecast", "caiso.lmp")

@@ -10,11 +10,15 @@ Each path runs in its own fresh process, so peak RSS is that path's alone:
 
     uv run --group bench python benchmarks/ingest_eia.py            # all three, prints the table
     uv run --group bench python benchmarks/ingest_eia.py --skip-naive
+    uv run python benchmarks/ingest_eia.py --smoke    # a month of 2 BAs in a temporary folder; the tests run it
+
+Every run checks that the paths ended with the same rows, and exits non-zero otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import subprocess
@@ -26,20 +30,34 @@ from pathlib import Path
 
 CACHE = Path(__file__).parent / ".cache" / "eia_year"
 YEAR = (datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+SMOKE = (datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 2, 1, tzinfo=UTC), ("PACW", "ERCO"))
 
 
-def generate(directory: Path) -> None:
-    """Write the pages energy's planner would request, as the simulator answers them."""
+def coverage(start: datetime, end: datetime, regions: tuple[str, ...]) -> dict:
+    """What a set of pages covers, as stored in its manifest (so a cache of another size is not reused)."""
+    return {"start": start.isoformat(), "end": end.isoformat(), "regions": list(regions)}
+
+
+def plan(covered: dict) -> list:
+    """The windows energy's planner makes for ``covered`` (both EIA datasets)."""
     from energy_core.plugin.interfaces import FetchRequest
+    from energy_eia.codes import ROUTES
+    from energy_eia.source import EiaSource
+
+    request = FetchRequest(datetime.fromisoformat(covered["start"]), datetime.fromisoformat(covered["end"]),
+                           tuple(covered["regions"]), tuple(ROUTES))
+    return EiaSource.plan(EiaSource.__new__(EiaSource), request)
+
+
+def generate(directory: Path, covered: dict) -> None:
+    """Write the pages energy's planner would request, as the simulator answers them."""
     from energy_core.plugin.simulator import SimRequest
     from energy_eia.codes import ROUTES
     from energy_eia.simulator import EiaSimulator
-    from energy_eia.source import PAGE_LENGTH, EiaSource, page_params
-    from energy_eia.synthetic import BALANCING_AUTHORITIES
+    from energy_eia.source import PAGE_LENGTH, page_params
 
     simulator = EiaSimulator(api_key="BENCH-KEY", numeric_values=0.4)  # 40% numbers, 60% strings
-    request = FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES))
-    windows = EiaSource.plan(EiaSource.__new__(EiaSource), request)
+    windows = plan(covered)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = []
     for w_index, window in enumerate(windows):
@@ -53,12 +71,19 @@ def generate(directory: Path) -> None:
             (directory / name).write_bytes(response.body)
             manifest.append({"file": name, "window": w_index})
             offset += PAGE_LENGTH
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / "manifest.json").write_text(json.dumps({"covers": covered, "pages": manifest}))
     print(f"generated {len(manifest)} pages for {len(windows)} windows in {directory}", file=sys.stderr)
 
 
+def read_manifest(directory: Path) -> dict:
+    """``{"covers": ..., "pages": [...]}``; empty when nothing (or an older layout) was generated there."""
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else None
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def pages(directory: Path) -> list[dict]:
-    return json.loads((directory / "manifest.json").read_text())
+    return read_manifest(directory)["pages"]
 
 
 def run_decode(directory: Path, started: list[float]) -> int:
@@ -80,17 +105,16 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
 
     from energy_core.home import Home
     from energy_core.ingest.worker import WINDOWS_IN_FLIGHT, WindowStore
-    from energy_core.plugin.interfaces import FetchRequest, HttpResponse
+    from energy_core.plugin.interfaces import HttpResponse
     from energy_core.storage.sinks import ParquetSink
     from energy_eia.codes import ROUTES
     from energy_eia.normalize import EiaNormalizer
     from energy_eia.parse import parse_page
-    from energy_eia.source import EiaSource, assemble_window
-    from energy_eia.synthetic import BALANCING_AUTHORITIES
+    from energy_eia.source import assemble_window
 
     gc.freeze()  # as the CLI does after its imports
     started.append(time.perf_counter())
-    windows = EiaSource.plan(EiaSource.__new__(EiaSource), FetchRequest(*YEAR, BALANCING_AUTHORITIES, tuple(ROUTES)))
+    windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
     by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
     with ParquetSink(Home.of(home)) as sink:
@@ -163,20 +187,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=CACHE, help="where the generated pages live")
     parser.add_argument("--skip-naive", action="store_true", help="the naive peer takes minutes; skip it")
+    parser.add_argument("--smoke", action="store_true", help="a month of 2 BAs, generated in a temporary folder")
     parser.add_argument("--mode", choices=["decode", "energy", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
         print(json.dumps(measure(args.mode, args.data)))
         return
-    if not (args.data / "manifest.json").exists():
-        generate(args.data)
-    size = sum(p.stat().st_size for p in args.data.glob("*.json"))
+    skip_naive = args.skip_naive
+    if not skip_naive and importlib.util.find_spec("pandas") is None:
+        print("pandas is not installed (uv sync --group bench): the naive peer is skipped", file=sys.stderr)
+        skip_naive = True
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.smoke:
+            data, covered = Path(scratch), coverage(*SMOKE)
+        else:
+            from energy_eia.synthetic import BALANCING_AUTHORITIES
+
+            data, covered = args.data, coverage(*YEAR, BALANCING_AUTHORITIES)
+        if read_manifest(data).get("covers") != covered:
+            generate(data, covered)
+        report(data, ["decode", "energy"] + ([] if skip_naive else ["naive"]))
+
+
+def report(data: Path, modes: list[str]) -> None:
+    """Run each path in a fresh process, print the table, and stop unless every path ended with the same rows."""
     results = {}
-    for mode in ["decode", "energy"] + ([] if args.skip_naive else ["naive"]):
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--data", str(args.data)], check=True,
+    for mode in modes:
+        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--data", str(data)],
                              capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"the {mode} path failed:\n{out.stderr}")
         results[mode] = json.loads(out.stdout)
-    print(f"input: {len(pages(args.data))} pages, {size / 1e9:.2f} GB of JSON")
+    size_bytes = sum((data / entry["file"]).stat().st_size for entry in pages(data))
+    print(f"input: {len(pages(data))} pages, {size_bytes / 1e9:.2f} GB of JSON")
     print("| path | rows | seconds | rows/s | peak RSS |\n|---|---|---|---|---|")
     for r in results.values():
         print(f"| {r['mode']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s'] / 1e6:.2f} M | "
@@ -186,6 +229,10 @@ def main() -> None:
     if "naive" in results:
         print(f"energy / naive peer: {energy / results['naive']['rows_per_s']:.1f} x (target >= 10)")
     print(f"energy peak RSS: {results['energy']['peak_rss'] / 2**30:.2f} GiB (target <= 1 GB)")
+    rows = {mode: r["rows"] for mode, r in results.items()}
+    if len(set(rows.values())) != 1:
+        sys.exit(f"checks failed: the paths ended with different numbers of rows: {rows}")
+    print(f"checks passed: every path ended with the {rows['decode']:,} rows of the pages")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ then a forecaster per BA trained on January to October, validated on November an
 against seasonal-naive baselines (24-hour-ahead MAPE).
 
     uv run python benchmarks/real_eia930.py [--entities PACW ERCO] [--epochs 15]
+    uv run python benchmarks/real_eia930.py --smoke   # PACW, Oct to Dec, a tiny model, 1 epoch; the tests run it
 
-Needs ../shared/real/eia930_2019/ (the recorded year). Context: 7 days (168 hours), stride 24.
+Reads the recorded year from tests/data/eia930_2019/. Context: 7 days (168 hours), stride 24.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real" / "eia930_2019" / "eia930_2019_6ba.parquet"
+REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eia930_2019" / "eia930_2019_6ba.parquet"
 HOME = Path(__file__).parent / ".cache" / "real2019"
+YEAR = (datetime(2018, 12, 31, 23, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC))
+"""The recorded year in interval starts: its first period, 2019-01-01T00, ends the hour starting 2018-12-31 23:00."""
+SMOKE_SPAN = (datetime(2019, 10, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC))
 
 
 def main() -> None:
@@ -33,8 +38,20 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0, help="Initial weights and batch order.")
     parser.add_argument("--home", type=Path, default=HOME, help="Where the replayed store and models go.")
+    parser.add_argument("--smoke", action="store_true",
+                        help="PACW, October to December, a tiny model, 1 epoch, in a temporary folder.")
     args = parser.parse_args()
+    if not args.smoke:
+        replay_and_train(args, YEAR)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        args.entities, args.epochs, args.d_model, args.layers, args.home = ["PACW"], 1, 16, 1, Path(scratch)
+        replay_and_train(args, SMOKE_SPAN)
 
+
+def replay_and_train(args: argparse.Namespace, span: tuple[datetime, datetime]) -> None:
+    """Replay ``span`` of the recorded year into ``args.home``, check it, build, train and score each entity
+    (trained before November, validated on November, tested on December)."""
     from energy_core import ParquetStore
     from energy_core.features import FeatureStore, Splits
     from energy_core.ingest.runner import RunConfig, run
@@ -45,11 +62,10 @@ def main() -> None:
     home = args.home
     if not REAL.exists():
         raise SystemExit(f"real data not found at {REAL}")
-    report = run(RunConfig(sources=("eia",), start=datetime(2018, 12, 31, 23, tzinfo=UTC),
-                           end=datetime(2020, 1, 1, tzinfo=UTC), home=home, regions=tuple(args.entities),
+    report = run(RunConfig(sources=("eia",), start=span[0], end=span[1], home=home, regions=tuple(args.entities),
                            simulate=True, env={**os.environ, "ENERGY_EIA_SIMULATOR_TABLE": str(REAL)}))
     assert report.ok, report.failed
-    check_replayed(ParquetStore(home / "processed"), args.entities)
+    check_replayed(ParquetStore(home / "processed"), args.entities, span)
     flags = quality.check(home)
     quality.save(flags, home)  # the build masks the flagged hours (the recorded year has demand spikes)
     print(quality.summary(flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))), flush=True)
@@ -71,12 +87,13 @@ def main() -> None:
     print(json.dumps(results, indent=2))
 
 
-def check_replayed(store, entities: list[str]) -> None:
-    """Stop unless the stored demand is the recorded year's, value for value (hour-ending -> start)."""
+def check_replayed(store, entities: list[str], span: tuple[datetime, datetime]) -> None:
+    """Stop unless the stored demand is the recorded year's within ``span``, value for value (hour-ending -> start)."""
     recorded = (pl.scan_parquet(REAL)
                 .filter(pl.col("data_type") == "demand", pl.col("region").is_in(entities))
                 .select("region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
-                        recorded="value"))
+                        recorded="value")
+                .filter(pl.col("ts").is_between(*span, closed="left")))
     stored = (store.scan("eia.region").filter(pl.col("series") == "demand", pl.col("region").is_in(entities))
               .select("region", "ts", "value"))
     joined = recorded.join(stored, on=["region", "ts"], how="full", coalesce=True).collect()

@@ -27,7 +27,6 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import polars as pl
-import pytest
 
 from energy_core.home import Home
 from energy_core.ingest.cache import RawCache
@@ -43,20 +42,6 @@ from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import validate_observations
 
 _FAST = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
-
-
-def real_data(path: str, *, near: str | Path) -> Path:
-    """A recorded file under the first ``shared/real/`` found above ``near`` (a test's ``__file__``),
-    or skip the test cleanly when it is absent (a user's fresh clone has no ``../shared``)."""
-    start = Path(near).resolve()
-    for folder in start.parents:
-        real = folder / "shared" / "real"
-        if real.is_dir():
-            target = real / path
-            if target.exists():
-                return target
-            break
-    pytest.skip(f"real recorded data {path!r} not available near {start}")
 
 
 class FakeTime:

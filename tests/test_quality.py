@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from energy_core.ops.quality import QualityConfig, outliers
-from energy_core.testing import real_data
+from tests.recorded import recorded
 
 START = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ def test_generation_jumps_are_real_and_not_scored():
 
 
 def test_on_the_recorded_2019_year_only_the_readings_that_jump_away_and_back_are_flagged():
-    path = real_data("eia930_2019/eia930_2019_6ba.parquet", near=__file__)
+    path = recorded("eia930_2019/eia930_2019_6ba.parquet")
     demand = (pl.read_parquet(path).filter(data_type="demand")
               .select(dataset=pl.lit("eia.region"), region="region", series=pl.lit("demand"),
                       ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1), value="value")

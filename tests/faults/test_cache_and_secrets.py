@@ -102,7 +102,7 @@ def leaks(canary: str, data: str | bytes) -> list[str]:
 
 @pytest.mark.fault(38)
 def test_f38_a_canary_key_through_every_failing_path_appears_nowhere(tmp_path, caplog):
-    """energy records no cassettes (the recorded responses in ../shared/real are read-only inputs),
+    """energy records no cassettes (the recorded responses in tests/data are read-only inputs),
     and holds the key as a plain string registered for redaction rather than a SecretStr: redaction
     by value also covers the places a SecretStr cannot (bodies echoing the key, URLs, tracebacks)."""
     canary = f"CANARY-7f3e9b-{uuid.uuid4().hex}+/="

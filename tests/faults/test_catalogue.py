@@ -1,12 +1,20 @@
-"""The fault suite covers the whole catalogue (``../shared/FAULTS.md``, 38 cases): every case has
-at least one test marked ``@pytest.mark.fault(n)``."""
+"""The fault suite covers the whole catalogue (``docs/faults.md``): every case in its tables has at
+least one test marked ``@pytest.mark.fault(n)``, and no test names a case the catalogue lacks."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-CASES = set(range(1, 39))
+from tests.processes import ROOT
+
+CATALOGUE = ROOT / "docs" / "faults.md"
+
+
+def catalogued_cases() -> set[int]:
+    """The numbers in the first column of the catalogue's tables (rows that start ``| n |``)."""
+    return {int(n) for n in re.findall(r"^\| (\d+) \|", CATALOGUE.read_text(), flags=re.MULTILINE)}
 
 
 def marked_cases() -> set[int]:
@@ -24,6 +32,11 @@ def marked_cases() -> set[int]:
     return found
 
 
+def test_the_catalogue_numbers_its_cases_from_one_without_gaps():
+    cases = catalogued_cases()
+    assert cases == set(range(1, len(cases) + 1)), sorted(cases)
+
+
 def test_every_case_of_the_catalogue_has_a_test():
-    assert CASES - marked_cases() == set()
-    assert marked_cases() <= CASES
+    assert catalogued_cases() - marked_cases() == set()
+    assert marked_cases() <= catalogued_cases()

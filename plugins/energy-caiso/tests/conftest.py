@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from energy_caiso.simulator import CaisoSimulator
 from energy_caiso.source import CaisoSource
@@ -9,11 +7,7 @@ from energy_caiso.source import CaisoSource
 from energy_core.ingest.client import HttpClient
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import SourceContext
-from energy_core.testing import FakeTime, http_client, real_data
-
-
-def real(path: str) -> Path:
-    return real_data(path, near=__file__)
+from energy_core.testing import FakeTime, http_client
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every recorded CAISO body in ../shared/real/caiso/ behaves as the real service means it."""
+"""Every recorded CAISO body in tests/data/caiso/ behaves as the real service means it."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from energy_caiso.source import classify, parse_oasis
 from energy_core.errors import PayloadValidationError, RateLimitedError
 from energy_core.plugin.interfaces import HttpResponse, RawBatch, Window
 from energy_core.storage.schema import validate_observations
-
-from .conftest import real
+from tests.recorded import recorded
 
 ENE_SLRS = "caiso/20221231_20230102_ENE_SLRS_RTM_20250705_07_09_55_v1.zip"
 
 
 def response(path: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(status, "application/x-zip-compressed", real(path).read_bytes(), f"recorded:{path}")
+    return HttpResponse(status, "application/x-zip-compressed", recorded(path).read_bytes(), f"recorded:{path}")
 
 
 def test_real_ene_slrs_zip_parses_and_normalizes_to_complete_utc_hours():
@@ -59,7 +58,7 @@ def test_real_error_zip_is_a_typed_error_carrying_its_code():
     ("INVALID_REQUEST_err1002_bad_datetime_format.xml", 1002, "startdatetime/enddatetime must look like"),
 ])
 def test_real_error_xml_maps_to_its_typed_error(name, code, hint):
-    error = oasis_error(real(f"caiso/{name}").read_bytes(), "recorded")
+    error = oasis_error(recorded(f"caiso/{name}").read_bytes(), "recorded")
     assert isinstance(error, OasisError) and error.code == code and hint in str(error)
 
 
@@ -70,11 +69,11 @@ def test_real_429_page_is_rate_limiting_with_the_pause_it_asks_for():
 
 def test_real_7day_outlook_csv_is_refused_clearly_as_a_fuel_mix():
     """Its Time column is a full date and time, not the HH:MM of the daily files: refuse, never guess."""
-    data = real("caiso/todays_outlook_history_20260311_rtm_forecast_7day.csv").read_bytes()
+    data = recorded("caiso/todays_outlook_history_20260311_rtm_forecast_7day.csv").read_bytes()
     with pytest.raises(PayloadValidationError, match="times not in the form HH:MM"):
         read_fuelsource(data, date(2026, 3, 11))
 
 
 def test_real_zip_member_name_matches_what_we_accept():
-    with zipfile.ZipFile(io.BytesIO(real(ENE_SLRS).read_bytes())) as archive:
+    with zipfile.ZipFile(io.BytesIO(recorded(ENE_SLRS).read_bytes())) as archive:
         assert [i.filename for i in archive.infolist()] == [ENE_SLRS.split("/")[1].replace(".zip", ".csv")]

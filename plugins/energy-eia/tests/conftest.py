@@ -1,19 +1,13 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from energy_core.ingest.client import HttpClient
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import SourceContext
-from energy_core.testing import http_client, real_data
+from energy_core.testing import http_client
 from energy_eia.simulator import EiaSimulator
 from energy_eia.source import EiaSource
-
-
-def real(path: str) -> Path:
-    return real_data(path, near=__file__)
 
 
 @pytest.fixture

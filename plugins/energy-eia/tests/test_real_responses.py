@@ -1,4 +1,4 @@
-"""Every recorded EIA body in ../shared/real/eia/ parses (or fails) the way the real API means."""
+"""Every recorded EIA body in tests/data/eia/ parses (or fails) the way the real API means."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from energy_eia.codes import ROUTES
 from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page
 from energy_eia.source import assemble_window
-
-from .conftest import real
+from tests.recorded import recorded
 
 PAGES = [
     ("region-data_PACW_D_2023-01-01_2023-01-08_total169.json", "eia.region", 169),
@@ -24,7 +23,7 @@ PAGES = [
 
 
 def response(name: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(status, "application/json", real(f"eia/{name}").read_bytes(), f"recorded:{name}")
+    return HttpResponse(status, "application/json", recorded(f"eia/{name}").read_bytes(), f"recorded:{name}")
 
 
 @pytest.mark.parametrize(("name", "dataset", "total"), PAGES)

@@ -8,12 +8,11 @@ import polars as pl
 
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
-
-from .conftest import real
+from tests.recorded import recorded
 
 
 def test_replayed_real_data_lands_shifted_to_interval_start(tmp_path, monkeypatch):
-    path = real("eia930_2019/eia930_2019_6ba.parquet")
+    path = recorded("eia930_2019/eia930_2019_6ba.parquet")
     monkeypatch.setenv("ENERGY_EIA_SIMULATOR_TABLE", str(path))
     config = RunConfig(sources=("eia",), start=datetime(2019, 3, 1, tzinfo=UTC), end=datetime(2019, 4, 1, tzinfo=UTC),
                        home=tmp_path, regions=("PACW", "ERCO"), simulate=True, retry=RetryPolicy(backoff_base=0.01))

@@ -1,4 +1,4 @@
-"""Every recorded Open-Meteo body in ../shared/real/open_meteo/ parses, or fails clearly."""
+"""Every recorded Open-Meteo body in tests/data/open_meteo/ parses, or fails clearly."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from energy_weather.points import Point
 
 from energy_core.errors import PayloadValidationError
 from energy_core.plugin.interfaces import HttpResponse
-
-from .conftest import real
+from tests.recorded import recorded
 
 POINT = Point("TEST.enschede", 52.27, 6.82, 1.0)
 
 
 def response(name: str) -> HttpResponse:
-    return HttpResponse(200, "application/json", real(f"open_meteo/{name}").read_bytes(), f"recorded:{name}")
+    return HttpResponse(200, "application/json", recorded(f"open_meteo/{name}").read_bytes(), f"recorded:{name}")
 
 
 def test_archive_body_in_local_time_is_turned_into_utc_with_its_offset():

@@ -1,0 +1,34 @@
+"""Every benchmark keeps working: each one's smoke size runs here, in a child process, and must pass the
+benchmark's own checks (rows, windows, outputs, replayed values). The times they print are never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import ROOT, child_env
+
+SMOKES = {  # script: what its smoke run prints once its checks have passed
+    "ingest_eia.py": "checks passed: every path ended with the",
+    "features_serving.py": "checks passed: every path served the same windows",
+    "attention.py": "checks passed: every rank reported",
+    "real_eia930.py": "demand hours equal the recorded year's",
+}
+
+
+@pytest.mark.parametrize("script", sorted(SMOKES))
+def test_the_smoke_run_passes_its_checks(script):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,
+                            text=True, timeout=600, env=child_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert SMOKES[script] in result.stdout, result.stdout
+
+
+def test_every_benchmark_has_a_smoke_run_in_the_suite():
+    tests = [path.read_text() for path in (ROOT / "tests").rglob("test_*.py")]
+    missing = [script.name for script in sorted((ROOT / "benchmarks").glob("*.py"))
+               if not any(script.name in text and "--smoke" in text for text in tests)]
+    assert missing == [], (f"benchmarks without a smoke run in the test suite: {missing}; give each a --smoke size "
+                           "that runs in seconds and run it from a test")
