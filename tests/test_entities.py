@@ -98,6 +98,16 @@ def test_configured_entities_replace_selectors_and_inherit_what_they_leave_out()
         resolve({}, {"BAD": {"target": "x.load"}})
 
 
+def test_an_entity_without_a_time_zone_is_refused_not_guessed():
+    with pytest.raises(ConfigError, match=r"entity 'MINE' needs a timezone .*IANA name"):
+        resolve({}, {"MINE": {"target": "x.load", "selectors": [{"dataset": "x.", "region": "M"}]}})
+    with pytest.raises(ConfigError, match=r"entity 'MINE' has timezone = 'Europe/Pariss', which is no IANA"):
+        resolve({}, {"MINE": {"timezone": "Europe/Pariss", "target": "x.load",
+                              "selectors": [{"dataset": "x.", "region": "M"}]}})
+    with pytest.raises(PluginError, match=r"entity spec 'X': timezone 'Central' is no IANA time zone name"):
+        EntitySpec("X", (), "Central", "x.load")
+
+
 def test_a_run_touches_the_entities_that_select_what_it_stored():
     defined = {"PACW": Entity("PACW", LA, (Selector("eia.", "PACW"), Selector("weather.hourly", "PACW")), "eia.demand"),
                "CISO": Entity("CISO", LA, (Selector("caiso.lmp", "CAISO.HUB.SP15", "sp15"),), "eia.demand")}

@@ -4,7 +4,8 @@ weather and its market prices.
 Plugins define and extend them (``register_entities``, see :mod:`energy_core.hookspecs`) for the
 data they have stored. ``<home>/entities.toml`` (and ``[entities]`` of ``energy.toml``) replaces the
 selectors of an entity or adds one; a timezone or target it leaves out comes from the plugins'
-entity of the same name, else from the plugins' entity named after its first selector's region::
+entity of the same name, else from the plugins' entity named after its first selector's region (an
+entity left with no timezone is refused: its calendar features would be a guess)::
 
     [PACW_NO_WEATHER]
     timezone = "America/Los_Angeles"
@@ -23,11 +24,8 @@ import polars as pl
 
 from energy_core.errors import ConfigError
 from energy_core.home import Home
-from energy_core.plugin.contributions import EntitySpec, Selector
+from energy_core.plugin.contributions import EntitySpec, Selector, is_time_zone
 from energy_core.storage.parquet import ParquetStore
-
-CONFIG_TIMEZONE = "UTC"
-"""The timezone of a configured entity that names none and inherits none."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +105,16 @@ def _configured(name: str, spec: Mapping[str, Any], plugins: Mapping[str, Entity
     if not selectors:
         raise ConfigError(f"{where}: entity {name!r} has no selectors")
     base = plugins.get(name) or plugins.get(selectors[0].region)
-    timezone = spec.get("timezone") or (base.timezone if base else CONFIG_TIMEZONE)
+    timezone = spec.get("timezone") or (base.timezone if base else None)
     target = spec.get("target") or (base.target if base else None)
     if target is None:
         raise ConfigError(f"{where}: entity {name!r} needs a target (the feature to forecast, e.g. "
                           f"target = \"<source>.<series>\"): no plugin defines {name!r} or {selectors[0].region!r}")
+    if timezone is None:
+        raise ConfigError(f"{where}: entity {name!r} needs a timezone for its calendar features (an IANA name, "
+                          f"e.g. timezone = \"America/Chicago\"): no plugin defines {name!r} or "
+                          f"{selectors[0].region!r}")
+    if not is_time_zone(str(timezone)):
+        raise ConfigError(f"{where}: entity {name!r} has timezone = {timezone!r}, which is no IANA time zone name "
+                          "(e.g. \"America/Chicago\", \"Europe/Paris\", \"UTC\")")
     return Entity(name, str(timezone), selectors, str(target))

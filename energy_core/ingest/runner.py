@@ -34,6 +34,7 @@ from energy_core.ingest.planning import (
     quota_problem,
 )
 from energy_core.ingest.redaction import SecretScope, redacted_errors
+from energy_core.ingest.regions import region_shares
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.worker import ProgressCallback, run_source
 from energy_core.plugin.interfaces import FetchRequest, Sink, Source, SourceContext, Window
@@ -66,7 +67,7 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
     A sink that fails to store (:class:`StorageError`) stops the run and is raised: its flush may hold
     several windows' rows, so every window of the run stays pending for the next one.
     """
-    registry, source_classes, home, sinks = _components(config, registry)
+    registry, source_classes, home, sinks, regions = _components(config, registry)
     started = datetime.now(UTC)
     report = RunReport(f"{started:%Y%m%dT%H%M%S%fZ}", started, config.sources, config.start, config.end)
     stop = stop or threading.Event()
@@ -78,7 +79,8 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
             with ExitStack() as stack:
                 for sink in sinks:
                     stack.enter_context(sink)
-                prepared = [_prepare(cls, config, cache, secrets, stack, _fetch_mode(config)) for cls in source_classes]
+                prepared = [_prepare(cls, config, regions[cls.name], cache, secrets, stack, _fetch_mode(config))
+                            for cls in source_classes]
                 planned = plan_windows(prepared, config, catalog, sinks)
                 for item in planned:
                     report.skipped += item.skipped
@@ -124,26 +126,42 @@ def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourceP
     stored (skipped), answered by the raw cache, or to be fetched, with the time the budgets take.
     The sinks are read, not opened: a plan takes no lock (it opens the home's catalog and raw cache,
     creating them empty on a new home)."""
-    _, source_classes, home, sinks = _components(config, registry)
+    _, source_classes, home, sinks, regions = _components(config, registry)
     with SecretScope() as secrets, redacted_errors(), ExitStack() as stack:
         cache = RawCache(home.raw)
         stack.callback(cache.close)
         catalog = Catalog(home)
         stack.callback(catalog.close)
-        prepared = [_prepare(cls, config, cache, secrets, stack, FetchMode.DRY_RUN) for cls in source_classes]
+        prepared = [_prepare(cls, config, regions[cls.name], cache, secrets, stack, FetchMode.DRY_RUN)
+                    for cls in source_classes]
         return [dry_run(item, refresh=config.refresh) for item in plan_windows(prepared, config, catalog, sinks)]
 
 
-def _components(config: RunConfig,
-                registry: Registry | None) -> tuple[Registry, list[type[Source]], Home, list[Sink]]:
-    """The run's registry (the installed plugins' by default), its source classes, its home and its
-    sinks, not yet opened; unknown names and datasets no source offers are refused first."""
+def _components(config: RunConfig, registry: Registry | None
+                ) -> tuple[Registry, list[type[Source]], Home, list[Sink], dict[str, tuple[str, ...]]]:
+    """The run's registry (the installed plugins' by default), its source classes, its home, its
+    sinks (not yet opened) and the regions each source fetches; unknown names, datasets no source
+    offers and regions no source knows are refused first."""
     registry = registry or Registry(get_plugin_manager())
     source_classes = [registry.source(name) for name in config.sources]
     sink_classes = [registry.sink(name) for name in config.sinks]
     _check_datasets(config, source_classes)
+    regions = _regions(config, source_classes)
     home = Home.of(config.home)
-    return registry, source_classes, home, [cls(home) for cls in sink_classes]
+    return registry, source_classes, home, [cls(home) for cls in sink_classes], regions
+
+
+def _environment(config: RunConfig) -> dict[str, str]:
+    """The run's environment: ``config.env``, else the process's."""
+    return dict(os.environ if config.env is None else config.env)
+
+
+def _regions(config: RunConfig, source_classes: Sequence[type[Source]]) -> dict[str, tuple[str, ...]]:
+    """Source name -> the run's regions it knows (see :mod:`~energy_core.ingest.regions`)."""
+    if not config.regions:
+        return {cls.name: () for cls in source_classes}
+    env = _environment(config)
+    return region_shares(config.regions, {cls.name: cls.known_regions(env) for cls in source_classes})
 
 
 def _fetch_mode(config: RunConfig) -> FetchMode:
@@ -153,11 +171,11 @@ def _fetch_mode(config: RunConfig) -> FetchMode:
     return FetchMode.REFRESH if config.refresh else FetchMode.NORMAL
 
 
-def _prepare(source_cls: type[Source], config: RunConfig, cache: RawCache, secrets: SecretScope, stack: ExitStack,
-             mode: FetchMode) -> tuple[Source, HttpClient, list[Window]]:
+def _prepare(source_cls: type[Source], config: RunConfig, regions: tuple[str, ...], cache: RawCache,
+             secrets: SecretScope, stack: ExitStack, mode: FetchMode) -> tuple[Source, HttpClient, list[Window]]:
     """The source (with its simulator started when the run simulates), its client, and its own plan
-    of the run's range."""
-    env: Mapping[str, str] = dict(os.environ if config.env is None else config.env)
+    of the run's range for ``regions``, its share of the run's (none when it knows none of them)."""
+    env: Mapping[str, str] = _environment(config)
     namespace, budget = None, None
     if config.simulate:
         simulator = _start_simulator(source_cls, env, stack)
@@ -168,8 +186,8 @@ def _prepare(source_cls: type[Source], config: RunConfig, cache: RawCache, secre
     http = stack.enter_context(HttpClient(source_cls.name, settings, mode=mode, cache=cache, secrets=secrets))
     source = source_cls(SourceContext(http=http, env=env, secrets=secrets))
     datasets = config.datasets_of(source_cls)
-    request = FetchRequest(config.start, config.end, config.regions, datasets)
-    return source, http, source.plan(request) if datasets else []
+    request = FetchRequest(config.start, config.end, regions, datasets)
+    return source, http, source.plan(request) if datasets and (regions or not config.regions) else []
 
 
 def _close(sinks: Sequence[Sink]) -> int:

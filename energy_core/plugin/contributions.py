@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from energy_core.errors import PluginError
 
@@ -108,7 +109,19 @@ class EntitySpec:
         if (self.timezone is None) != (self.target is None):
             raise PluginError(f"entity spec {self.name!r}: give both timezone and target to define the entity, "
                              "or neither to extend one another plugin defines")
+        if self.timezone is not None and not is_time_zone(self.timezone):
+            raise PluginError(f"entity spec {self.name!r}: timezone {self.timezone!r} is no IANA time zone name "
+                              "(e.g. 'America/Chicago')")
 
     @property
     def defines(self) -> bool:
         return self.timezone is not None
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone of the IANA database (``"America/Chicago"``, ``"UTC"``)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
@@ -196,6 +196,17 @@ class Source(ABC):
         """Serve ``window`` from the raw cache only once the service no longer revises it."""
         settled = window.end <= datetime.now(UTC) - self.revision_lookback
         return CacheMode.USE if settled else CacheMode.REFRESH
+
+    @classmethod
+    def known_regions(cls, env: Mapping[str, str]) -> Collection[str] | None:
+        """Every region the service has data for, the names ``--region`` may use (compared without
+        case); ``None`` (the default) when the source cannot tell, so that it accepts any.
+
+        The runner refuses a region that no source of the run knows, before any request, and hands
+        each source only the regions it knows. ``env`` is the run's environment, where a source finds
+        the settings that extend its list (a table of weather points, say).
+        """
+        return None
 
     @classmethod
     def simulator(cls, env: Mapping[str, str]) -> Simulator | None:

@@ -16,5 +16,7 @@ TIMEZONES = {"PACW": "America/Los_Angeles", "CISO": "America/Los_Angeles", "ERCO
 
 
 def entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
-    return [EntitySpec(f"{zone}_carbon", (Selector(DATASET, zone),), TIMEZONES.get(zone, "UTC"), TARGET)
-            for zone in sorted(stored.get(DATASET, ()))]
+    """An entity per stored zone whose time zone is known: for another one the calendar would be a
+    guess, so it has none (the user may define it in ``entities.toml`` with its timezone)."""
+    return [EntitySpec(f"{zone}_carbon", (Selector(DATASET, zone),), TIMEZONES[zone], TARGET)
+            for zone in sorted(stored.get(DATASET, ())) if zone in TIMEZONES]

@@ -31,6 +31,10 @@ INTERVAL_START, INTERVAL_END = "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT"
 """The CSV columns holding each interval's instants (ISO with a ``-00:00`` offset): the authoritative times."""
 HUB_NODES = {"TH_NP15_GEN-APND": "NP15", "TH_SP15_GEN-APND": "SP15", "TH_ZP26_GEN-APND": "ZP26"}
 """Trading-hub price nodes and the hubs' names (``TRADING_HUB`` in the renewables report)."""
+TAC_AREAS = ("PGE-TAC", "SCE-TAC", "SDGE-TAC", "VEA-TAC", "MWD-TAC")
+"""CAISO's own transmission access charge areas (``TAC_AREA_NAME`` of SLD_FCST, whose system total is
+``CA ISO-TAC``; MWD-TAC joined later than the others). The report's other areas are members of the
+Western Energy Imbalance Market, a roster that grows."""
 PACIFIC = "America/Los_Angeles"
 """Operating days (``OPR_DT``) and Today's Outlook's wall times are Pacific."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
@@ -18,16 +18,18 @@ from energy_caiso.api import (
     DEFAULT_OUTLOOK_URL,
     FUELSOURCE,
     HISTORY_DAY_FORMAT,
+    HUB_NODES,
     MIN_INTERVAL_S,
     OASIS_URL_VARIABLE,
     OUTLOOK_URL_VARIABLE,
     PACIFIC,
     SINGLE_ZIP,
     STAMP_FORMAT,
+    TAC_AREAS,
 )
 from energy_caiso.archive import oasis_error, read_single_member
 from energy_caiso.parse import read_fuelsource, read_report
-from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, Report
+from energy_caiso.reports import OASIS_DATASETS, OUTLOOK_DATASET, SYSTEM, Report, region
 from energy_core.api import (
     CacheMode,
     EnergyError,
@@ -81,6 +83,13 @@ class CaisoSource(Source):
         super().__init__(context)
         self.oasis_url = context.env.get(OASIS_URL_VARIABLE, DEFAULT_OASIS_URL).rstrip("/")
         self.outlook_url = context.env.get(OUTLOOK_URL_VARIABLE, DEFAULT_OUTLOOK_URL).rstrip("/")
+
+    @classmethod
+    def known_regions(cls, env: Mapping[str, str]) -> Collection[str]:
+        """The system (``CISO``), its TAC areas and its trading hubs. Naming any of them fetches the whole
+        system: OASIS reports cover every area at once."""
+        return {SYSTEM, *(region("caiso.load", area) for area in TAC_AREAS),
+                *(region("caiso.lmp", node) for node in HUB_NODES)}
 
     @classmethod
     def simulator(cls, env: Mapping[str, str]) -> CaisoSimulator:

@@ -136,3 +136,14 @@ def test_two_source_simulated_run_aligns_ciso_and_reruns_identically(tmp_path):
     second = run(config)
     assert second.ok and second.rows_stored == 0
     assert {p: p.read_bytes() for p in sorted(processed.rglob("*.parquet"))} == files
+
+
+def test_its_regions_are_the_system_its_tac_areas_and_hubs_and_name_what_the_simulator_stores():
+    from energy_caiso import synthetic
+    from energy_caiso.api import HUB_NODES, TAC_AREAS
+    from energy_caiso.reports import region
+
+    known = set(CaisoSource.known_regions({}))
+    assert known == {"CISO", *(f"CAISO.TAC.{a}" for a in TAC_AREAS), *(f"CAISO.HUB.{h}" for h in HUB_NODES.values())}
+    assert {region("caiso.load", area) for area in synthetic.TAC_LOAD} <= known
+    assert {region("caiso.renewables_forecast", hub) for hub in synthetic.HUBS} <= known

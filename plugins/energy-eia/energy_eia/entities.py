@@ -1,29 +1,32 @@
-"""The feature store's entities from EIA: one per balancing authority with EIA data stored, its EIA
-series selected, its local time for the calendar features and its demand as the target."""
+"""The feature store's entities from EIA: one per respondent with EIA data stored, its EIA series
+selected, its local time for the calendar features and its demand as the target."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from energy_core.api import EntitySpec, Selector
+from energy_eia.api import RESPONDENTS
+
+logger = logging.getLogger(__name__)
 
 TARGET = "eia.demand"
 """The feature a BA's model forecasts: hourly demand, as EIA-930 reports it."""
-TIMEZONES = {
-    "CISO": "America/Los_Angeles", "PACW": "America/Los_Angeles", "BPAT": "America/Los_Angeles",
-    "LDWP": "America/Los_Angeles", "PGE": "America/Los_Angeles", "PSEI": "America/Los_Angeles",
-    "NEVP": "America/Los_Angeles", "PACE": "America/Denver", "PSCO": "America/Denver", "AZPS": "America/Phoenix",
-    "SRP": "America/Phoenix", "ERCO": "America/Chicago", "MISO": "America/Chicago", "SWPP": "America/Chicago",
-    "SPA": "America/Chicago", "PJM": "America/New_York", "NYIS": "America/New_York", "ISNE": "America/New_York",
-    "DUK": "America/New_York", "CPLE": "America/New_York", "SOCO": "America/Chicago", "TVA": "America/Chicago",
-    "FPL": "America/New_York", "FPC": "America/New_York",
-}
-"""Each BA's local time (for its calendar features); a BA not listed gets :data:`DEFAULT_TIMEZONE`."""
-DEFAULT_TIMEZONE = "America/Chicago"
 
 
 def entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
-    """An entity for every region stored in an ``eia.*`` dataset (BAs; a code with a dot is no BA)."""
+    """An entity for every respondent stored in an ``eia.*`` dataset (a code with a dot is no
+    respondent), in its time zone. A stored code whose time zone is not known (one no longer in the
+    reference list, say) defines no entity: its calendar would be a guess. The warning says how to
+    define it with its time zone instead."""
     regions = set().union(*(stored[dataset] for dataset in stored if dataset.startswith("eia.")))
-    return [EntitySpec(ba, (Selector("eia.", ba),), TIMEZONES.get(ba, DEFAULT_TIMEZONE), TARGET)
-            for ba in sorted(regions) if "." not in ba]
+    codes = sorted(region for region in regions if "." not in region)
+    unknown = [code for code in codes if code not in RESPONDENTS]
+    if unknown:
+        logger.warning("eia: no time zone known for %s, so no entity is defined for %s (its calendar would be a "
+                       "guess); unless entities.toml defines it, add e.g. [%s] with timezone = \"<IANA name>\", "
+                       "target = \"%s\" and selectors = [{dataset = \"eia.\", region = \"%s\"}]",
+                       ", ".join(unknown), "it" if len(unknown) == 1 else "them", unknown[0], TARGET, unknown[0])
+    return [EntitySpec(code, (Selector("eia.", code),), RESPONDENTS[code], TARGET)
+            for code in codes if code in RESPONDENTS]

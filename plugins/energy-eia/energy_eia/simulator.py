@@ -37,6 +37,7 @@ from energy_eia.api import (
     PERIOD_FORMAT,
     REGION_TYPE_NAMES,
     REGISTER_URL,
+    RESPONDENTS,
     TABLE_VARIABLE,
     URL_VARIABLE,
 )
@@ -73,6 +74,9 @@ class EiaSimulator(Simulator):
         self.numeric_values = numeric_values
         """Share of values sent as JSON numbers (API versions before 2.1.6) rather than strings."""
         self.respondents = respondents
+        """What a request naming no respondent gets; one naming others gets those of them EIA has (or the
+        table holds)."""
+        self._known = frozenset(RESPONDENTS) | frozenset(respondents)
         self.tables = load_table(table) if table is not None else None
         if table is not None:
             self.data_id = f"table-{_table_digest(table)}"
@@ -173,7 +177,7 @@ class EiaSimulator(Simulator):
         first = int((start - _EPOCH).total_seconds() // 3600)
         hours = np.arange(first, int((end - _EPOCH).total_seconds() // 3600) + 1, dtype=np.int64)
         parts = []
-        for respondent in respondents:
+        for respondent in (r for r in respondents if r in self._known):  # others get no rows and no error, as EIA's
             known = REGION_TYPE_NAMES if code_column == "type" else synthetic.fuels_for(respondent)
             for code in (c for c in known if not codes or c in codes):
                 make = synthetic.region if code_column == "type" else synthetic.fuel

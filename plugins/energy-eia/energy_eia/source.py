@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
@@ -25,7 +25,17 @@ from energy_core.api import (
     Window,
     month_windows,
 )
-from energy_eia.api import DEFAULT_URL, FREQUENCY, KEY_VARIABLE, PAGE_LENGTH, PERIOD_FORMAT, REGISTER_URL, URL_VARIABLE
+from energy_eia.api import (
+    BALANCING_AUTHORITIES,
+    DEFAULT_URL,
+    FREQUENCY,
+    KEY_VARIABLE,
+    PAGE_LENGTH,
+    PERIOD_FORMAT,
+    REGISTER_URL,
+    RESPONDENTS,
+    URL_VARIABLE,
+)
 from energy_eia.codes import ROUTES, Route
 from energy_eia.parse import Page, classify, parse_page
 
@@ -36,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 RESPONDENTS_PER_WINDOW = 10
 ESTIMATED_FUELS = 8
-ESTIMATED_RESPONDENTS = 65
-"""For estimates only: a window naming no respondent gets every one EIA-930 has, about this many."""
+ESTIMATED_RESPONDENTS = len(BALANCING_AUTHORITIES)
+"""For estimates only: a window naming no respondent gets every BA EIA-930 has, about this many."""
 FETCH_ATTEMPTS = 2
 """A window whose row count does not match ``total`` is fetched again once, bypassing the cache."""
 
@@ -60,6 +70,11 @@ class EiaSource(Source):
 
     def __repr__(self) -> str:
         return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
+
+    @classmethod
+    def known_regions(cls, env: Mapping[str, str]) -> Collection[str]:
+        """The EIA-930 respondents: balancing authorities and the regions EIA sums them into."""
+        return RESPONDENTS.keys()
 
     @classmethod
     def simulator(cls, env: Mapping[str, str]) -> EiaSimulator:

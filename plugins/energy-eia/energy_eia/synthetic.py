@@ -6,32 +6,34 @@ hour), so any range or page order gives the same numbers.
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-# Typical average demand (MW) of the larger balancing authorities; others get a size from their name.
+from energy_eia import api
+
+# Typical average demand (MW) of the larger balancing authorities and of the regions; others get a size from
+# their name.
 _MEAN_DEMAND = {
     "PJM": 88000, "MISO": 75000, "ERCO": 46000, "SWPP": 31000, "SOCO": 30000, "CISO": 26000, "TVA": 20000,
     "NYIS": 17000, "FPL": 15000, "ISNE": 14000, "DUK": 13000, "PACE": 6000, "BPAT": 6500, "AZPS": 4000,
     "PACW": 2600, "FPC": 5000, "CPLE": 7000, "LDWP": 3000, "PSCO": 6000, "SRP": 3800, "NEVP": 4200,
+    "US48": 470000, "CAL": 32000, "CAR": 26000, "CENT": 32000, "FLA": 27000, "MIDA": 88000, "MIDW": 82000,
+    "NE": 14000, "NW": 44000, "NY": 17000, "SE": 31000, "SW": 13000, "TEN": 20000, "TEX": 46000,
 }
-# UTC offset (standard time) by BA, for the shape of the day; default Central.
-_UTC_OFFSET = {
-    "CISO": -8, "PACW": -8, "BPAT": -8, "LDWP": -8, "PGE": -8, "PSEI": -8, "SCL": -8, "TPWR": -8, "BANC": -8,
-    "TIDC": -8, "IID": -8, "AVA": -8, "CHPD": -8, "DOPD": -8, "GCPD": -8, "NEVP": -8, "WAUW": -7, "PACE": -7,
-    "AZPS": -7, "SRP": -7, "TEPC": -7, "EPE": -7, "PNM": -7, "PSCO": -7, "WACM": -7, "WALC": -7, "IPCO": -7,
-    "NWMT": -7, "PJM": -5, "NYIS": -5, "ISNE": -5, "DUK": -5, "CPLE": -5, "CPLW": -5, "FPL": -5, "FPC": -5,
-    "TEC": -5, "JEA": -5, "FMPP": -5, "TAL": -5, "GVL": -5, "SC": -5, "SCEG": -5, "SEC": -5, "HST": -5,
-    "NSB": -5, "YAD": -5,
-}
-BALANCING_AUTHORITIES = (
-    "AEC", "AECI", "AVA", "AVRN", "AZPS", "BANC", "BPAT", "CHPD", "CISO", "CPLE", "CPLW", "DOPD", "DUK", "EPE",
-    "ERCO", "FMPP", "FPC", "FPL", "GCPD", "GRID", "GVL", "GWA", "HST", "IID", "IPCO", "ISNE", "JEA", "LDWP",
-    "LGEE", "MISO", "NEVP", "NSB", "NWMT", "NYIS", "PACE", "PACW", "PGE", "PJM", "PNM", "PSCO", "PSEI", "SC",
-    "SCEG", "SCL", "SEC", "SEPA", "SOCO", "SPA", "SRP", "SWPP", "TAL", "TEC", "TEPC", "TIDC", "TPWR", "TVA",
-    "WACM", "WALC", "WAUW", "WWA", "YAD", "DEAA", "EEI", "GLHB", "HGMA",
-)
-"""65 EIA-930 respondents."""
+BALANCING_AUTHORITIES = tuple(api.BALANCING_AUTHORITIES)
+"""The EIA-930 balancing authorities: what the simulator serves when a request names no respondent."""
+
+
+def _winter_offset(zone: str) -> int:
+    """Hours from UTC of ``zone`` in January (standard time)."""
+    january = datetime(2001, 1, 15, tzinfo=UTC)
+    return int((january.astimezone(ZoneInfo(zone)).replace(tzinfo=UTC) - january).total_seconds()) // 3600
+
+
+_UTC_OFFSET = {code: _winter_offset(zone) for code, zone in api.RESPONDENTS.items()}
+"""UTC offset (standard time) by respondent, for the shape of the day; Central for a code not listed."""
 
 _FUELS_EVERYWHERE = ("NG", "OTH", "SUN", "WAT", "WND")
 _FUELS_SOMETIMES = ("COL", "NUC", "OIL", "BAT")

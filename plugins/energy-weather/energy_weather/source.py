@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
@@ -60,6 +60,11 @@ class WeatherSource(Source):
         self.points = load_points(dict(context.env))
         chosen = context.env.get(VARIABLES_VARIABLE, "")
         self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
+
+    @classmethod
+    def known_regions(cls, env: Mapping[str, str]) -> Collection[str]:
+        """The BAs with weather points: the built-in table and the user's (``ENERGY_WEATHER_POINTS``)."""
+        return load_points(dict(env)).keys()
 
     @classmethod
     def simulator(cls, env: Mapping[str, str]) -> WeatherSimulator:

@@ -11,7 +11,7 @@ from energy_weather.points import BUILTIN, Point, load_points
 from energy_weather.source import POINTS_PER_REQUEST, WeatherSource
 
 from energy_core.errors import ConfigError, InvalidRequestError, PayloadValidationError, QuotaExhaustedError
-from energy_core.ingest.runner import RunConfig, run
+from energy_core.ingest.runner import RunConfig, plan, run
 from energy_core.plugin.interfaces import FetchRequest, HttpResponse, RawBatch, SourceContext, Window
 from energy_core.storage.schema import validate_observations
 
@@ -126,6 +126,17 @@ def test_user_points_replace_a_ba_and_extend_the_table(tmp_path):
     config.write_text('[[PACW]]\nid = "PACW.bad"\nlatitude = 95\nlongitude = 0\nweight = 1\n')
     with pytest.raises(ConfigError, match="invalid ones: \\['PACW.bad'\\]"):
         load_points({"ENERGY_WEATHER_POINTS": str(config)})
+
+
+def test_its_regions_are_the_bas_with_points_the_users_included(tmp_path):
+    config = tmp_path / "points.toml"
+    config.write_text('[[NEWBA]]\nid = "NEWBA.town"\nlatitude = 40\nlongitude = -100\nweight = 1\n')
+    assert set(WeatherSource.known_regions({})) == set(BUILTIN)
+    assert set(WeatherSource.known_regions({"ENERGY_WEATHER_POINTS": str(config)})) == {*BUILTIN, "NEWBA"}
+    plans = plan(RunConfig(sources=("weather",), start=datetime(2023, 1, 1, tzinfo=UTC),
+                           end=datetime(2023, 1, 2, tzinfo=UTC), home=tmp_path / "home", regions=("NEWBA",),
+                           datasets=("weather.hourly",), env={"ENERGY_WEATHER_POINTS": str(config)}))
+    assert [w.window.regions for w in plans[0].windows] == [("NEWBA",)]
 
 
 def test_three_source_simulated_run_lines_weather_up_with_eia_and_reruns_identically(tmp_path):
