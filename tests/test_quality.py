@@ -57,3 +57,17 @@ def test_on_the_recorded_2019_year_only_the_readings_that_jump_away_and_back_are
         ("PJM", datetime(2019, 12, 11, 19, tzinfo=UTC)), ("PJM", datetime(2019, 12, 12, 21, tzinfo=UTC))]
     spikes = demand.join(found.select("region", ts="start"), on=["region", "ts"])["value"].to_list()
     assert spikes == [0.0, 3478.0, 417669.0, 155276.0]  # a zero, and readings 1.5x, 4x and 1.4x their neighbours
+
+
+def test_per_series_checks_hold_when_series_arrive_interleaved_by_hour():
+    """``energy quality`` sorts a dataset by hour only (cheap at any size); each check must still see
+    every series on its own."""
+    from energy_core.ops.quality import gaps, stuck
+
+    frozen = series("demand", [500.0] * 60 + daily(40))
+    moving = series("net_generation", daily(100)).filter(pl.col("ts") != START + timedelta(hours=30))
+    frame = pl.concat([frozen, moving]).sort("ts")
+    [run] = stuck(frame, QualityConfig()).iter_rows(named=True)
+    assert (run["series"], run["hours"], run["start"]) == ("demand", 60, START)
+    [gap] = gaps(frame).iter_rows(named=True)
+    assert (gap["series"], gap["hours"], gap["start"]) == ("net_generation", 1, START + timedelta(hours=30))

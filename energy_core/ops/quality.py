@@ -43,7 +43,7 @@ def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str,
         scan = store.scan(dataset)
         if regions:
             scan = scan.filter(pl.col("region").is_in(regions))
-        frames[dataset] = frame = scan.select(*KEY, "value").collect().sort(*_GROUP, "ts")
+        frames[dataset] = frame = scan.select(*KEY, "value").collect().sort("ts")  # .over(series) keeps this order
         if frame.height:
             flags += [gaps(frame), duplicates(frame), stuck(frame, config), outliers(frame, config),
                       impossible(frame)]
@@ -76,7 +76,7 @@ def stuck(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
     same = ((pl.col("value") == pl.col("value").shift(1).over(_GROUP))
             & (pl.col("ts") - pl.col("ts").shift(1).over(_GROUP) == timedelta(hours=1)))
     runs = (frame.filter(pl.col("value").is_not_null())
-            .with_columns(run=(~same.fill_null(False)).cum_sum())
+            .with_columns(run=(~same.fill_null(False)).cum_sum().over(_GROUP))
             .group_by(*_GROUP, "run").agg(start=pl.col("ts").min(), end=pl.col("ts").max(), hours=pl.len(),
                                          value=pl.col("value").first()))
     return (runs.filter(pl.col("hours") >= config.stuck_hours, pl.col("value") != 0)
