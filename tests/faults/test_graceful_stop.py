@@ -16,15 +16,16 @@ from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import values
 from tests.processes import child_env, energy, energy_command
 
-RUN = ("run", "--source", "eia", "--region", "PACW", "--no-features")
-HALF_YEAR = ("--start", "2024-01-01", "--end", "2024-06-30")  # 12 windows
+RUN = ("run", "--source", "eia", "--region", "PACW", "--dataset", "eia.region", "--no-features")
+TWO_YEARS = ("--start", "2023-01-01", "--end", "2024-12-31")
+"""24 windows of one page each: more than a source fetches at once, so some are not started when a signal comes."""
 
 
 @contextlib.contextmanager
 def slow_run(home, timeout: float = 60) -> Iterator[subprocess.Popen]:
     """An `energy run` child against a slow simulator, handed over once its third request is in."""
     with EiaSimulator(respondents=("PACW",), throttle=Throttle(latency_s=0.3)) as sim:
-        child = subprocess.Popen(energy_command(*RUN, *HALF_YEAR, "--home", str(home)), env=child_env(sim.env()),
+        child = subprocess.Popen(energy_command(*RUN, *TWO_YEARS, "--home", str(home)), env=child_env(sim.env()),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         while len(sim.requests) < 3:
@@ -43,7 +44,7 @@ def pending(home) -> int:
 
 def clean_values(tmp_path):
     with EiaSimulator(respondents=("PACW",)) as sim:
-        result = energy(*RUN, *HALF_YEAR, "--home", str(tmp_path / "clean"), env=sim.env())
+        result = energy(*RUN, *TWO_YEARS, "--home", str(tmp_path / "clean"), env=sim.env())
     assert result.returncode == 0, result.stderr
     return values(tmp_path / "clean")
 
@@ -81,10 +82,10 @@ def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
         _, err = child.communicate(timeout=120)
     assert child.returncode == 130 and time.monotonic() - started < 2, err
     assert "stopping now" in err
-    assert pending(home) == 12, "nothing was recorded as stored, so every window is still pending"
+    assert pending(home) == 24, "nothing was recorded as stored, so every window is still pending"
     values(home)  # whatever reached the store is whole and unique
 
     with EiaSimulator(respondents=("PACW",)) as sim:
-        result = energy(*RUN, *HALF_YEAR, "--home", str(home), env=sim.env())
+        result = energy(*RUN, *TWO_YEARS, "--home", str(home), env=sim.env())
     assert result.returncode == 0, result.stderr
     assert values(home).equals(clean_values(tmp_path))

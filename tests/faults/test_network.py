@@ -244,13 +244,14 @@ def test_f03_exhausted_quota_stops_the_source_without_sleeping_and_the_next_run_
     home = tmp_path / "home"
     with FaultyWeather(quota) as sim:
         report = run_weather(home, sim, WINTER)
-    first, second = report.windows
-    assert first.status == "failed" and "quota exhausted" in first.error
-    assert second.status == "skipped" and len(sim.requests) == 1
-    assert not report.ok
+    statuses = sorted(w.status for w in report.windows)
+    [spent] = [w for w in report.windows if w.status == "failed"]
+    assert "quota exhausted" in spent.error and not report.ok
+    assert statuses in (["failed", "skipped"], ["failed", "ok"]), "the other window was skipped, or already in flight"
+    assert len(sim.requests) == 1 + statuses.count("ok"), "no request went out after the quota answer"
     catalog = Catalog(home)
     try:
-        assert len(catalog.pending_reasons()) == 2
+        assert len(catalog.pending_reasons()) == 2 - statuses.count("ok")
     finally:
         catalog.close()
 
