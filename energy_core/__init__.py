@@ -29,6 +29,10 @@ _LIBRARY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # pyproject.toml holds it; read from the installed metadata, never repeated here
+        from importlib.metadata import version
+
+        return version("energy-core")
     module = _LIBRARY.get(name)
     if module is None:
         api = importlib.import_module("energy_core.api")

@@ -17,6 +17,10 @@ class ConfigError(EnergyError):
     """The user's configuration, flags or environment are invalid."""
 
 
+class MissingExtraError(ConfigError):
+    """A command needs an optional library that is not installed; the message names the extra that brings it."""
+
+
 class PluginError(EnergyError):
     """A plugin broke the contract (bad hook, bad component)."""
 

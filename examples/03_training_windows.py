@@ -3,7 +3,6 @@
 Usage: python examples/03_training_windows.py [HOME]   (after 01_run_pipeline.py)
 """
 
-import mlx.core as mx
 from _home import home
 
 from energy_core.features import FeatureStore
@@ -14,7 +13,7 @@ batches = store.get_training_sequences("PACW", seq_len=168, stride=24, split="tr
 first = next(batches)
 print(f"{1 + sum(1 for _ in batches)} batches; x {first.x.shape} (batch, hours, features), "
       f"mask {first.mask.shape}, target {first.target.shape}")
-print("observed share of the first batch:", round(float(first.mask.astype(mx.float32).mean()), 3))
+print("observed share of the first batch:", round(float(first.mask.mean()), 3))
 
 context = store.get_real_time_context("PACW", lookback_hours=168)
 print(f"live context: {context.x.shape}, last hour {context.timestamps[-1]} UTC, "

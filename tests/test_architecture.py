@@ -21,7 +21,7 @@ PLUGIN_PACKAGES = [
 ]
 
 LAYERS = (
-    ("errors", "crash_points", "home", "hookspecs"),
+    ("errors", "crash_points", "home", "hookspecs", "blas"),
     ("plugin",),
     ("storage",),
     ("ingest",),

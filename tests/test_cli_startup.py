@@ -30,6 +30,10 @@ def test_help_imports_no_data_library(tmp_path):
     assert imported_by(tmp_path, "--help") & DATA_LIBRARIES == set()
 
 
+def test_version_imports_no_data_library(tmp_path):
+    assert imported_by(tmp_path, "--version") & DATA_LIBRARIES == set()
+
+
 def test_plugins_imports_no_feature_store_model_sql_or_plotting_library(tmp_path):
     assert imported_by(tmp_path, "plugins") & FEATURE_ML_SQL_PLOT == set()
 

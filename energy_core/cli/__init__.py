@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from energy_core.cli.extras import missing_extra
 from energy_core.cli.settings import CONFIG_VARIABLE, DEFAULT_FILE, default_map, find, load
 from energy_core.errors import EnergyError
 from energy_core.ingest.redaction import RedactingFilter, SecretScope, redact, secrets_in
@@ -30,7 +31,16 @@ EXIT_FAILURE = 1
 def build_cli(pm: EnergyPluginManager) -> click.Group:
     """A new ``energy`` group holding every command the plugins of ``pm`` register (the built-ins too)."""
 
+    def show_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            from energy_core.cli.versions import versions
+
+            click.echo(versions(pm))
+            ctx.exit()
+
     @click.group("energy", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_versions,
+                  help="Print the versions of energy-core and of each plugin, and exit.")
     @click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks on errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -93,10 +103,16 @@ def main(argv: list[str] | None = None) -> None:
     cli = build_cli(pm)
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
     declared = [os.environ.get(s.variable) for s in _declared_settings(pm) if s.secret]
+    args = list(sys.argv[1:] if argv is None else argv)
     with SecretScope([*secrets_in(os.environ), *filter(None, declared)]):  # every credential, redacted from all output
         try:
-            cli.main(args=argv, prog_name="energy", standalone_mode=False,
-                     obj={"plugin_manager": pm, "argv": list(sys.argv[1:] if argv is None else argv)})
+            try:
+                cli.main(args=argv, prog_name="energy", standalone_mode=False,
+                         obj={"plugin_manager": pm, "argv": args})
+            except ModuleNotFoundError as exc:  # an optional library: say which extra brings it
+                if (error := missing_extra(exc, next((a for a in args if a in cli.commands), None))) is None:
+                    raise
+                raise error from exc
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)

@@ -6,6 +6,7 @@ import click
 
 from energy_core.cli.cache import cache_group
 from energy_core.cli.config import config_group
+from energy_core.cli.doctor import doctor_command
 from energy_core.cli.features import features_group
 from energy_core.cli.ml import evaluate_command, forecast_command, train_command
 from energy_core.cli.plot import plot_command
@@ -27,6 +28,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(plot_command)
     cli.add_command(config_group)
     cli.add_command(plugins_command)
+    cli.add_command(doctor_command)
     cli.add_command(cache_group)
     cli.add_command(features_group)
     for command in (train_command, evaluate_command, forecast_command):

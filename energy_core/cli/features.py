@@ -35,8 +35,7 @@ def build_command(ctx: click.Context, entities: tuple[str, ...], val_start: tupl
 
     splits = Splits(val_start[0] if val_start else None, test_start[0] if test_start else None)
     store = FeatureStore(home, uri=uri, entities=user_config(ctx).entities, plugins=plugin_manager(ctx))
-    for info in store.build(list(entities) or None, splits=splits):
-        click.echo(describe(info))
+    store.build(list(entities) or None, splits=splits, on_built=lambda info: click.echo(describe(info)))
 
 
 def describe(info: BuildInfo) -> str:

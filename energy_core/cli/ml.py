@@ -46,22 +46,18 @@ def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: 
     On several processes or machines:
       mlx.launch --backend ring -n 2 energy train --distributed --entity PACW
     """
-    import mlx.core as mx
-
     from energy_core.features import FeatureStore
-    from energy_core.ml import Ring, TrainConfig, train
-    from energy_core.ml.blas import blas_in_use, slow_blas_warning
+    from energy_core.ml import Ring, TrainConfig, train  # before mlx.core: it loads OpenBLAS for MLX where there is one
 
     ring = Ring()
     if distributed:
-        group = mx.distributed.init(strict=True, backend=backend)
-        ring = Ring(group)
+        import mlx.core as mx
+
+        ring = Ring(mx.distributed.init(strict=True, backend=backend))
     config = TrainConfig(entity=entity, seq_len=seq_len, stride=stride, horizon=horizon, batch_size=batch_size,
                          epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
                          d_model=d_model, n_heads=n_heads, n_layers=n_layers)
     out = _model_dir(home, entity, model)
-    if ring.rank == 0 and (warning := slow_blas_warning(blas_in_use())):
-        click.echo(f"warning: {warning}", err=True)
     if ring.rank == 0:
         click.echo(f"training {entity} on {ring.size} rank(s): windows of {seq_len} h, stride {stride}, "
                    f"{horizon} h ahead; checkpoints in {out}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,60 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from energy_core.cli import command_line, plugin_manager, user_config
+from energy_core.cli import command_line, extras, plugin_manager, user_config
 from energy_core.cli.options import UtcDate, home_option
+from energy_core.cli.progress import RunProgress, duration
 from energy_core.errors import EnergyError, RunInterruptedError
 from energy_core.home import Home
 from energy_core.plugin.registry import Registry
 
 if TYPE_CHECKING:
     from energy_core.features import FeatureStore
-    from energy_core.ingest.planning import Estimate, SourcePlan
-    from energy_core.ingest.report import RunReport, WindowOutcome
+    from energy_core.ingest.planning import SourcePlan
+    from energy_core.ingest.report import RunReport
     from energy_core.ingest.runner import RunConfig
-
-
-class Progress:
-    """One status line on stderr: each source's finished and planned windows and the time left, the
-    longer of what the budget needs for the calls left and what the pace so far needs."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._done: dict[str, int] = {}
-        self._plan: dict[str, Estimate] = {}
-        self._started = clock()
-        self._lock = threading.Lock()
-        self._live = sys.stderr.isatty()
-
-    def plan(self, estimates: dict[str, Estimate]) -> None:
-        self._plan = dict(estimates)
-        self._done = dict.fromkeys(estimates, 0)
-        self._started = self._clock()
-        self._show()
-
-    def step(self, outcome: WindowOutcome) -> None:
-        with self._lock:
-            self._done[outcome.source] += 1
-            self._show()
-
-    def close(self) -> None:
-        if self._live and self._plan:
-            click.echo("", err=True)
-
-    def left(self, source: str) -> float:
-        """Seconds the source still needs, by its budget and by its pace so far."""
-        planned, done = self._plan[source], self._done[source]
-        if done == planned.windows:
-            return 0.0
-        elapsed = self._clock() - self._started
-        by_pace = elapsed / done * (planned.windows - done) if done else 0.0
-        return max(planned.seconds - elapsed, by_pace)
-
-    def _show(self) -> None:
-        if self._live:
-            parts = [f"{name} {self._done[name]}/{planned.windows} ({_duration(self.left(name))} left)"
-                     for name, planned in self._plan.items()]
-            click.echo(f"\rfetching: {'  '.join(parts)}", err=True, nl=False)
 
 
 class GracefulStop:
@@ -122,12 +79,14 @@ class GracefulStop:
               help="Sink (repeatable). Stored windows are skipped only when every sink can read them back.")
 @click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
 @click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON on stdout (progress and "
+              "feature builds go to stderr).")
 @home_option
 @click.pass_context
 def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str, ...], datasets: tuple[str, ...],
                 start: tuple[datetime, bool] | None, end: tuple[datetime, bool] | None, offline: bool, simulate: bool,
                 refresh: bool, lookback: float | None, show_plan: bool, sinks: tuple[str, ...], no_features: bool,
-                no_resume: bool, home: Path) -> None:
+                no_resume: bool, as_json: bool, home: Path) -> None:
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     from energy_core.features import FeatureStore
     from energy_core.ingest.report import WindowStatus
@@ -142,28 +101,30 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
     if show_plan:
         click.echo(describe_plan(config, plan(config, registry=Registry(plugin_manager(ctx)))))
         return
-    progress = Progress()
-    try:
-        with GracefulStop() as stop:
-            report = run(config, registry=Registry(plugin_manager(ctx)), on_plan=progress.plan,
-                         on_window=progress.step, stop=stop.event, command=command_line(ctx))
-    finally:
-        progress.close()
-    click.echo(summary(report))
-    click.echo(f"report: {Home.of(home).run_report(report.run_id)}")
+    with GracefulStop() as stop, RunProgress() as progress:
+        report = run(config, registry=Registry(plugin_manager(ctx)), on_plan=progress.plan,
+                     on_window=progress.window, stop=stop.event, command=command_line(ctx))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), default=str, indent=2))
+    else:
+        click.echo(summary(report))
+        click.echo(f"report: {Home.of(home).run_report(report.run_id)}")
     if stop.signal_number is not None:
         pending = sum(w.status is WindowStatus.INTERRUPTED for w in report.windows)
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "
                                   "pending; the next `energy run` fetches them", signal_number=stop.signal_number)
-    if not no_features:
+    if not no_features and not extras.installed()["features"]:
+        click.echo("features: not rebuilt: the feature store needs the 'features' extra "
+                   "(pip install 'energy-core[features]'); the data are stored", err=True)
+    elif not no_features:
         store = FeatureStore(home, entities=user_config(ctx).entities, plugins=plugin_manager(ctx))
-        _build_features(store, _entities(store, report), report.run_id)
+        _build_features(store, _entities(store, report), report.run_id, to_stderr=as_json)
     if not report.ok:
         raise EnergyError(f"{len(report.failed)} of {len(report.windows)} windows failed; "
                           f"first: {report.failed[0].error}")
 
 
-def _build_features(store: FeatureStore, entities: list[str] | None, run_id: str) -> None:
+def _build_features(store: FeatureStore, entities: list[str] | None, run_id: str, *, to_stderr: bool) -> None:
     """Rebuild the touched entities when the processed store changed since their builds read it: this
     run stored rows there, or an earlier run did and died before building them, or a run stored while
     a build was reading."""
@@ -171,8 +132,8 @@ def _build_features(store: FeatureStore, entities: list[str] | None, run_id: str
         return
     from energy_core.cli.features import describe
 
-    built = store.build(entities, runs=[run_id])
-    click.echo("features:\n" + "\n".join(f"  {describe(info)}" for info in built))
+    click.echo("features:", err=to_stderr)
+    store.build(entities, runs=[run_id], on_built=lambda info: click.echo(f"  {describe(info)}", err=to_stderr))
 
 
 def _entities(store: FeatureStore, report: RunReport) -> list[str] | None:
@@ -226,7 +187,7 @@ def describe_plan(config: RunConfig, plans: list[SourcePlan]) -> str:
         lines.append(f"{source_plan.source}: {len(states)} windows: {states.count(PlanState.STORED)} already stored, "
                      f"{states.count(PlanState.CACHED)} answered by the raw cache ({cached} cached responses), "
                      f"{states.count(PlanState.FETCH)} to fetch: at least {source_plan.requests} request(s), about "
-                     f"{source_plan.calls:,.0f} call(s) of the budget, {_duration(source_plan.seconds)} at its rate")
+                     f"{source_plan.calls:,.0f} call(s) of the budget, {duration(source_plan.seconds)} at its rate")
         if source_plan.quota:
             lines.append(f"warning: {source_plan.quota}")
         for window_plan in source_plan.windows:
@@ -236,9 +197,3 @@ def describe_plan(config: RunConfig, plans: list[SourcePlan]) -> str:
                       else "fetch"}[window_plan.state]
             lines.append(f"  {window_plan.window.describe():<60} {detail}")
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

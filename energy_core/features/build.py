@@ -9,7 +9,7 @@ between leaves the previous record pointing at the previous table version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,9 +38,9 @@ DEFAULT_SPLIT = (0.8, 0.1)
 
 
 def build_entities(db: DBConnection, home: Home, entities: Sequence[Entity], *, splits: Splits, runs: list[str],
-                   exports: Path) -> list[BuildInfo]:
+                   exports: Path, on_built: Callable[[BuildInfo], object] | None = None) -> list[BuildInfo]:
     """Build each of ``entities`` from ``home``'s processed store, under the feature store's lock;
-    hours that ``energy quality`` distrusts become gaps."""
+    hours that ``energy quality`` distrusts become gaps. ``on_built`` hears of each build as it ends."""
     processed = ParquetStore(home.processed)
     masked = masked_hours(home)
     built = []
@@ -49,6 +49,8 @@ def build_entities(db: DBConnection, home: Home, entities: Sequence[Entity], *, 
             read_at = datetime.now(UTC)  # a file the store changes after this moment makes the build behind
             built.append(build_one(db, fuse(processed, entity, masked), entity.target, splits=splits, runs=runs,
                                    exports=exports, read_at=read_at))
+            if on_built:
+                on_built(built[-1])
     return built
 
 

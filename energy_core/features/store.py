@@ -9,7 +9,7 @@ record, export), :mod:`~energy_core.features.lance` (table I/O), :mod:`~energy_c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +75,9 @@ class FeatureStore:
         return touched(self.definitions(), stored)
 
     def build(self, entities: list[str] | None = None, *, splits: Splits | None = None,
-              runs: list[str] | None = None) -> list[BuildInfo]:
+              runs: list[str] | None = None, on_built: Callable[[BuildInfo], object] | None = None) -> list[BuildInfo]:
         """Fuse and store ``entities`` (default: every entity of :meth:`definitions`); ``splits`` default
-        to 80% train, 10% validation, 10% test."""
+        to 80% train, 10% validation, 10% test. ``on_built`` hears of each entity as its build ends."""
         defined = self.definitions()
         names = list(defined) if entities is None else entities
         if entities is None and not defined:
@@ -89,7 +89,8 @@ class FeatureStore:
                               f"the plugins define {', '.join(defined) or 'none'} for the stored data; store its data "
                               f"with `energy run` or define it in {self.home.entities_file}")
         return build_entities(self._db, self.home, [defined[name] for name in names], splits=splits or Splits(),
-                           runs=self.home.run_ids() if runs is None else runs, exports=self.exports)
+                           runs=self.home.run_ids() if runs is None else runs, exports=self.exports,
+                           on_built=on_built)
 
     def behind(self, entities: list[str] | None = None) -> bool:
         """Whether the processed store changed after the last build of ``entities`` (default: those built;

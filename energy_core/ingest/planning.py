@@ -22,7 +22,7 @@ import polars as pl
 from energy_core.errors import EnergyError
 from energy_core.ingest.budget import budget_seconds, describe_period, over_quota
 from energy_core.ingest.catalog import Catalog
-from energy_core.ingest.client import Answer, HttpClient
+from energy_core.ingest.client import Answer, HttpClient, HttpStats
 from energy_core.ingest.config import RunConfig
 from energy_core.plugin.interfaces import Sink, Source, Window
 
@@ -167,18 +167,21 @@ def estimated_calls(source: Source, windows: Sequence[Window]) -> float:
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a source is about to fetch, before it starts: for progress displays."""
+    """What a source is about to fetch, for progress displays: its plan, and its live request counters."""
 
     windows: int
     calls: float
     """The service's calls the windows are estimated to take (fewer when the raw cache answers some)."""
     seconds: float
     """How long the budget makes those calls take."""
+    stats: HttpStats
+    """The source's client's counters, updated as each request ends (read them to follow it page by page)."""
 
 
 def estimate(planned: PlannedSource) -> Estimate:
     calls = estimated_calls(planned.source, planned.needed)
-    return Estimate(len(planned.needed), calls, budget_seconds(planned.http.settings.effective_budget, calls))
+    budget = planned.http.settings.effective_budget
+    return Estimate(len(planned.needed), calls, budget_seconds(budget, calls), planned.http.stats)
 
 
 def quota_problem(source: Source, http: HttpClient, calls: float) -> str | None:

@@ -1,4 +1,12 @@
-"""The MLX ring-attention forecaster: ring attention, model, training, evaluation and forecasting."""
+"""The MLX ring-attention forecaster: ring attention, model, training, evaluation and forecasting.
+
+Importing this package first loads OpenBLAS for MLX where there is one (see :mod:`energy_core.blas`):
+the modules below import ``mlx.core``, which binds its BLAS once, on that first import.
+"""
+
+from energy_core.blas import load_openblas
+
+load_openblas()
 
 from energy_core.ml.evaluate import evaluate, forecast
 from energy_core.ml.model import Forecaster, ModelConfig

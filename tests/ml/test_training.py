@@ -16,11 +16,11 @@ import pytest
 from mlx.utils import tree_flatten, tree_map
 
 from energy_core import ParquetStore
+from energy_core.blas import blas_in_use, slow_blas_warning
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.ml import Forecaster, ModelConfig, Ring, TrainConfig, evaluate, forecast, load_model, train
-from energy_core.ml.blas import blas_in_use, slow_blas_warning
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.model import recent_target
 from energy_core.ml.train import _reduce, masked_mse
