@@ -201,22 +201,23 @@ def test_a_spent_quota_stops_the_source_without_sending_and_says_when_to_run_aga
 # -- what the user sees -----------------------------------------------------------------------------
 
 def test_progress_shows_the_time_the_budget_needs_until_the_pace_says_longer():
-    from energy_core.cli.run import Progress
+    from energy_core.cli.progress import RunProgress
+    from energy_core.ingest.client import HttpStats
     from energy_core.ingest.planning import Estimate
     from energy_core.ingest.report import WindowOutcome, WindowStatus
     from energy_core.plugin.interfaces import Window
 
     clock = Clock()
-    progress = Progress(clock=clock)
-    progress.plan({"eia": Estimate(windows=4, calls=95, seconds=18.0)})
+    progress = RunProgress(live=False, clock=clock)
+    progress.plan({"eia": Estimate(windows=4, calls=95, seconds=18.0, stats=HttpStats())})
     window = Window("eia", "eia.region", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
     assert progress.left("eia") == 18.0
     clock.now = 6.0
-    progress.step(WindowOutcome(window, WindowStatus.OK))
+    progress.window(WindowOutcome(window, WindowStatus.OK))
     assert progress.left("eia") == 18.0, "one window in 6 s: three more take 18 s, more than the budget's 12"
     clock.now = 8.0
-    progress.step(WindowOutcome(window, WindowStatus.OK))
+    progress.window(WindowOutcome(window, WindowStatus.OK))
     assert progress.left("eia") == 10.0, "the budget's 10 s left outweigh the pace's 8"
     for _ in range(2):
-        progress.step(WindowOutcome(window, WindowStatus.OK))
+        progress.window(WindowOutcome(window, WindowStatus.OK))
     assert progress.left("eia") == 0.0
