@@ -15,6 +15,8 @@ SMOKES = {  # script: what its smoke run prints once its checks have passed
     "features_serving.py": "checks passed: every path served the same windows",
     "attention.py": "checks passed: every rank reported",
     "real_eia930.py": "demand hours equal the recorded year's",
+    "fetch.py": "smoke checks passed: every row right, no 1-s span over the budget",
+    "scale.py": "checks passed: every served row stored, counted by SQL, and every BA built",
 }
 
 
