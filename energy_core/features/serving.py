@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import mlx.core as mx
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from energy_core.blas import load_openblas
 from energy_core.errors import ConfigError
+
+load_openblas()  # before mlx.core binds its BLAS, on its first import (see energy_core.blas)
+import mlx.core as mx  # noqa: E402
 
 if TYPE_CHECKING:
     from energy_core.features.records import BuildInfo
@@ -67,13 +70,22 @@ def normalized(info: BuildInfo, values: np.ndarray, mask: np.ndarray, columns: l
 
 
 def window_starts(info: BuildInfo, ts: np.ndarray, split: str, seq_len: int, horizon: int, stride: int) -> np.ndarray:
-    """Start rows of the windows whose forecast targets fall inside ``split``."""
+    """Start rows of the windows whose forecast targets fall inside ``split``.
+
+    Windows step back from the split's start in ``stride``s (training's and "all"'s from the validation
+    start), so every split issues its forecasts at the same hours of the day. The model reads its
+    outputs by position (output k is k hours after the window), so windows stepped from the first
+    stored hour (05:00 UTC for a span starting then) taught it the day's shape 5 hours off the one
+    it was scored on, at 00:00 UTC: worse than "same hour yesterday" (issue 21).
+    """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {SPLITS}, not {split!r}")
     val = int(np.searchsorted(ts, np.datetime64(info.splits["val_start"][:19], "us")))
     test = int(np.searchsorted(ts, np.datetime64(info.splits["test_start"][:19], "us")))
     lo, hi = {"train": (0, val), "val": (val, test), "test": (test, len(ts)), "all": (0, len(ts))}[split]
+    anchor = lo if split in ("val", "test") else val  # the first forecast's hour, or one a multiple of stride off
     first = max(0, lo - seq_len)  # inputs may come from before the split; targets may not
+    first += (anchor - seq_len - first) % stride
     last = hi - seq_len - horizon  # the last window's targets end at hi
     return np.arange(first, last + 1, stride) if last >= first else np.arange(0)
 

@@ -113,6 +113,13 @@ def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
     return mx.where(observed[:, 24:], values[:, 24:], values[:, :48])
 
 
+def recent_readable(mask: mx.array, target_column: int) -> mx.array:
+    """(batch,) whether each of the target's last 48 hours is observed or filled from the day before
+    (see :func:`recent_target`). Where one is neither, that hour of the anchor is the target's mean."""
+    observed = mask[:, -72:, target_column].astype(mx.bool_)
+    return mx.all(observed[:, 24:] | observed[:, :48], axis=1)
+
+
 def stripe(x: mx.array, ring: Ring) -> mx.array:
     """This rank's tokens of (batch, length, features): every ``ranks``-th, padded with zeros."""
     if ring.size == 1:
