@@ -1,6 +1,6 @@
-"""The multi-year benchmark runs end to end: its smoke run (a planted series, no ../shared needed) trains
-a tiny model on the last year and on all years and prints the comparison. Its numbers are reported
-by ``benchmarks/multiyear.py``, never asserted here."""
+"""The multi-year benchmark runs end to end: its smoke run (a planted series, nothing from outside the
+repository) trains a tiny model on the last year and on all years and prints the comparison. Its
+numbers are reported by ``benchmarks/multiyear.py``, never asserted here."""
 
 from __future__ import annotations
 
