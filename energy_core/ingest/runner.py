@@ -1,7 +1,7 @@
 """``energy run`` as a library call: the orchestration of a run.
 
-Plan each source's windows (:mod:`~energy_core.ingest.planning`), fetch them source by source on
-threads of their own while a writer thread normalizes, validates and sinks them
+Plan each source's windows (:mod:`~energy_core.ingest.planning`), fetch them on threads of each
+source's own, each window normalized, validated and sunk by the thread that fetched it
 (:mod:`~energy_core.ingest.worker`), record the run in the catalog, and write its report
 (:mod:`~energy_core.ingest.report`) with the gaps the sinks still have (:mod:`~energy_core.ingest.gaps`).
 """
@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ from energy_core.ingest.planning import (
 from energy_core.ingest.redaction import SecretScope, redacted_errors
 from energy_core.ingest.regions import region_shares
 from energy_core.ingest.report import RunReport
-from energy_core.ingest.worker import ProgressCallback, run_source
+from energy_core.ingest.worker import ProgressCallback, SourceResult, run_source
 from energy_core.plugin.interfaces import FetchRequest, Sink, Source, SourceContext, Window
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
@@ -47,6 +47,11 @@ __all__ = ["PlanCallback", "RunConfig", "plan", "run"]
 logger = logging.getLogger(__name__)
 
 PlanCallback = Callable[[dict[str, Estimate]], None]
+
+SIGNAL_CHECK_S = 0.2
+"""How often the main thread wakes while sources run. The kernel may hand a Ctrl-C to any thread, and
+Python runs the handler only once the main thread runs again: blocked on the sources alone, it would
+not notice a first Ctrl-C until every window had ended."""
 
 
 def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCallback | None = None,
@@ -99,7 +104,7 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
                     futures = [pool.submit(run_source, item.source, item.http,
                                            registry.normalizer(item.source.normalizer)(), item.needed, sinks,
                                            on_window, stop) for item in planned]
-                    results = [future.result() for future in futures]
+                    results = _results(futures)
                 for item, result in zip(planned, results, strict=True):
                     report.windows += result.windows
                     report.series_rows.update(result.series_rows)
@@ -188,6 +193,12 @@ def _prepare(source_cls: type[Source], config: RunConfig, regions: tuple[str, ..
     datasets = config.datasets_of(source_cls)
     request = FetchRequest(config.start, config.end, regions, datasets)
     return source, http, source.plan(request) if datasets and (regions or not config.regions) else []
+
+
+def _results(futures: Sequence[Future[SourceResult]]) -> list[SourceResult]:
+    while wait(futures, timeout=SIGNAL_CHECK_S).not_done:
+        pass
+    return [future.result() for future in futures]
 
 
 def _close(sinks: Sequence[Sink]) -> int:
