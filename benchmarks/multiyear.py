@@ -57,7 +57,7 @@ def canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return (frame.select("ts", "region", "value", source=pl.lit("eia"), dataset=pl.lit("eia.region"),
                          series=pl.lit("demand"), unit=pl.lit("MWh"),
                          retrieved_at=pl.lit(datetime(2020, 10, 14, tzinfo=UTC)))
-            .cast(POLARS_SCHEMA).select(COLUMNS))  # type: ignore[arg-type]
+            .cast(POLARS_SCHEMA).select(COLUMNS))
 
 
 def recorded(entities: list[str]) -> pl.DataFrame:

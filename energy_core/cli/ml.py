@@ -31,6 +31,8 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
 @click.option("--heads", "n_heads", default=4, show_default=True)
 @click.option("--layers", "n_layers", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--fault-sigmas", default=5.0, show_default=True, help="Leave out of the loss a target hour this many "
+              "standard deviations from the same hour yesterday (a data fault); 0 keeps every hour.")
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the model folder.")
 @click.option("--distributed", is_flag=True, help="Join the group mlx.launch started; the sequence is split "
@@ -39,7 +41,8 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
 @home_option
 def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: int, batch_size: int,
                   learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int, seed: int,
-                  model: Path | None, resume: bool, distributed: bool, backend: str, home: Path) -> None:
+                  fault_sigmas: float, model: Path | None, resume: bool, distributed: bool, backend: str,
+                  home: Path) -> None:
     """Train the ring-attention forecaster on an entity's feature windows.
 
     \b
@@ -56,7 +59,7 @@ def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: 
         ring = Ring(mx.distributed.init(strict=True, backend=backend))
     config = TrainConfig(entity=entity, seq_len=seq_len, stride=stride, horizon=horizon, batch_size=batch_size,
                          epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
-                         d_model=d_model, n_heads=n_heads, n_layers=n_layers)
+                         d_model=d_model, n_heads=n_heads, n_layers=n_layers, fault_sigmas=fault_sigmas or None)
     out = _model_dir(home, entity, model)
     if ring.rank == 0:
         click.echo(f"training {entity} on {ring.size} rank(s): windows of {seq_len} h, stride {stride}, "

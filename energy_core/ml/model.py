@@ -83,7 +83,6 @@ class Forecaster(nn.Module):
         (batch, 48): the target's last two days of the whole window (see :func:`recent_target`)."""
         ring = ring or Ring()
         yesterday = recent[:, 24:]
-        anchor = mx.concatenate([yesterday] * -(-self.config.horizon // 24), axis=1)[:, :self.config.horizon]
         # The linear path reads how each of the last 24 hours changed from the day before, and the last
         # day's shape around its mean: centred inputs. Raw levels (all alike) made AdamW's steps swing
         # the whole forecast at once.
@@ -99,7 +98,15 @@ class Forecaster(nn.Module):
         # in their graph times zero, so every rank takes part in the ring's backward pass.
         last = length - 1
         mine = h[:, last // ring.size] * float(last % ring.size == ring.rank)
-        return anchor + self.autoregressive(mx.concatenate([change, shape], axis=1)) + self.head(ring.all_sum(mine))
+        return (anchor(recent, self.config.horizon) + self.autoregressive(mx.concatenate([change, shape], axis=1))
+                + self.head(ring.all_sum(mine)))
+
+
+def anchor(recent: mx.array, horizon: int) -> mx.array:
+    """(batch, horizon): the forecast of a new model, the target's same hours yesterday (repeated
+    beyond a day), from ``recent`` (see :func:`recent_target`)."""
+    yesterday = recent[:, 24:]
+    return mx.concatenate([yesterday] * -(-horizon // 24), axis=1)[:, :horizon]
 
 
 def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import mlx.core as mx
 import numpy as np
 import polars as pl
 
 from energy_core import ParquetStore
 from energy_core.features import FeatureStore, Splits
-from energy_core.features.serving import window_starts
+from energy_core.features.serving import Batch, window_starts
 from energy_core.ml import TrainConfig, evaluate, train
+from energy_core.ml.train import scored_targets
 from energy_core.ops import quality
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
-TINY = {"seq_len": 72, "stride": 24, "batch_size": 8, "d_model": 16, "n_heads": 2, "n_layers": 1, "epochs": 3}
+TINY: dict[str, Any] = {"seq_len": 72, "stride": 24, "batch_size": 8, "d_model": 16, "n_heads": 2, "n_layers": 1,
+                        "epochs": 3}
 START, END = datetime(2016, 6, 30, 5, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)
 SPLITS = Splits(datetime(2019, 11, 1, tzinfo=UTC), datetime(2019, 12, 1, tzinfo=UTC))
 
@@ -71,3 +75,22 @@ def test_every_split_issues_its_forecasts_at_the_hour_validation_starts(tmp_path
             issued = {ts[s + 168].astype("datetime64[h]").item().hour for s in starts}
             assert issued == ({0} if stride == 24 else {0, 12}), (split, stride, issued)
             assert starts[0] < stride or split in ("val", "test")  # no window that fits is left out
+
+
+def test_the_losses_leave_out_windows_that_cannot_read_their_last_two_days_and_data_faults():
+    """A window missing a whole day of its last two anchors those hours at the mean; a target (or
+    yesterday's anchor) far more than ``fault_sigmas`` from the same hour the day before is a fault."""
+    length, horizon = 96, 24
+    x = np.zeros((4, length, 1), dtype=np.float32)
+    mask = np.ones((4, length, 1), dtype=np.uint8)
+    target, target_mask = np.zeros((4, horizon), dtype=np.float32), np.ones((4, horizon), dtype=np.uint8)
+    mask[1, -30, 0] = mask[1, -54, 0] = 0  # the same hour missing on both of the last two days: unreadable
+    mask[2, -30, 0] = 0  # missing yesterday only: filled from the day before, readable
+    target[3, 5], target[3, 6] = 6.0, 4.0  # six standard deviations from yesterday: a fault; four: demand
+    target_mask[0, 0] = 0
+    batch = Batch(mx.array(x), mx.array(mask), mx.array(target), mx.array(target_mask), np.zeros(4, "datetime64[us]"))
+    scored = np.array(scored_targets(batch, 0, TrainConfig(entity="ERCO", horizon=horizon)))
+    assert scored[0].sum() == 23 and scored[1].sum() == 0 and scored[2].sum() == 24
+    assert scored[3, 5] == 0 and scored[3].sum() == 23
+    kept = np.array(scored_targets(batch, 0, TrainConfig(entity="ERCO", horizon=horizon, fault_sigmas=None)))
+    assert kept[3].sum() == 24
