@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from energy_core.cli.backtest import backtest_command
 from energy_core.cli.cache import cache_group
 from energy_core.cli.config import config_group
 from energy_core.cli.doctor import doctor_command
@@ -31,5 +32,5 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(doctor_command)
     cli.add_command(cache_group)
     cli.add_command(features_group)
-    for command in (train_command, evaluate_command, forecast_command):
+    for command in (train_command, evaluate_command, forecast_command, backtest_command):
         cli.add_command(command)

@@ -43,15 +43,17 @@ class FeatureStore:
     :param entities: entity definitions over ``<home>/entities.toml`` (the ``[entities]`` of ``energy.toml``).
     :param plugins: the plugin manager whose plugins define the entities (default: the installed plugins,
         less those in ``ENERGY_DISABLE_PLUGINS``); loaded only when a build needs it.
+    :param exports: where builds export Parquet (default ``<home>/features/exports``); a store at another
+        ``uri``, such as a backtest's, gives its own so it leaves the home's exports alone.
     """
 
     def __init__(self, home: Home | Path | str = "data", *, uri: str | None = None,
                  entities: Mapping[str, Mapping[str, Any]] | None = None,
-                 plugins: pluggy.PluginManager | None = None) -> None:
+                 plugins: pluggy.PluginManager | None = None, exports: Path | None = None) -> None:
         self.home = Home.of(home)
         self.entity_config = dict(entities or {})
         self.uri = uri or str(self.home.features)
-        self.exports = self.home.feature_exports
+        self.exports = exports or self.home.feature_exports
         self._plugins = plugins
         self._contributed: tuple[tuple[tuple[str, int], ...], dict[str, EntitySpec]] | None = None
         """The plugins' entities and the state of the processed store (file names and times) they saw."""

@@ -132,8 +132,10 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
 
 
 def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | None = None, resume: bool = False,
-          progress: Callable[[str], object] = print) -> TrainState:
-    """Train (or resume) a forecaster for ``config.entity``; checkpoints and metrics go to ``out``."""
+          warm_start: Path | None = None, progress: Callable[[str], object] = print) -> TrainState:
+    """Train (or resume) a forecaster for ``config.entity``; checkpoints and metrics go to ``out``.
+    ``warm_start``: begin from the best weights of the model in that folder (same sizes), such as the
+    last quarter's in a backtest, instead of random ones."""
     ring = ring or Ring()
     info = store.latest(config.entity)
     features = config.features or info.features
@@ -157,6 +159,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
          optim.cosine_decay(config.learning_rate, max(steps_per_epoch * config.epochs - warmup, 1))], [max(warmup, 1)])
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     state = TrainState()
+    if warm_start is not None:
+        model.load_weights(str(_kept_weights(warm_start)))
     if resume and (out / CHECKPOINT).exists():
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
@@ -231,6 +235,14 @@ def load_model(out: Path) -> tuple[Forecaster, dict]:
         raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
     meta = json.loads((out / CHECKPOINT).read_text())
     model = Forecaster(ModelConfig(**meta["model"]))
-    model.load_weights(str(out / ("best.safetensors" if meta["state"].get("best_epoch") else "model.safetensors")))
+    model.load_weights(str(_kept_weights(out)))
     model.eval()
     return model, meta
+
+
+def _kept_weights(out: Path) -> Path:
+    """The weights of the lowest validation loss, or the last epoch's when no epoch was validated."""
+    if not (out / CHECKPOINT).exists():
+        raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
+    best = json.loads((out / CHECKPOINT).read_text())["state"].get("best_epoch")
+    return out / ("best.safetensors" if best else "model.safetensors")

@@ -1,0 +1,132 @@
+"""Backtests: a forecaster trained on the past and scored month by month on back-to-back 24-hour
+forecasts issued at 00:00 UTC, against the seasonal-naive baselines and, where the entity has one, a
+reference forecast (a balancing authority's own day-ahead forecast), trained once or again every few
+months from the last model's weights.
+
+Each period trains on everything before the month preceding it, validates on that month (the epoch
+with the lowest validation loss is kept) and is scored on the period alone, so no forecast is made by
+a model that saw its hours. The periods' features are built in a feature store of the backtest's own
+(``<out>/features``): the home's builds, exports and models stay as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from energy_core.errors import ConfigError
+from energy_core.features import FeatureStore, Splits
+from energy_core.home import Home
+from energy_core.ml.evaluate import BASELINES, held_out_forecasts, score
+from energy_core.ml.train import TrainConfig, train
+
+REFERENCE = "reference"
+"""The column of the reference forecast in :func:`backtest`'s hours."""
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    test_start: datetime
+    """The first hour scored: the first of a month, 00:00 UTC (forecasts are issued at 00:00 UTC)."""
+    test_end: datetime
+    """The end of the hours scored (exclusive)."""
+    retrain_months: int | None = None
+    """Train again every this many months (3: each quarter), from the last model's weights; None: once."""
+    warm_epochs: int = 5
+    """Epochs of each retraining after the first."""
+    reference: str | None = None
+    """A feature of the entity that holds a forecast published before the issue time (EIA-930's
+    ``eia.demand_forecast``: each BA's day-ahead forecast), scored on the same hours as the model."""
+
+    def periods(self) -> list[tuple[datetime, datetime]]:
+        """The scored spans, one per model: [start, end) each."""
+        if self.test_start != self.test_start.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
+            raise ConfigError(f"a backtest starts scoring on the first of a month at 00:00 UTC (the month before "
+                              f"validates), not {self.test_start:%Y-%m-%d %H:%M}")
+        if self.test_end <= self.test_start:
+            raise ConfigError(f"the backtest's end ({self.test_end:%Y-%m-%d}) must follow its start "
+                              f"({self.test_start:%Y-%m-%d})")
+        if self.retrain_months is None:
+            return [(self.test_start, self.test_end)]
+        if self.retrain_months < 1:
+            raise ConfigError(f"retrain every 1 month or more, not {self.retrain_months}")
+        starts = [self.test_start]
+        while (following := _add_months(starts[-1], self.retrain_months)) < self.test_end:
+            starts.append(following)
+        return list(zip(starts, [*starts[1:], self.test_end], strict=True))
+
+
+def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, out: Path, *,
+             progress: Callable[[str], object] = print) -> pl.DataFrame:
+    """Train and score ``config.entity`` over ``plan``'s periods; models and features go under ``out``.
+
+    Returns one row per scored hour: ``ts``, ``period`` (its model's first hour), ``actual``, ``model``,
+    one column per baseline and, with a reference, ``reference``. Every hour is one that all of them
+    forecast and whose actual value was observed.
+    """
+    home = Home.of(home)
+    store = FeatureStore(home, uri=str(out / "features"), exports=out / "features" / "exports")
+    previous: Path | None = None
+    hours = []
+    for start, end in plan.periods():
+        splits = Splits(val_start=_add_months(start, -1), test_start=start)
+        store.build([config.entity], splits=splits)
+        folder = out / "models" / f"{config.entity}-{start:%Y-%m-%d}"
+        epochs = config.epochs if previous is None else plan.warm_epochs
+        progress(f"{config.entity}: trained to {splits.val_start:%Y-%m-%d}, validated on the month to "
+                 f"{start:%Y-%m-%d}, scored to {end:%Y-%m-%d} ({epochs} epochs"
+                 f"{', warm' if previous else ''})")
+        train(store, replace(config, epochs=epochs), folder, warm_start=previous,
+              progress=lambda line: progress(f"  {line}"))
+        scored = held_out_forecasts(store, folder, split="test")
+        scored = scored.filter(pl.col("ts") < end).with_columns(period=pl.lit(start).dt.replace_time_zone("UTC"))
+        if plan.reference is not None:
+            scored = _with_reference(store, config.entity, plan.reference, scored)
+        hours.append(scored)
+        previous = folder
+    return pl.concat(hours).sort("ts")
+
+
+def monthly(hours: pl.DataFrame) -> pl.DataFrame:
+    """Per month: the hours scored, MAPE and MAE of the model, each baseline and the reference, and the
+    model's gain (percent lower MAPE) against the better baseline of the month and the reference."""
+    forecasters = ["model", *BASELINES, *([REFERENCE] if REFERENCE in hours.columns else [])]
+    rows = []
+    for (month,), group in hours.group_by(pl.col("ts").dt.strftime("%Y-%m"), maintain_order=True):
+        actual = group["actual"].to_numpy()
+        scores = {name: score(group[name].to_numpy(), actual) for name in forecasters}
+        best = min(BASELINES, key=lambda name: scores[name].mape)
+        row: dict[str, object] = {"month": month, "hours": len(group), "better_baseline": best}
+        for name, s in scores.items():
+            row[f"{name} MAPE"], row[f"{name} MAE"] = s.mape, s.mae
+        row["gain vs baseline"] = _gain(scores["model"].mape, scores[best].mape)
+        if REFERENCE in scores:
+            row["gain vs reference"] = _gain(scores["model"].mape, scores[REFERENCE].mape)
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def _gain(model: float, other: float) -> float:
+    return 100 * (1 - model / other) if other else float("nan")
+
+
+def _with_reference(store: FeatureStore, entity: str, reference: str, scored: pl.DataFrame) -> pl.DataFrame:
+    """``scored`` with the reference's value at each hour, on the hours it has one."""
+    info, ts, values, mask = store.arrays(entity)
+    if reference not in info.features:
+        raise ConfigError(f"entity {entity!r} has no feature {reference!r} to compare with; it has "
+                          f"{', '.join(info.features)}")
+    column = info.features.index(reference)
+    rows = np.searchsorted(ts, scored["ts"].dt.replace_time_zone(None).to_numpy())
+    known = mask[rows, column].astype(bool)
+    return scored.with_columns(pl.Series(REFERENCE, values[rows, column].astype(np.float64))).filter(known)
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    index = moment.year * 12 + moment.month - 1 + months
+    return moment.replace(year=index // 12, month=index % 12 + 1)
