@@ -50,12 +50,12 @@ class Size:
     learning_rate: float
 
 
-def canonical(frame: pl.DataFrame) -> pl.DataFrame:
-    """(ts, region, value) demand rows as the processed store's canonical rows."""
+def canonical(frame: pl.DataFrame, series: str = "demand") -> pl.DataFrame:
+    """(ts, region, value) rows of an EIA-930 region series as the processed store's canonical rows."""
     from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
     return (frame.select("ts", "region", "value", source=pl.lit("eia"), dataset=pl.lit("eia.region"),
-                         series=pl.lit("demand"), unit=pl.lit("MWh"),
+                         series=pl.lit(series), unit=pl.lit("MWh"),
                          retrieved_at=pl.lit(datetime(2020, 10, 14, tzinfo=UTC)))
             .cast(POLARS_SCHEMA).select(COLUMNS))
 

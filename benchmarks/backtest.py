@@ -1,0 +1,278 @@
+"""The multi-year backtest (issue 21): six BAs' forecasters trained on July 2015 to November 2018,
+validated on December 2018, and scored on every month of 2019 with back-to-back 24-hour forecasts
+issued at 00:00 UTC; once, and again with the model retrained each quarter from its last weights.
+Each BA-month is scored against the better seasonal-naive baseline, a LightGBM peer trained on the
+same months with the same information, and the BA's own day-ahead forecast (EIA-930 type DF).
+
+    uv run python benchmarks/backtest.py [--entities PACW ERCO ...] [--seeds 0 1 2] [--json out.json]
+    uv run python benchmarks/backtest.py --smoke    # a planted series, a tiny model: seconds
+
+Data: ``../shared/real/eia930_multi/eia930_D_DF_6ba_2015_2019.parquet`` (demand and the BA's
+day-ahead forecast), written straight into the processed store as the EIA normalizer stores them
+(see ``multiyear.py``), then the quality checks (the build masks what they flag) and the build. The
+model reads demand and the calendar (not the BA's forecast); the day-ahead forecast is only scored.
+
+The LightGBM peer forecasts each target hour from what is known at the issue time: the target's
+hour ahead, the calendar of the target hour, demand of the same hour 1, 2 and 7 days before, the last
+hour before the issue, and yesterday's mean, every level divided by yesterday's mean (it learns the
+shape, the mean carries the level). One model per period, trained on the same days as the forecaster
+and early-stopped on its validation month; it is scored on the same hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from multiyear import canonical, planted
+
+RECORDED = (Path(__file__).resolve().parents[1].parent / "shared" / "real" / "eia930_multi"
+            / "eia930_D_DF_6ba_2015_2019.parquet")
+HOME = Path(__file__).parent / ".cache" / "backtest"
+ENTITIES = ["PACW", "ERCO", "ISNE", "MISO", "NYIS", "PJM"]
+REFERENCE = "eia.demand_forecast"
+SERIES = {"D": "demand", "DF": "demand_forecast"}
+
+
+@dataclass(frozen=True)
+class Setup:
+    test_start: datetime
+    test_end: datetime
+    seq_len: int = 168
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    epochs: int = 15
+    warm_epochs: int = 5
+    learning_rate: float = 1e-3
+
+
+FULL = Setup(datetime(2019, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC))
+SMOKE = Setup(datetime(2019, 11, 1, tzinfo=UTC), datetime(2019, 12, 8, tzinfo=UTC), seq_len=72, d_model=16,
+              n_layers=1, n_heads=2, epochs=2, warm_epochs=1)
+
+
+def recorded(entities: list[str]) -> pl.DataFrame:
+    if not RECORDED.exists():
+        raise SystemExit(f"recorded data not found at {RECORDED}; run with --smoke for a planted series")
+    frame = pl.read_parquet(RECORDED).filter(pl.col("region").is_in(entities))
+    return pl.concat(canonical(frame.filter(pl.col("type") == code)
+                               .select(ts=pl.col("timestamp_utc") - pl.duration(hours=1), region="region",
+                                       value="value_mw"), series=series)
+                     for code, series in SERIES.items())
+
+
+def smoke_rows() -> pl.DataFrame:
+    """The planted demand of ``multiyear.py`` and a day-ahead forecast of it with a 2% error."""
+    demand = planted()
+    noise = np.random.default_rng(1).normal(1, 0.02, demand.height)
+    forecast = demand.with_columns(series=pl.lit("demand_forecast"), value=(pl.col("value") * noise).round())
+    return pl.concat([demand, forecast])
+
+
+def prepare(home: Path, rows: pl.DataFrame) -> None:
+    from energy_core import ParquetStore
+    from energy_core.ops import quality
+
+    ParquetStore(home / "processed").upsert(rows)
+    flags = quality.check(home)
+    quality.save(flags, home)
+    masked = flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))
+    print(f"quality masks {masked['hours'].sum()} hours", flush=True)
+
+
+# -- the LightGBM peer ------------------------------------------------------------------------------
+
+PEER_LAGS = (24, 48, 168)
+
+
+def peer_rows(demand: np.ndarray, calendar: np.ndarray, issues: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(features, target ratio, target row, yesterday's mean) for every hour 0-23 ahead of each issue row."""
+    ahead = np.arange(24)
+    target = (issues[:, None] + ahead[None, :]).ravel()
+    issue = np.repeat(issues, 24)
+    yesterday = np.stack([demand[issues - 24 + h] for h in range(24)], axis=1)
+    observed = np.isfinite(yesterday)
+    level = np.repeat(np.where(observed, yesterday, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1), 24)
+    lags = [demand[target - lag] / level for lag in PEER_LAGS]
+    features = np.column_stack([np.tile(ahead, len(issues)), calendar[target], *lags, demand[issue - 1] / level])
+    return features, demand[target] / level, target, level
+
+
+def peer_forecast(ts: np.ndarray, demand: np.ndarray, calendar: np.ndarray, val_start: datetime,
+                  test_start: datetime, test_end: datetime, seed: int) -> pl.DataFrame:
+    """LightGBM's forecasts of [test_start, test_end), trained before ``val_start`` and early-stopped on
+    [val_start, test_start), from forecasts issued at 00:00 UTC as the model's are."""
+    import lightgbm
+
+    midnights = np.flatnonzero(ts.astype("datetime64[h]").astype(np.int64) % 24 == 0)
+    midnights = midnights[(midnights >= 168) & (midnights + 24 <= len(ts))]
+
+    def rows(lo: datetime, hi: datetime) -> tuple[np.ndarray, ...]:
+        when = ts[midnights]
+        lo64, hi64 = (np.datetime64(moment.replace(tzinfo=None), "us") for moment in (lo, hi))
+        chosen = midnights[(when >= lo64) & (when < hi64)]
+        features, ratio, target, level = peer_rows(demand, calendar, chosen)
+        known = np.isfinite(ratio) & np.isfinite(level) & (level > 0)
+        return features[known], ratio[known], target[known], level[known]
+
+    train_x, train_y, _, _ = rows(datetime(1970, 1, 1), val_start)
+    val_x, val_y, _, _ = rows(val_start, test_start)
+    test_x, _, test_rows, test_level = rows(test_start, test_end)
+    params = {"objective": "regression", "learning_rate": 0.03, "num_leaves": 31, "min_data_in_leaf": 20,
+              "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.9, "seed": seed, "verbose": -1,
+              "num_threads": 2}
+    train_set = lightgbm.Dataset(train_x, train_y)
+    model = lightgbm.train(params, train_set, num_boost_round=2000,
+                           valid_sets=[lightgbm.Dataset(val_x, val_y, reference=train_set)],
+                           callbacks=[lightgbm.early_stopping(100, verbose=False)])
+    predicted = model.predict(test_x) * test_level
+    return pl.DataFrame({"ts": ts[test_rows], "lightgbm": predicted}).with_columns(
+        pl.col("ts").dt.replace_time_zone("UTC"))
+
+
+# -- one BA ------------------------------------------------------------------------------------------
+
+def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: int | None) -> pl.DataFrame:
+    """Every scored hour of ``entity``'s backtest, with the LightGBM peer's forecast beside the model's."""
+    from energy_core.features import FeatureStore
+    from energy_core.features.calendar import CALENDAR_FEATURES
+    from energy_core.ml import TrainConfig
+    from energy_core.ml.backtest import BacktestPlan, backtest
+
+    label = {None: "once", 3: "quarterly"}.get(retrain_months, f"every {retrain_months} months")
+    out = home / "runs" / f"{entity}-seed{seed}-{label}"
+    probe = FeatureStore(home)
+    probe.build([entity])
+    features = [f for f in probe.latest(entity).features if f != REFERENCE]
+    config = TrainConfig(entity=entity, seq_len=setup.seq_len, epochs=setup.epochs, d_model=setup.d_model,
+                         n_heads=setup.n_heads, n_layers=setup.n_layers, learning_rate=setup.learning_rate, seed=seed,
+                         features=features)
+    plan = BacktestPlan(setup.test_start, setup.test_end, retrain_months=retrain_months,
+                        warm_epochs=setup.warm_epochs, reference=REFERENCE)
+    started = time.perf_counter()
+    hours = backtest(home, config, plan, out, progress=lambda line: print(f"  {entity} {label} {line}", flush=True))
+    seconds = time.perf_counter() - started
+
+    store = FeatureStore(home, uri=str(out / "features"), exports=out / "features" / "exports")
+    info, ts, values, mask = store.arrays(entity)
+    demand = np.where(mask[:, info.features.index(info.target)] > 0, values[:, info.features.index(info.target)],
+                      np.nan).astype(np.float64)
+    calendar = values[:, [info.features.index(f) for f in CALENDAR_FEATURES]].astype(np.float64)
+    peers = []
+    for start, end in plan.periods():
+        val_start = start.replace(year=start.year - (start.month == 1), month=(start.month - 2) % 12 + 1)
+        peers.append(peer_forecast(ts, demand, calendar, val_start, start, end, seed))
+    hours = hours.join(pl.concat(peers), on="ts", how="inner")
+    return hours.with_columns(entity=pl.lit(entity), seed=pl.lit(seed), retrain=pl.lit(label),
+                              train_seconds=pl.lit(seconds))
+
+
+# -- the tables --------------------------------------------------------------------------------------
+
+def mape(predicted: pl.Expr) -> pl.Expr:
+    return ((predicted - pl.col("actual")).abs() / pl.col("actual")).filter(pl.col("actual") != 0).mean() * 100
+
+
+def monthly(hours: pl.DataFrame) -> pl.DataFrame:
+    """Per BA, retraining, month and seed: MAPE and MAE of every forecaster, then means over seeds."""
+    forecasters = ["model", "lightgbm", "same hour yesterday", "same hour last week", "reference"]
+    per_seed = (hours.with_columns(month=pl.col("ts").dt.strftime("%Y-%m"))
+                .group_by("entity", "retrain", "month", "seed")
+                .agg(pl.len().alias("hours"), *(mape(pl.col(f)).alias(f"{f} MAPE") for f in forecasters),
+                     *((pl.col(f) - pl.col("actual")).abs().mean().alias(f"{f} MAE") for f in forecasters)))
+    table = (per_seed.group_by("entity", "retrain", "month")
+             .agg(pl.col("hours").first(), pl.col("model MAPE").alias("model MAPE by seed"),
+                  *(pl.col(c).mean() for c in per_seed.columns if c.endswith(("MAPE", "MAE")))))
+    best = pl.min_horizontal("same hour yesterday MAPE", "same hour last week MAPE")
+    return (table.with_columns(baseline=best)
+            .with_columns(**{f"gain vs {name}": 100 * (1 - pl.col("model MAPE") / pl.col(column))
+                             for name, column in (("baseline", "baseline"), ("lightgbm", "lightgbm MAPE"),
+                                                  ("BA forecast", "reference MAPE"))})
+            .sort("entity", "retrain", "month"))
+
+
+def markdown(table: pl.DataFrame) -> str:
+    lines = ["| BA | trained | month | model MAPE (seeds) | MAE | better baseline | LightGBM | BA's forecast "
+             "| gain vs baseline | vs LightGBM | vs BA's forecast |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.iter_rows(named=True):
+        seeds = ", ".join(f"{m:.2f}" for m in r["model MAPE by seed"])
+        lines.append(f"| {r['entity']} | {r['retrain']} | {r['month']} | {r['model MAPE']:.2f}% ({seeds}) "
+                     f"| {r['model MAE']:.0f} | {r['baseline']:.2f}% | {r['lightgbm MAPE']:.2f}% "
+                     f"| {r['reference MAPE']:.2f}% | {r['gain vs baseline']:+.1f}% | {r['gain vs lightgbm']:+.1f}% "
+                     f"| {r['gain vs BA forecast']:+.1f}% |")
+    return "\n".join(lines)
+
+
+def summary(table: pl.DataFrame, hours: pl.DataFrame) -> str:
+    """Per BA and retraining: the year's MAPE of each forecaster and how many months meet each goal."""
+    lines = ["| BA | trained | model | LightGBM | better baseline (monthly) | BA's forecast | months >= 20% better "
+             "than the baseline | months better than LightGBM | months better than the BA's forecast |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    year = (hours.group_by("entity", "retrain", "seed")
+            .agg(*(mape(pl.col(f)).alias(f) for f in ("model", "lightgbm", "reference")))
+            .group_by("entity", "retrain").agg(pl.col("model", "lightgbm", "reference").mean()))
+    for (entity, retrain), group in table.group_by("entity", "retrain", maintain_order=True):
+        y = year.filter(pl.col("entity") == entity, pl.col("retrain") == retrain).row(0, named=True)
+        n = group.height
+        lines.append(f"| {entity} | {retrain} | {y['model']:.2f}% | {y['lightgbm']:.2f}% "
+                     f"| {group['baseline'].mean():.2f}% | {y['reference']:.2f}% "
+                     f"| {(group['gain vs baseline'] >= 20).sum()}/{n} | {(group['gain vs lightgbm'] > 0).sum()}/{n} "
+                     f"| {(group['gain vs BA forecast'] > 0).sum()}/{n} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", nargs="+", default=ENTITIES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--retrain", nargs="+", choices=["once", "quarterly"], default=["once", "quarterly"])
+    parser.add_argument("--epochs", type=int, default=FULL.epochs)
+    parser.add_argument("--seq-len", type=int, default=FULL.seq_len)
+    parser.add_argument("--home", type=Path, default=HOME)
+    parser.add_argument("--json", type=Path, help="Also write every scored hour here (Parquet if it ends so).")
+    parser.add_argument("--smoke", action="store_true", help="A planted series and a tiny model (seconds).")
+    args = parser.parse_args()
+
+    if args.smoke:
+        scratch = tempfile.TemporaryDirectory()
+        home, entities, seeds, setup, rows = Path(scratch.name), ["ERCO"], [0], SMOKE, smoke_rows()
+        retrains: list[int | None] = [None, 1]
+    else:
+        home, entities, seeds = args.home, args.entities, args.seeds
+        setup, rows = replace(FULL, epochs=args.epochs, seq_len=args.seq_len), recorded(args.entities)
+        retrains = [{"once": None, "quarterly": 3}[r] for r in args.retrain]
+        if home.exists():
+            import shutil
+
+            shutil.rmtree(home)  # a fresh store and models for every run
+    prepare(home, rows)
+    hours = pl.concat(run_one(home, entity, seed, setup, retrain)
+                      for entity in entities for retrain in retrains for seed in seeds)
+    table = monthly(hours)
+    print(markdown(table))
+    print()
+    print(summary(table, hours))
+    seconds = hours.group_by("entity", "retrain", "seed").agg(pl.col("train_seconds").first())
+    print(f"\ntraining and scoring took {statistics.mean(seconds['train_seconds']):.0f} s per BA, seed and "
+          f"retraining on average")
+    if args.json:
+        if args.json.suffix == ".parquet":
+            hours.write_parquet(args.json)
+        else:
+            args.json.write_text(json.dumps(table.to_dicts(), indent=1, default=str))
+    if args.smoke:
+        assert table.height == 4 and hours["lightgbm"].is_finite().all(), "every forecaster scored every month"
+        print("checks passed: the model, LightGBM, the baselines and the BA's forecast were scored each month")
+
+
+if __name__ == "__main__":
+    main()
