@@ -18,6 +18,7 @@ SMOKES = {  # script: what its smoke run prints once its checks have passed
     "fetch.py": "smoke checks passed: every row right, no 1-s span over the budget",
     "scale.py": "checks passed: every served row stored, counted by SQL, and every BA built",
     "backtest.py": "checks passed: the model, LightGBM, the baselines and the BA's forecast were scored each month",
+    "screening.py": "smoke checks passed: every published category reproduced as they ran it",
 }
 
 

@@ -5,10 +5,16 @@ averaged into its hour. Each (source, series) becomes a feature column with a st
 (``eia.demand``, ``caiso.load_forecast.dam``, ``weather.temperature_2m``); calendar features are
 appended. A gap stays a gap: NaN with mask 0, never a zero or a carried-forward value. Hours that
 ``energy quality`` flagged as stuck, outlying or impossible are gaps too.
+
+A series ``<series>.imputed.<method>`` (``energy quality --screen`` stores ``demand.imputed.profile``)
+holds values imputed where ``<series>`` is missing or failed screening. It becomes a feature of its own
+(``eia.demand.imputed.profile``), observed at the imputed hours only, and ``<series>`` is masked at those
+hours: an imputed value never stands in the reported feature, and the target is never an imputed value.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +24,7 @@ from energy_core.errors import StorageError
 from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features
 from energy_core.features.entities import Entity
 from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.schema import IMPUTED
 
 _UTC = pl.Datetime("us", "UTC")
 
@@ -56,11 +63,19 @@ def fuse(store: ParquetStore, entity: Entity, masked: pl.DataFrame | None = None
         ))
     long = (pl.concat(parts).group_by("ts", "feature").agg(pl.col("value").mean()).collect()
             if parts else pl.DataFrame(schema={"ts": _UTC, "feature": pl.String, "value": pl.Float64}))
-    long = long.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+    long = _without_imputed_hours(long.filter(pl.col("value").is_not_null() & pl.col("value").is_finite()))
     if long.height == 0:
         raise StorageError(f"no stored observations for entity {entity.name!r}; run `energy run` for its "
                            f"sources first (selectors: {[(s.dataset, s.region) for s in entity.selectors]})")
     return _grid(entity, long)
+
+
+def _without_imputed_hours(long: pl.DataFrame) -> pl.DataFrame:
+    """Drop each reported feature's values at the hours its imputed feature covers (``eia.demand`` where
+    ``eia.demand.imputed.profile`` has a value; a selector's ``@suffix`` stays on both)."""
+    imputed = long.filter(pl.col("feature").str.contains(IMPUTED, literal=True)).select(
+        "ts", feature=pl.col("feature").str.replace(re.escape(IMPUTED) + "[^@]*", ""))
+    return long.join(imputed, on=["ts", "feature"], how="anti") if imputed.height else long
 
 
 def _grid(entity: Entity, long: pl.DataFrame) -> Fused:

@@ -2,7 +2,8 @@
 
 Each check yields flags: (check, dataset, region, series, start, end, hours, detail), where
 [start, end] are the first and last flagged hours. ``gap``, ``duplicate``, ``stuck``, ``outlier`` and
-``impossible`` look at one series; plugins add checks that compare series of their datasets
+``impossible`` look at one series; ``misstamp`` finds a series stamped whole hours off the series it must
+line up with (a day-ahead demand forecast against demand); plugins add checks that compare series of their datasets
 (:class:`~energy_core.plugin.contributions.QualityCheck`, through ``register_quality_checks``).
 The flags are saved under ``<home>/quality/flags.parquet``; the feature store masks the hours of
 ``stuck``, ``outlier`` and ``impossible`` flags (the value is there, but not to be trusted).
@@ -11,9 +12,11 @@ The flags are saved under ``<home>/quality/flags.parquet``; the feature store ma
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from energy_core.errors import PluginError
@@ -24,10 +27,18 @@ from energy_core.storage.flags import FLAG_SCHEMA
 from energy_core.storage.flags import MASKED_CHECKS as MASKED_CHECKS  # re-exported for `energy quality`
 from energy_core.storage.flags import save as save  # re-exported for `energy quality`
 from energy_core.storage.parquet import ParquetStore
-from energy_core.storage.schema import KEY
+from energy_core.storage.schema import IMPUTED, KEY
 
 CONSUMPTION = ("demand", "demand_forecast", "load")
 """Series (and ``load_forecast.*``) of what is consumed: never negative, and smooth from hour to hour."""
+MISSTAMP_REFERENCES = {"demand_forecast": "demand"}
+"""A series -> the series of its dataset and region it must line up with hour for hour."""
+MISSTAMP_LAGS = range(-3, 4)
+"""Whole-hour lags tried, per calendar month."""
+MISSTAMP_MARGIN = 0.02
+"""How much better than as stamped (in rank correlation) a lag must match to be flagged."""
+MISSTAMP_MIN_HOURS = 14 * 24
+"""Fewer paired hours in a month than this, and the month is not judged."""
 _GROUP = ["dataset", "region", "series"]
 _consumption = pl.col("series").is_in(CONSUMPTION) | pl.col("series").str.starts_with("load_forecast")
 
@@ -43,10 +54,12 @@ def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str,
         scan = store.scan(dataset)
         if regions:
             scan = scan.filter(pl.col("region").is_in(regions))
-        frames[dataset] = frame = scan.select(*KEY, "value").collect().sort("ts")  # .over(series) keeps this order
+        frames[dataset] = scan.select(*KEY, "value").collect().sort("ts")  # .over(series) keeps this order
+        # imputed series (``energy quality --screen``) hold values only where the reported ones fail: not checked
+        frame = frames[dataset].filter(~pl.col("series").str.contains(IMPUTED, literal=True))
         if frame.height:
             flags += [gaps(frame), duplicates(frame), stuck(frame, config), outliers(frame, config),
-                      impossible(frame)]
+                      impossible(frame), misstamped(frame)]
     for contributed in checks:
         if set(contributed.datasets) <= frames.keys():
             flags.append(_run(contributed, {name: frames[name] for name in contributed.datasets}))
@@ -109,6 +122,95 @@ def impossible(frame: pl.DataFrame) -> pl.DataFrame:
     return (frame.filter(_consumption, pl.col("value") < 0)
             .select(*_GROUP, check=pl.lit("impossible"), start="ts", end="ts", hours=pl.lit(1),
                     detail=pl.format("negative {}: {}", "series", "value")))
+
+
+def misstamped(frame: pl.DataFrame) -> pl.DataFrame:
+    """Months in which a series of :data:`MISSTAMP_REFERENCES` is stamped whole hours off its reference.
+
+    For each calendar month and each lag L of :data:`MISSTAMP_LAGS`, the series' hour-to-hour changes are
+    compared with the reference's L hours later by rank correlation (changes, so the shared daily cycle
+    does not blur the peak; ranks, so one spike cannot move it). A month whose best lag is not 0, and
+    beats 0 by :data:`MISSTAMP_MARGIN`, is flagged; consecutive months with one lag make one flag.
+    L = +1: the value stamped hour t belongs to hour t + 1, so the series is stamped an hour early.
+    """
+    flags = []
+    for series, reference in MISSTAMP_REFERENCES.items():
+        pair = frame.filter(pl.col("series").is_in([series, reference]), pl.col("value").is_not_null())
+        for (dataset, region), rows in pair.group_by("dataset", "region", maintain_order=True):
+            if rows["series"].n_unique() < 2:
+                continue
+            wide = rows.pivot(on="series", index="ts", values="value", aggregate_function="mean").sort("ts")
+            hours = pl.datetime_range(wide["ts"][0], wide["ts"][-1], "1h", time_zone="UTC", eager=True)
+            grid = pl.DataFrame({"ts": hours}).join(wide, on="ts", how="left")
+            months = _judged_months(grid["ts"], grid[series].fill_null(np.nan).to_numpy(),
+                                    grid[reference].fill_null(np.nan).to_numpy())
+            flags += [_misstamp_flag(str(dataset), str(region), series, reference, run) for run in _runs(months)]
+    return pl.concat(flags) if flags else pl.DataFrame(schema=FLAG_SCHEMA)
+
+
+@dataclass(frozen=True)
+class _Month:
+    lag: int
+    score: float
+    """Rank correlation at ``lag``..."""
+    as_stamped: float
+    """...and at lag 0."""
+    first: datetime
+    last: datetime
+
+
+def _judged_months(ts: pl.Series, values: np.ndarray, reference: np.ndarray) -> list[_Month]:
+    changes, target = np.diff(values), np.diff(reference)  # change i: from hour i to hour i + 1
+    month = ts.dt.truncate("1mo").to_physical().to_numpy()
+    judged = []
+    for label in np.unique(month):
+        hours = np.flatnonzero(month == label)
+        scores = {lag: _rank_correlation(changes, target, hours, lag) for lag in MISSTAMP_LAGS}
+        if np.isnan(scores[0]):
+            continue
+        best = max(scores, key=lambda lag: -np.inf if np.isnan(scores[lag]) else scores[lag])
+        if scores[best] - scores[0] < MISSTAMP_MARGIN:
+            best = 0
+        judged.append(_Month(best, scores[best], scores[0], ts[int(hours[0])], ts[int(hours[-1])]))
+    return judged
+
+
+def _rank_correlation(changes: np.ndarray, target: np.ndarray, hours: np.ndarray, lag: int) -> float:
+    """Rank correlation of ``changes`` at ``hours`` with ``target`` ``lag`` hours later (NaN: too few pairs)."""
+    hours = hours[(hours < len(changes)) & (hours + lag >= 0) & (hours + lag < len(target))]
+    a, b = changes[hours], target[hours + lag]
+    both = np.isfinite(a) & np.isfinite(b)
+    if both.sum() < MISSTAMP_MIN_HOURS:
+        return np.nan
+    n = int(both.sum())
+    ranks_a, ranks_b = a[both].argsort().argsort(), b[both].argsort().argsort()  # each a permutation of 0..n-1
+    mean, spread = (n - 1) / 2, n * (n * n - 1) / 12  # so their mean and sum of squared deviations are known
+    return float((ranks_a @ ranks_b - n * mean * mean) / spread)
+
+
+def _runs(months: list[_Month]) -> list[list[_Month]]:
+    """Consecutive judged months with one non-zero lag."""
+    runs: list[list[_Month]] = [[]]
+    for month in months:
+        if month.lag == 0:
+            runs.append([])
+        elif runs[-1] and runs[-1][-1].lag == month.lag:
+            runs[-1].append(month)
+        else:
+            runs.append([month])
+    return [run for run in runs if run]
+
+
+def _misstamp_flag(dataset: str, region: str, series: str, reference: str, run: list[_Month]) -> pl.DataFrame:
+    lag, first, last = run[0].lag, run[0].first, run[-1].last
+    best, stamped = [m.score for m in run], [m.as_stamped for m in run]
+    detail = (f"stamped {abs(lag)} h {'early' if lag > 0 else 'late'}: its hourly changes match {reference}'s "
+              f"{abs(lag)} h {'later' if lag > 0 else 'earlier'} (lag {lag:+d}) in {len(run)} month(s), "
+              f"{first:%Y-%m} to {last:%Y-%m}; rank correlation {min(best):.2f}-{max(best):.2f} at that lag, "
+              f"{min(stamped):.2f}-{max(stamped):.2f} as stamped")
+    return pl.DataFrame({"check": ["misstamp"], "dataset": [dataset], "region": [region], "series": [series],
+                         "start": [first], "end": [last], "hours": [int((last - first).total_seconds() // 3600) + 1],
+                         "detail": [detail]}, schema=FLAG_SCHEMA)
 
 
 def _run(contributed: QualityCheck, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:

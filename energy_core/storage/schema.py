@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 KEY = ("dataset", "region", "series", "ts")
 
+IMPUTED = ".imputed."
+"""Joins a series and a method in the name of the series of values imputed for it
+(``demand.imputed.profile``, stored by ``energy quality --screen``): never the reported values."""
+
 _UTC_US = pl.Datetime("us", "UTC")
 
 POLARS_SCHEMA = pl.Schema(
