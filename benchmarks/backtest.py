@@ -141,15 +141,17 @@ def peer_forecast(ts: np.ndarray, demand: np.ndarray, calendar: np.ndarray, val_
 
 # -- one BA ------------------------------------------------------------------------------------------
 
-def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: int | None) -> pl.DataFrame:
-    """Every scored hour of ``entity``'s backtest, with the LightGBM peer's forecast beside the model's."""
+def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: int) -> pl.DataFrame:
+    """Every scored hour of ``entity``'s backtest, twice: the model trained once (the first period's,
+    forecasting every period) and retrained every ``retrain_months``, each with a LightGBM peer
+    trained as often beside it."""
     from energy_core.features import FeatureStore
     from energy_core.features.calendar import CALENDAR_FEATURES
     from energy_core.ml import TrainConfig
-    from energy_core.ml.backtest import BacktestPlan, backtest
+    from energy_core.ml.backtest import FIRST_MODEL, BacktestPlan, backtest
 
-    label = {None: "once", 3: "quarterly"}.get(retrain_months, f"every {retrain_months} months")
-    out = home / "runs" / f"{entity}-seed{seed}-{label}"
+    retrained = {3: "quarterly"}.get(retrain_months, f"every {retrain_months} months")
+    out = home / "runs" / f"{entity}-seed{seed}"
     probe = FeatureStore(home)
     probe.build([entity])
     features = [f for f in probe.latest(entity).features if f != REFERENCE]
@@ -159,7 +161,7 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     plan = BacktestPlan(setup.test_start, setup.test_end, retrain_months=retrain_months,
                         warm_epochs=setup.warm_epochs, reference=REFERENCE)
     started = time.perf_counter()
-    hours = backtest(home, config, plan, out, progress=lambda line: print(f"  {entity} {label} {line}", flush=True))
+    hours = backtest(home, config, plan, out, progress=lambda line: print(f"  {entity} seed {seed} {line}", flush=True))
     seconds = time.perf_counter() - started
 
     store = FeatureStore(home, uri=str(out / "features"), exports=out / "features" / "exports")
@@ -167,13 +169,19 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     demand = np.where(mask[:, info.features.index(info.target)] > 0, values[:, info.features.index(info.target)],
                       np.nan).astype(np.float64)
     calendar = values[:, [info.features.index(f) for f in CALENDAR_FEATURES]].astype(np.float64)
-    peers = []
-    for start, end in plan.periods():
-        val_start = start.replace(year=start.year - (start.month == 1), month=(start.month - 2) % 12 + 1)
-        peers.append(peer_forecast(ts, demand, calendar, val_start, start, end, seed))
-    hours = hours.join(pl.concat(peers), on="ts", how="inner")
-    return hours.with_columns(entity=pl.lit(entity), seed=pl.lit(seed), retrain=pl.lit(label),
-                              train_seconds=pl.lit(seconds))
+    periods = plan.periods()
+    first = periods[0][0]
+    once = peer_forecast(ts, demand, calendar, _month_before(first), first, plan.test_end, seed)
+    again = pl.concat(peer_forecast(ts, demand, calendar, _month_before(start), start, end, seed)
+                      for start, end in periods)
+    both = [hours.drop(FIRST_MODEL).join(again, on="ts").with_columns(retrain=pl.lit(retrained)),
+            hours.drop("model").rename({FIRST_MODEL: "model"}).join(once, on="ts").with_columns(retrain=pl.lit("once"))]
+    return pl.concat(both, how="diagonal").with_columns(entity=pl.lit(entity), seed=pl.lit(seed),
+                                                        train_seconds=pl.lit(seconds))
+
+
+def _month_before(moment: datetime) -> datetime:
+    return moment.replace(year=moment.year - (moment.month == 1), month=(moment.month - 2) % 12 + 1)
 
 
 # -- the tables --------------------------------------------------------------------------------------
@@ -234,36 +242,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", nargs="+", default=ENTITIES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--retrain", nargs="+", choices=["once", "quarterly"], default=["once", "quarterly"])
+    parser.add_argument("--retrain-months", type=int, default=3, help="Months between retrainings (3: quarterly).")
     parser.add_argument("--epochs", type=int, default=FULL.epochs)
     parser.add_argument("--seq-len", type=int, default=FULL.seq_len)
     parser.add_argument("--home", type=Path, default=HOME)
     parser.add_argument("--json", type=Path, help="Also write every scored hour here (Parquet if it ends so).")
     parser.add_argument("--smoke", action="store_true", help="A planted series and a tiny model (seconds).")
+    parser.add_argument("--report", nargs="+", type=Path, metavar="PARQUET",
+                        help="Print the tables of earlier runs' hours (their --json .parquet files) together.")
     args = parser.parse_args()
+    if args.report:
+        hours = pl.concat(pl.read_parquet(path) for path in args.report)
+        table = monthly(hours)
+        print(markdown(table), summary(table, hours), sep="\n\n")
+        return
 
     if args.smoke:
         scratch = tempfile.TemporaryDirectory()
         home, entities, seeds, setup, rows = Path(scratch.name), ["ERCO"], [0], SMOKE, smoke_rows()
-        retrains: list[int | None] = [None, 1]
+        retrain_months = 1
     else:
         home, entities, seeds = args.home, args.entities, args.seeds
         setup, rows = replace(FULL, epochs=args.epochs, seq_len=args.seq_len), recorded(args.entities)
-        retrains = [{"once": None, "quarterly": 3}[r] for r in args.retrain]
+        retrain_months = args.retrain_months
         if home.exists():
             import shutil
 
             shutil.rmtree(home)  # a fresh store and models for every run
     prepare(home, rows)
-    hours = pl.concat(run_one(home, entity, seed, setup, retrain)
-                      for entity in entities for retrain in retrains for seed in seeds)
+    hours = pl.concat(run_one(home, entity, seed, setup, retrain_months) for entity in entities for seed in seeds)
     table = monthly(hours)
     print(markdown(table))
     print()
     print(summary(table, hours))
-    seconds = hours.group_by("entity", "retrain", "seed").agg(pl.col("train_seconds").first())
-    print(f"\ntraining and scoring took {statistics.mean(seconds['train_seconds']):.0f} s per BA, seed and "
-          f"retraining on average")
+    seconds = hours.group_by("entity", "seed").agg(pl.col("train_seconds").first())
+    print(f"\ntraining and scoring took {statistics.mean(seconds['train_seconds']):.0f} s per BA and seed on average "
+          f"(the model trained once is the first period's of the same run)")
     if args.json:
         if args.json.suffix == ".parquet":
             hours.write_parquet(args.json)

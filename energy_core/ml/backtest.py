@@ -27,6 +27,8 @@ from energy_core.ml.train import TrainConfig, train
 
 REFERENCE = "reference"
 """The column of the reference forecast in :func:`backtest`'s hours."""
+FIRST_MODEL = "first model"
+"""The column of the first period's model's forecasts, through every period: the model trained once."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,14 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
     """Train and score ``config.entity`` over ``plan``'s periods; models and features go under ``out``.
 
     Returns one row per scored hour: ``ts``, ``period`` (its model's first hour), ``actual``, ``model``,
-    one column per baseline and, with a reference, ``reference``. Every hour is one that all of them
-    forecast and whose actual value was observed.
+    one column per baseline, with a reference ``reference`` and, with retraining, ``first model`` (the
+    first period's model forecasting every period, as if never retrained: both from one run). Every
+    hour is one that all of them forecast and whose actual value was observed.
     """
     home = Home.of(home)
     store = FeatureStore(home, uri=str(out / "features"), exports=out / "features" / "exports")
     previous: Path | None = None
-    hours = []
+    hours, first_model = [], None
     for start, end in plan.periods():
         splits = Splits(val_start=_add_months(start, -1), test_start=start)
         store.build([config.entity], splits=splits)
@@ -83,19 +86,22 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
                  f"{', warm' if previous else ''})")
         train(store, replace(config, epochs=epochs), folder, warm_start=previous,
               progress=lambda line: progress(f"  {line}"))
-        scored = held_out_forecasts(store, folder, split="test")
+        scored = held_out_forecasts(store, folder, split="test").filter(pl.col("ts") < plan.test_end)
+        if previous is None and plan.retrain_months is not None:
+            first_model = scored.select("ts", pl.col("model").alias(FIRST_MODEL))
         scored = scored.filter(pl.col("ts") < end).with_columns(period=pl.lit(start).dt.replace_time_zone("UTC"))
         if plan.reference is not None:
             scored = _with_reference(store, config.entity, plan.reference, scored)
         hours.append(scored)
         previous = folder
-    return pl.concat(hours).sort("ts")
+    scored = pl.concat(hours).sort("ts")
+    return scored if first_model is None else scored.join(first_model, on="ts", how="inner")
 
 
 def monthly(hours: pl.DataFrame) -> pl.DataFrame:
     """Per month: the hours scored, MAPE and MAE of the model, each baseline and the reference, and the
     model's gain (percent lower MAPE) against the better baseline of the month and the reference."""
-    forecasters = ["model", *BASELINES, *([REFERENCE] if REFERENCE in hours.columns else [])]
+    forecasters = ["model", *BASELINES, *(name for name in (FIRST_MODEL, REFERENCE) if name in hours.columns)]
     rows = []
     for (month,), group in hours.group_by(pl.col("ts").dt.strftime("%Y-%m"), maintain_order=True):
         actual = group["actual"].to_numpy()
@@ -105,6 +111,8 @@ def monthly(hours: pl.DataFrame) -> pl.DataFrame:
         for name, s in scores.items():
             row[f"{name} MAPE"], row[f"{name} MAE"] = s.mape, s.mae
         row["gain vs baseline"] = _gain(scores["model"].mape, scores[best].mape)
+        if FIRST_MODEL in scores:
+            row["gain vs first model"] = _gain(scores["model"].mape, scores[FIRST_MODEL].mape)
         if REFERENCE in scores:
             row["gain vs reference"] = _gain(scores["model"].mape, scores[REFERENCE].mape)
         rows.append(row)

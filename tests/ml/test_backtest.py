@@ -17,7 +17,7 @@ from energy_core import ParquetStore
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore
 from energy_core.ml import TrainConfig, load_model
-from energy_core.ml.backtest import REFERENCE, BacktestPlan, backtest, monthly
+from energy_core.ml.backtest import FIRST_MODEL, REFERENCE, BacktestPlan, backtest, monthly
 from energy_core.ml.evaluate import score
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.processes import energy
@@ -63,6 +63,13 @@ def test_each_period_is_scored_by_a_model_that_never_saw_its_hours(ran):
     assert epochs == [TINY.epochs, PLAN.warm_epochs]
 
 
+def test_one_run_also_gives_the_forecasts_of_the_model_trained_once(ran):
+    _, _, hours = ran
+    may, june = (hours.filter(pl.col("period") == start) for start, _ in PLAN.periods())
+    assert may["model"].equals(may[FIRST_MODEL].alias("model")), "the first period's model is the first model"
+    assert not june["model"].equals(june[FIRST_MODEL].alias("model")), "June's model was trained again"
+
+
 def test_every_hour_of_the_test_span_is_forecast_once_from_midnight_utc(ran):
     _, _, hours = ran
     expected = pl.datetime_range(PLAN.test_start, PLAN.test_end, "1h", closed="left", eager=True)
@@ -89,6 +96,8 @@ def test_the_monthly_table_scores_each_month_against_the_baselines_and_the_refer
     assert row["gain vs reference"] == pytest.approx(100 * (1 - model.mape / reference.mape))
     best = min(row["same hour yesterday MAPE"], row["same hour last week MAPE"])
     assert row["gain vs baseline"] == pytest.approx(100 * (1 - model.mape / best))
+    first = score(june[FIRST_MODEL].to_numpy(), june["actual"].to_numpy())
+    assert row["gain vs first model"] == pytest.approx(100 * (1 - model.mape / first.mape))
 
 
 def test_a_warm_start_begins_from_the_last_models_weights(ran, tmp_path):
