@@ -3,6 +3,7 @@ what a one-request-at-a-time run stores."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import polars as pl
@@ -59,3 +60,16 @@ def test_a_sequential_budget_keeps_one_request_in_flight(tmp_path):
         assert sim.traffic.max_in_flight == 1
     assert report.ok and report.requests["eia"]["peak_in_flight"] == 1
     assert pl.Series([w.rows for w in report.windows]).min() > 0
+
+
+def test_a_wait_beyond_the_cap_stops_the_source_at_once_without_pausing_the_windows_in_flight(tmp_path):
+    """A 429 asking to wait an hour ends the source (its windows stay pending) instead of holding the
+    other window in flight, and the store's lock, for that hour."""
+    with EiaSimulator(respondents=BAS, throttle=Throttle(latency_s=0.05, throttle_every=3, retry_after="3600")) as sim:
+        started = time.monotonic()
+        report = run(RunConfig(sources=("eia",), start=SPAN[0], end=SPAN[1], home=tmp_path, regions=BAS,
+                               env=sim.env(), retry=FAST, budgets={"eia": RateBudget(100, concurrency=1)}))
+    assert time.monotonic() - started < 60
+    statuses = {w.status for w in report.windows}
+    assert not report.ok and WindowStatus.FAILED in statuses and WindowStatus.SKIPPED in statuses
+    assert "3600 s" in next(w.error for w in report.windows if w.status is WindowStatus.FAILED)

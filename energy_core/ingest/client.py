@@ -357,7 +357,10 @@ class HttpClient:
             except TransientSourceError as exc:
                 last = exc
                 if exc.status in THROTTLING_STATUS:
-                    host.in_flight.throttled(exc.retry_after)
+                    # a wait beyond the cap stops the source (below): pausing the host for it would hold
+                    # the windows in flight, and the store's lock, for that long
+                    within_cap = exc.retry_after is not None and exc.retry_after <= self._retry.retry_after_cap
+                    host.in_flight.throttled(exc.retry_after if within_cap else None)
                     with self._lock:
                         self.stats.throttled += 1
             pause = self._wait_before_retry(last, attempt)
