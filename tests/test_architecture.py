@@ -28,6 +28,7 @@ LAYERS = (
     ("features",),
     ("ml",),
     ("ops",),
+    ("serve",),
     ("cli", "testing", "api", "__init__", "__main__"),
 )
 """Lowest first: a module imports only from its own layer and the layers before it."""

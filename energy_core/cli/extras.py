@@ -7,9 +7,10 @@ import importlib.util
 
 from energy_core.errors import MissingExtraError
 
-EXTRAS = {"features": "lancedb", "ml": "mlx", "sql": "duckdb", "plot": "matplotlib"}
-"""Each extra of energy-core and the library it brings (``[all]`` is all four; ``[cuda]`` is ``[ml]`` for an
-NVIDIA GPU). ``tests/test_extras.py`` holds this to pyproject.toml."""
+EXTRAS = {"features": "lancedb", "ml": "mlx", "sql": "duckdb", "plot": "matplotlib", "serve": "fastapi"}
+"""Each extra of energy-core and the library it brings (``[all]`` is all five; ``[cuda]`` is ``[ml]`` for an
+NVIDIA GPU; ``[serve]`` also brings uvicorn and prometheus-client, which ``energy serve`` checks itself).
+``tests/test_extras.py`` holds this to pyproject.toml."""
 
 
 def installed() -> dict[str, bool]:
