@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_PACKAGES = [*sorted(ROOT.glob("plugins/energy-*/energy_*")),
-                   ROOT / "examples" / "energy-example-plugin" / "energy_example"]
+PLUGIN_PACKAGES = [package.parent for package in sorted(ROOT.glob("plugins/energy-*/energy_*/source.py"))] + [
+    ROOT / "examples" / "energy-example-plugin" / "energy_example"]
+"""The source plugins (those with a ``source.py``); trackers and flows talk to no service of their own."""
 SIMULATOR_SIDE = {"simulator", "synthetic", "api"}
 """The modules a simulator may reach inside its package: itself, its data generator and the facts."""
 

@@ -1,0 +1,1 @@
+"""MLflow tracker for energy: ``energy train --tracker mlflow``."""

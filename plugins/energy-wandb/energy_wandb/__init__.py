@@ -1,0 +1,1 @@
+"""Weights & Biases tracker for energy: ``energy train --tracker wandb``."""

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from energy_core.features import FeatureStore, Splits
+from energy_core.ingest.runner import RunConfig, run
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """Forty days of simulated EIA-930 data for PACW, ingested (so the build names its runs) and built."""
+    home = tmp_path_factory.mktemp("wandb")
+    report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC),
+                           end=datetime(2024, 2, 10, tzinfo=UTC), home=home, regions=("PACW",),
+                           datasets=("eia.region",), simulate=True))
+    assert report.ok
+    FeatureStore(home).build(["PACW"], splits=Splits(datetime(2024, 1, 28, tzinfo=UTC),
+                                                     datetime(2024, 2, 3, tzinfo=UTC)))
+    return home
+
+
+@pytest.fixture
+def wandb_env(tmp_path) -> dict[str, str]:
+    """W&B kept inside the test's folder: its runs, settings, cache and staged artifacts."""
+    return {"WANDB_DIR": str(tmp_path / "wandb"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config"),
+            "WANDB_CACHE_DIR": str(tmp_path / "wandb-cache"), "WANDB_DATA_DIR": str(tmp_path / "wandb-data"),
+            "WANDB_SILENT": "true", "WANDB_PROJECT": "energy-tests", "HOME": str(tmp_path),
+            "NETRC": str(tmp_path / "no.netrc")}
