@@ -149,6 +149,7 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     from energy_core.features.calendar import CALENDAR_FEATURES
     from energy_core.ml import TrainConfig
     from energy_core.ml.backtest import FIRST_MODEL, BacktestPlan, backtest
+    from energy_core.ml.evaluate import BANDS
 
     retrained = {3: "quarterly"}.get(retrain_months, f"every {retrain_months} months")
     out = home / "runs" / f"{entity}-seed{seed}"
@@ -175,7 +176,8 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     again = pl.concat(peer_forecast(ts, demand, calendar, _month_before(start), start, end, seed)
                       for start, end in periods)
     both = [hours.drop(FIRST_MODEL).join(again, on="ts").with_columns(retrain=pl.lit(retrained)),
-            hours.drop("model").rename({FIRST_MODEL: "model"}).join(once, on="ts").with_columns(retrain=pl.lit("once"))]
+            hours.drop("model", *BANDS).rename({FIRST_MODEL: "model"}).join(once, on="ts")  # its quantiles: not kept
+            .with_columns(retrain=pl.lit("once"))]
     return pl.concat(both, how="diagonal").with_columns(entity=pl.lit(entity), seed=pl.lit(seed),
                                                         train_seconds=pl.lit(seconds))
 
@@ -238,6 +240,28 @@ def summary(table: pl.DataFrame, hours: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def intervals(hours: pl.DataFrame) -> str:
+    """Per BA, over 2019 (the model retrained, means over seeds): coverage of [P10, P90] and pinball loss,
+    the model's quantiles against each baseline's empirical ones."""
+    from energy_core.ml.evaluate import BASELINES, interval_scores
+
+    lines = ["| BA | model P10-P90 coverage | model pinball (MW) | " + " | ".join(
+        f"{name}: coverage, pinball" for name in BASELINES) + " | pinball gain vs the better baseline |",
+        "|---|---|---|" + "---|" * len(BASELINES) + "---|"]
+    if "p10" not in hours.columns:
+        return "(these hours were scored before the forecasts had quantiles)"
+    banded = hours.filter(pl.col("p10").is_not_null())
+    for (entity,), group in banded.group_by("entity", maintain_order=True):
+        per_seed = [interval_scores(seed) for _, seed in group.group_by("seed")]
+        coverage = {n: statistics.mean(s[n].coverage for s in per_seed) for n in per_seed[0]}
+        pinball = {n: statistics.mean(s[n].pinball for s in per_seed) for n in per_seed[0]}
+        best = min(BASELINES, key=pinball.__getitem__)
+        lines.append(f"| {entity} | {coverage['model']:.1f}% | {pinball['model']:.0f} | " + " | ".join(
+            f"{coverage[n]:.1f}%, {pinball[n]:.0f}" for n in BASELINES)
+            + f" | {100 * (1 - pinball['model'] / pinball[best]):+.1f}% |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", nargs="+", default=ENTITIES)
@@ -254,7 +278,7 @@ def main() -> None:
     if args.report:
         hours = pl.concat(pl.read_parquet(path) for path in args.report)
         table = monthly(hours)
-        print(markdown(table), summary(table, hours), sep="\n\n")
+        print(markdown(table), summary(table, hours), intervals(hours), sep="\n\n")
         return
 
     if args.smoke:
@@ -275,6 +299,8 @@ def main() -> None:
     print(markdown(table))
     print()
     print(summary(table, hours))
+    print()
+    print(intervals(hours))
     seconds = hours.group_by("entity", "seed").agg(pl.col("train_seconds").first())
     print(f"\ntraining and scoring took {statistics.mean(seconds['train_seconds']):.0f} s per BA and seed on average "
           f"(the model trained once is the first period's of the same run)")

@@ -22,7 +22,7 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.home import Home
-from energy_core.ml.evaluate import BASELINES, held_out_forecasts, score
+from energy_core.ml.evaluate import BASELINES, held_out_forecasts, interval_scores, score
 from energy_core.ml.train import TrainConfig, train
 
 REFERENCE = "reference"
@@ -99,8 +99,10 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
 
 
 def monthly(hours: pl.DataFrame) -> pl.DataFrame:
-    """Per month: the hours scored, MAPE and MAE of the model, each baseline and the reference, and the
-    model's gain (percent lower MAPE) against the better baseline of the month and the reference."""
+    """Per month: the hours scored, MAPE and MAE of the model, each baseline and the reference, the
+    coverage of [P10, P90] and the pinball loss of the model's quantiles and the baselines' empirical
+    ones, and the model's gain (percent lower MAPE) against the better baseline of the month and the
+    reference."""
     forecasters = ["model", *BASELINES, *(name for name in (FIRST_MODEL, REFERENCE) if name in hours.columns)]
     rows = []
     for (month,), group in hours.group_by(pl.col("ts").dt.strftime("%Y-%m"), maintain_order=True):
@@ -110,6 +112,8 @@ def monthly(hours: pl.DataFrame) -> pl.DataFrame:
         row: dict[str, object] = {"month": month, "hours": len(group), "better_baseline": best}
         for name, s in scores.items():
             row[f"{name} MAPE"], row[f"{name} MAE"] = s.mape, s.mae
+        for name, interval in interval_scores(group).items():
+            row[f"{name} coverage"], row[f"{name} pinball"] = interval.coverage, interval.pinball
         row["gain vs baseline"] = _gain(scores["model"].mape, scores[best].mape)
         if FIRST_MODEL in scores:
             row["gain vs first model"] = _gain(scores["model"].mape, scores[FIRST_MODEL].mape)

@@ -10,12 +10,15 @@ import mlx.core as mx
 import numpy as np
 import polars as pl
 
-from energy_core.features import FeatureStore
+from energy_core.features import BuildInfo, FeatureStore
 from energy_core.features.serving import normalized, window_starts
-from energy_core.ml.model import recent_target
+from energy_core.ml.model import QUANTILES, recent_target
+from energy_core.ml.predict import predict
 from energy_core.ml.train import load_model
 
 BASELINES = {"same hour yesterday": 24, "same hour last week": 168}
+BANDS = tuple(f"p{round(q * 100)}" for q in QUANTILES)
+"""The columns of the forecast quantiles: p10, p50, p90 (a baseline's are prefixed by its name)."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,32 @@ def evaluate(store: FeatureStore, checkpoint: Path, *, split: str = "test", batc
     return scores(held_out_forecasts(store, checkpoint, split=split, batch_size=batch_size))
 
 
+@dataclass(frozen=True)
+class IntervalScores:
+    coverage: float
+    """Share of hours inside [P10, P90], in percent (80 when calibrated)."""
+    pinball: float
+    """Mean pinball loss of P10, P50 and P90, in the target's units (lower is better)."""
+
+
 def scores(hours: pl.DataFrame) -> dict[str, Scores]:
     """The model's and each baseline's scores over the hours of :func:`held_out_forecasts`."""
     actual = hours["actual"].to_numpy()
     return {name: score(hours[name].to_numpy(), actual) for name in ("model", *BASELINES)}
+
+
+def interval_scores(hours: pl.DataFrame) -> dict[str, IntervalScores]:
+    """Coverage and pinball loss of the model's quantiles and of each baseline's empirical ones, over the
+    hours of :func:`held_out_forecasts`."""
+    actual = hours["actual"].to_numpy()
+    result = {}
+    for name, prefix in (("model", ""), *((baseline, f"{baseline} ") for baseline in BASELINES)):
+        bands = np.stack([hours[f"{prefix}{band}"].to_numpy() for band in BANDS])
+        error = actual[None, :] - bands
+        q = np.array(QUANTILES)[:, None]
+        inside = (bands[0] <= actual) & (actual <= bands[-1])
+        result[name] = IntervalScores(float(inside.mean() * 100), float(np.maximum(q * error, (q - 1) * error).mean()))
+    return result
 
 
 def against_best_baseline(scored: dict[str, Scores]) -> tuple[str, float]:
@@ -60,7 +85,9 @@ def against_best_baseline(scored: dict[str, Scores]) -> tuple[str, float]:
 
 def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "test",
                        batch_size: int = 16) -> pl.DataFrame:
-    """Back-to-back forecasts over ``split``: ts, actual, model and each baseline, on the scored hours."""
+    """Back-to-back forecasts over ``split``: ts, actual, model, its quantiles (:data:`BANDS`) and each
+    baseline with its empirical quantiles (its value plus the quantiles of its errors over the year
+    before validation: a seasonal-naive forecaster's honest interval), on the scored hours."""
     model, meta = load_model(checkpoint)
     entity, train = meta["feature_store"]["entity"], meta["train"]
     info, ts, values, mask = store.arrays(entity)
@@ -71,13 +98,14 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
     mean, std = meta["feature_store"]["target_stats"]
     seq_len, horizon = train["seq_len"], train["horizon"]
     starts = window_starts(info, ts, split, seq_len, horizon, horizon)  # back-to-back 24-hour forecasts
-    scored, predicted = [], []
+    scored, predicted, quantiles = [], [], []
     for i in range(0, len(starts), batch_size):
         rows = starts[i: i + batch_size]
         x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
         m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
         recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
-        out = np.array(model(x, m, length=seq_len, recent=recent)) * std + mean
+        point, bands = model.forecast(x, m, length=seq_len, recent=recent)
+        out, out_bands = np.array(point) * std + mean, np.array(bands) * std + mean
         for k, s in enumerate(rows):
             hours = np.arange(s + seq_len, s + seq_len + horizon)
             usable = mask[hours, target].astype(bool)
@@ -85,26 +113,40 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
                 usable &= (hours - lag >= 0) & mask[np.maximum(hours - lag, 0), target].astype(bool)
             scored.append(hours[usable])
             predicted.append(out[k][usable])
+            quantiles.append(out_bands[k][:, usable])
     if not scored or not np.concatenate(scored).size:
         raise ValueError(f"no {split} hours to score for {entity}")
     hours = np.concatenate(scored)
     frame = pl.DataFrame({"ts": ts[hours], "actual": values[hours, target].astype(np.float64),
-                          "model": np.concatenate(predicted).astype(np.float64)})
-    frame = frame.with_columns(pl.Series(name, values[hours - lag, target].astype(np.float64))
-                               for name, lag in BASELINES.items())
+                          "model": np.concatenate(predicted).astype(np.float64),
+                          **dict(zip(BANDS, np.concatenate(quantiles, axis=1).astype(np.float64), strict=True))})
+    errors = _baseline_error_quantiles(info, ts, values[:, target], mask[:, target])
+    for name, lag in BASELINES.items():
+        baseline = values[hours - lag, target].astype(np.float64)
+        frame = frame.with_columns(pl.Series(name, baseline),
+                                   *(pl.Series(f"{name} {band}", baseline + offset)
+                                     for band, offset in zip(BANDS, errors[name], strict=True)))
     return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+
+def _baseline_error_quantiles(info: BuildInfo, ts: np.ndarray, target: np.ndarray,
+                              observed: np.ndarray) -> dict[str, np.ndarray]:
+    """Each baseline's :data:`QUANTILES` of (actual - baseline) over the year before validation."""
+    val = int(np.searchsorted(ts, np.datetime64(info.splits["val_start"][:19], "us")))
+    hours = np.arange(max(max(BASELINES.values()), val - 8766), val)
+    result = {}
+    for name, lag in BASELINES.items():
+        usable = observed[hours].astype(bool) & observed[hours - lag].astype(bool)
+        if not usable.any():
+            raise ValueError(f"no hours before {info.splits['val_start'][:10]} to measure the errors of {name!r}")
+        result[name] = np.quantile(target[hours[usable]] - target[hours[usable] - lag], QUANTILES)
+    return result
 
 
 def forecast(store: FeatureStore, checkpoint: Path) -> pl.DataFrame:
-    """The next ``horizon`` hours after the latest stored hour, from the real-time context."""
+    """The next ``horizon`` hours after the latest stored hour, from the real-time context (see
+    :func:`~energy_core.ml.predict.predict` for the columns)."""
     model, meta = load_model(checkpoint)
-    entity, train = meta["feature_store"]["entity"], meta["train"]
-    context = store.get_real_time_context(entity, lookback_hours=train["seq_len"],
+    context = store.get_real_time_context(meta["feature_store"]["entity"], lookback_hours=meta["train"]["seq_len"],
                                           features=meta["feature_store"]["features"])
-    mean, std = meta["feature_store"]["target_stats"]
-    recent = recent_target(context.x, context.mask, context.features.index(meta["feature_store"]["target"]))
-    prediction = np.array(model(context.x, context.mask, length=train["seq_len"], recent=recent))[0] * std + mean
-    first = context.timestamps[-1] + np.timedelta64(1, "h")
-    hours = first + np.arange(train["horizon"]).astype("timedelta64[h]")
-    frame = pl.DataFrame({"ts": hours.astype("datetime64[us]"), meta["feature_store"]["target"]: prediction})
-    return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    return predict(model, meta, context)

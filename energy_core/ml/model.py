@@ -9,6 +9,12 @@ features (local hour, weekday, day of year, holidays) say *when* each hour is, a
 encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
 and a year, says *how recent* it is. Every layer but attention works token by token, so under
 striped sharding each rank runs the whole model on its own tokens and only attention talks.
+
+Beside the point forecast, a quantile head gives the P10, P50 and P90 of each hour from what the
+point forecast read (the window's summary and the target's last two days), as the median's offset
+from the point forecast and two non-negative distances below and above it, so the quantiles never
+cross. It learns by pinball loss on inputs it cannot change: the point forecast trains as it would
+without it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class ModelConfig:
     n_layers: int = 2
     horizon: int = 24
     mlp_ratio: int = 2
+
+
+QUANTILES = (0.1, 0.5, 0.9)
+"""The quantiles the quantile head forecasts: P10, P50 and P90."""
 
 
 def recency_encoding(positions: mx.array, length: int) -> mx.array:
@@ -76,11 +86,24 @@ class Forecaster(nn.Module):
         for layer in (self.head, self.autoregressive):
             layer.weight = mx.zeros_like(layer.weight)
             layer.bias = mx.zeros_like(layer.bias)
+        # built last, so the layers above draw the same initial weights as before it existed
+        self.quantile_head = nn.Linear(config.d_model + 48, 3 * config.horizon)
+        self.quantile_head.weight = mx.zeros_like(self.quantile_head.weight)
+        # the median starts at the point forecast, P10 and P90 at 0.3 standard deviations from it
+        self.quantile_head.bias = mx.concatenate([mx.zeros(config.horizon),
+                                                  mx.full((2 * config.horizon,), math.log(math.expm1(0.3)))])
 
     def __call__(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
                  ring: Ring | None = None) -> mx.array:
-        """``x``/``mask``: this rank's striped shard (batch, ceil(length / ranks), features); ``recent``
-        (batch, 48): the target's last two days of the whole window (see :func:`recent_target`)."""
+        """The point forecast (batch, horizon). ``x``/``mask``: this rank's striped shard (batch,
+        ceil(length / ranks), features); ``recent`` (batch, 48): the target's last two days of the
+        whole window (see :func:`recent_target`)."""
+        return self.forecast(x, mask, length=length, recent=recent, ring=ring)[0]
+
+    def forecast(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
+                 ring: Ring | None = None) -> tuple[mx.array, mx.array]:
+        """The point forecast (batch, horizon) and its :data:`QUANTILES` (batch, 3, horizon), from the
+        inputs of :meth:`__call__`."""
         ring = ring or Ring()
         yesterday = recent[:, 24:]
         # The linear path reads how each of the last 24 hours changed from the day before, and the last
@@ -98,8 +121,12 @@ class Forecaster(nn.Module):
         # in their graph times zero, so every rank takes part in the ring's backward pass.
         last = length - 1
         mine = h[:, last // ring.size] * float(last % ring.size == ring.rank)
-        return (anchor(recent, self.config.horizon) + self.autoregressive(mx.concatenate([change, shape], axis=1))
-                + self.head(ring.all_sum(mine)))
+        summary, recent_inputs = ring.all_sum(mine), mx.concatenate([change, shape], axis=1)
+        point = anchor(recent, self.config.horizon) + self.autoregressive(recent_inputs) + self.head(summary)
+        offsets = self.quantile_head(mx.stop_gradient(mx.concatenate([summary, recent_inputs], axis=1)))
+        median, below, above = mx.split(offsets.reshape(-1, 3, self.config.horizon), 3, axis=1)
+        median = mx.stop_gradient(point)[:, None] + median
+        return point, mx.concatenate([median - nn.softplus(below), median, median + nn.softplus(above)], axis=1)
 
 
 def anchor(recent: mx.array, horizon: int) -> mx.array:

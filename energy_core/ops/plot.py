@@ -72,11 +72,16 @@ def _columns(frame: pl.DataFrame, panel: PlotPanel) -> list[str]:
 
 
 def plot_forecasts(hours: pl.DataFrame, entity: str, split: str, path: Path) -> Path:
-    """Held-out forecasts, actual and the seasonal-naive baselines, hour by hour."""
+    """Held-out forecasts, actual and the seasonal-naive baselines, hour by hour, with the model's P10 to
+    P90 band where the frame has it (:func:`energy_core.ml.evaluate.held_out_forecasts`)."""
     plt = _pyplot()
     ts = hours["ts"].dt.replace_time_zone(None).to_numpy()
     fig, ax = plt.subplots(figsize=(13, 4))
-    for name in hours.columns[1:]:
+    if {"p10", "p90"} <= set(hours.columns):
+        ax.fill_between(ts, hours["p10"].to_numpy(), hours["p90"].to_numpy(), color="tab:red", alpha=0.15,
+                        linewidth=0, label="model P10-P90")
+    lines = [name for name in hours.columns[1:] if not name.endswith(("p10", "p50", "p90"))]
+    for name in lines:
         style = {"actual": {"color": "black", "linewidth": 1.4}, "model": {"color": "tab:red", "linewidth": 1.2}}
         ax.plot(ts, hours[name].to_numpy(), label=name, **style.get(name, {"linewidth": 0.8, "alpha": 0.7}))
     ax.set_title(f"{entity}: 24-hour-ahead forecasts on the {split} period")
