@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
     import click
 
+    from energy_core.plugin.alerting import Alerter
     from energy_core.plugin.contributions import EntitySpec, PlotPanel, QualityCheck, Setting
     from energy_core.plugin.interfaces import Normalizer, Sink, Source
+    from energy_core.plugin.tracking import Tracker
 
 PROJECT_NAME = "energy"
 """Names the hook markers, the plugin manager and the entry-point group."""
@@ -82,3 +84,17 @@ def register_entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
         access), e.g. ``{"eia.region": frozenset({"PACW", "CISO"}), ...}``; define an entity only for
         data that is there, so that ``energy features build`` builds what can be built.
     """
+
+
+@hookspec
+def register_trackers() -> list[type[Tracker]]:
+    """Return the :class:`~energy_core.plugin.tracking.Tracker` classes this plugin provides: experiment
+    trackers that ``energy train --tracker NAME`` (or ``[train] trackers`` in ``energy.toml``) logs a
+    training run to, beside the local record."""
+
+
+@hookspec
+def register_alerters() -> list[type[Alerter]]:
+    """Return the :class:`~energy_core.plugin.alerting.Alerter` classes this plugin provides: where
+    ``energy monitor`` sends an alert when an incident opens and when it resolves, beside the built-in
+    log, webhook and Prometheus alerters."""

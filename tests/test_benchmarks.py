@@ -17,8 +17,11 @@ SMOKES = {  # script: what its smoke run prints once its checks have passed
     "real_eia930.py": "demand hours equal the recorded year's",
     "fetch.py": "smoke checks passed: every row right, no 1-s span over the budget",
     "scale.py": "checks passed: every served row stored, counted by SQL, and every BA built",
+    "serve.py": "checks passed: every answer whole, no error, no reader went back",
     "backtest.py": "checks passed: the model, LightGBM, the baselines and the BA's forecast were scored each month",
     "screening.py": "smoke checks passed: every published category reproduced as they ran it",
+    "tracking.py": "checks passed: every mode trained to the same losses and every record holds each epoch and step",
+    "monitor.py": "checks passed: the objectives held, the missing hours fired two incidents and they resolved",
 }
 
 

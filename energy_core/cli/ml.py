@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,7 +20,7 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
 
 
 @click.command("train")
-@click.option("--entity", required=True, help="Entity (BA) to train on, e.g. PACW.")
+@click.option("--entity", help="Entity (BA) to train on, e.g. PACW (with --from-run: the run's).")
 @click.option("--seq-len", default=672, show_default=True, help="Hours of context per window.")
 @click.option("--stride", default=24, show_default=True, help="Hours between window starts.")
 @click.option("--horizon", default=24, show_default=True, help="Hours to forecast.")
@@ -38,36 +39,73 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
 @click.option("--distributed", is_flag=True, help="Join the group mlx.launch started; the sequence is split "
               "across its ranks (ring attention).")
 @click.option("--backend", default="ring", show_default=True, help="mx.distributed backend with --distributed.")
+@click.option("--tracker", "trackers", multiple=True, metavar="NAME", help="Also log the run to this tracker "
+              "(repeatable): wandb, mlflow or another installed tracker plugin. The local record, which `energy "
+              "runs` lists, is always kept. Default: [train] trackers in energy.toml.")
+@click.option("--from-run", metavar="RUN", help="Replay a recorded run (`energy runs` lists them): its settings, "
+              "seed and data version (the LanceDB table version it read). Training flags given beside it change "
+              "those settings.")
 @home_option
-def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: int, batch_size: int,
-                  learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int, seed: int,
-                  fault_sigmas: float, model: Path | None, resume: bool, distributed: bool, backend: str,
-                  home: Path) -> None:
-    """Train the ring-attention forecaster on an entity's feature windows.
+@click.pass_context
+def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: int, horizon: int, epochs: int,
+                  batch_size: int, learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int,
+                  seed: int, fault_sigmas: float, model: Path | None, resume: bool, distributed: bool, backend: str,
+                  trackers: tuple[str, ...], from_run: str | None, home: Path) -> None:
+    """Train the ring-attention forecaster on an entity's feature windows; the run is recorded.
 
     \b
     On several processes or machines:
       mlx.launch --backend ring -n 2 energy train --distributed --entity PACW
     """
+    from energy_core.cli.tracking import TRAIN_SETTINGS, open_log, score_after_training, typed
     from energy_core.features import FeatureStore
     from energy_core.ml import Ring, TrainConfig, train  # before mlx.core: it loads OpenBLAS for MLX where there is one
+    from energy_core.ml.replay import PinnedStore, replay_of
+    from energy_core.storage.training_runs import TrainingRuns
 
     ring = Ring()
     if distributed:
         import mlx.core as mx
 
         ring = Ring(mx.distributed.init(strict=True, backend=backend))
-    config = TrainConfig(entity=entity, seq_len=seq_len, stride=stride, horizon=horizon, batch_size=batch_size,
-                         epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
-                         d_model=d_model, n_heads=n_heads, n_layers=n_layers, fault_sigmas=fault_sigmas or None)
-    out = _model_dir(home, entity, model)
+    overrides: dict = {}
+    replayed = None
+    store: FeatureStore
+    if from_run is not None:
+        if resume:
+            raise click.UsageError("--from-run starts a new run from a recorded one; --resume continues the run in "
+                                   "the model folder: give one of them")
+        record = TrainingRuns(home).find(from_run)
+        typed_entity = typed(ctx, ["entity"]).get("entity")
+        if typed_entity not in (None, record["entity"]):
+            raise click.UsageError(f"run {record['run_id']} trained {record['entity']}, not {typed_entity}; leave "
+                                   "--entity out to replay it")
+        overrides = typed(ctx, TRAIN_SETTINGS)
+        replay = replay_of(record, overrides)
+        config, store, replayed = replay.config, PinnedStore(home, replay), replay.run_id
+        store.arrays(config.entity)  # a data version that is gone is refused before anything else
+    elif entity is None:
+        raise click.UsageError("Missing option '--entity' (or --from-run RUN to replay a recorded run).")
+    else:
+        config = TrainConfig(entity=entity, seq_len=seq_len, stride=stride, horizon=horizon, batch_size=batch_size,
+                             epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
+                             d_model=d_model, n_heads=n_heads, n_layers=n_layers, fault_sigmas=fault_sigmas or None)
+        store = FeatureStore(home)
+    out = _model_dir(home, config.entity, model)
+    log = open_log(ctx, home, trackers, replay_of=replayed, overrides=overrides) if ring.rank == 0 else None
     if ring.rank == 0:
-        click.echo(f"training {entity} on {ring.size} rank(s): windows of {seq_len} h, stride {stride}, "
-                   f"{horizon} h ahead; checkpoints in {out}")
-    state = train(FeatureStore(home), config, out, ring=ring, resume=resume,
-                  progress=lambda line: click.echo(line, err=True))
+        replaying = f"replaying run {replayed}{f' with {overrides}' if overrides else ''}: " if replayed else ""
+        click.echo(f"{replaying}training {config.entity} on {ring.size} rank(s): windows of {config.seq_len} h, "
+                   f"stride {config.stride}, {config.horizon} h ahead; checkpoints in {out}")
+    with log or contextlib.nullcontext():
+        state = train(store, config, out, ring=ring, resume=resume, progress=lambda line: click.echo(line, err=True),
+                      log=log)
+        if log is not None and state.history:
+            score_after_training(log, store, out, "val")
     if ring.rank == 0 and state.history:
-        click.echo(json.dumps(state.history[-1]))
+        click.echo(json.dumps({**state.history[-1], "run_id": state.run_id}))
+        click.echo(f"run {state.run_id} recorded: `energy runs` compares it, `energy train --from-run "
+                   f"{state.run_id}` replays it", err=True)
 
 
 @click.command("evaluate")
@@ -79,27 +117,44 @@ def train_command(entity: str, seq_len: int, stride: int, horizon: int, epochs: 
               help="Also draw the forecasts against the actuals and the baselines "
               "(default file: <home>/plots/<entity>_<split>_forecasts.png).")
 @home_option
-def evaluate_command(entity: str, model: Path | None, split: str, as_json: bool, plot_to: str | None,
-                     home: Path) -> None:
-    """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines."""
-    from energy_core.features import FeatureStore
-    from energy_core.ml.evaluate import against_best_baseline, held_out_forecasts, scores
+@click.pass_context
+def evaluate_command(ctx: click.Context, entity: str, model: Path | None, split: str, as_json: bool,
+                     plot_to: str | None, home: Path) -> None:
+    """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines.
 
-    hours = held_out_forecasts(FeatureStore(home), _model_dir(home, entity, model), split=split)
+    The scores (and the plot) are added to the training run that wrote the model, in its record and in
+    the trackers it was logged to.
+    """
+    from energy_core.cli import plugin_manager
+    from energy_core.cli.tracking import log_scores
+    from energy_core.features import FeatureStore
+    from energy_core.ml.evaluate import against_best_baseline, held_out_forecasts, interval_scores, scores
+    from energy_core.ml.tracking import RunLog, tracker_table
+
+    store, checkpoint = FeatureStore(home), _model_dir(home, entity, model)
+    hours = held_out_forecasts(store, checkpoint, split=split)
+    path = None
     if plot_to is not None:
         from energy_core.ops.plot import plot_forecasts
 
         path = plot_forecasts(hours, entity, split,
                               Path(plot_to) if plot_to else Home(home).plot(f"{entity}_{split}_forecasts"))
         click.echo(f"plot: {path}", err=as_json)
-    scored = scores(hours)
+    log = RunLog.reopen(home, checkpoint, tracker_table(plugin_manager(ctx)))
+    if log is not None and log.run is not None:
+        with log:
+            log_scores(log, store, split, hours, path)
+        click.echo(f"recorded in run {log.run.run_id}", err=True)
+    scored, intervals = scores(hours), interval_scores(hours)
     if as_json:
-        click.echo(json.dumps({name: asdict(s) for name, s in scored.items()}, indent=2))
+        click.echo(json.dumps({name: {**asdict(s), **asdict(intervals[name])} for name, s in scored.items()}, indent=2))
         return
-    click.echo(f"{entity}, {split} period, {scored['model'].hours} hours scored")
-    click.echo(f"{'':22} {'MAE':>10} {'RMSE':>10} {'MAPE %':>8}")
+    click.echo(f"{entity}, {split} period, {scored['model'].hours} hours scored; P10-P90 coverage (80% when "
+               "calibrated) and pinball loss of the model's quantiles and the baselines' empirical ones")
+    click.echo(f"{'':22} {'MAE':>10} {'RMSE':>10} {'MAPE %':>8} {'cover %':>8} {'pinball':>10}")
     for name, s in scored.items():
-        click.echo(f"{name:22} {s.mae:10.1f} {s.rmse:10.1f} {s.mape:8.2f}")
+        band = intervals[name]
+        click.echo(f"{name:22} {s.mae:10.1f} {s.rmse:10.1f} {s.mape:8.2f} {band.coverage:8.1f} {band.pinball:10.1f}")
     best, gain = against_best_baseline(scored)
     click.echo(f"model MAPE is {abs(gain):.1f}% {'lower' if gain >= 0 else 'higher'} than the better baseline ({best})")
 
@@ -110,12 +165,18 @@ def evaluate_command(entity: str, model: Path | None, split: str, as_json: bool,
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write .csv, .json or .parquet.")
 @home_option
 def forecast_command(entity: str, model: Path | None, output: Path | None, home: Path) -> None:
-    """Forecast the hours after the latest stored hour from the real-time context."""
+    """Forecast the hours after the latest stored hour from the real-time context. The forecast is kept
+    in the issued-forecast log (<home>/forecasts), so its accuracy can be measured when the actuals arrive."""
     from energy_core.features import FeatureStore
     from energy_core.ml import forecast
+    from energy_core.ops.issued import Issue, Issuer, ModelIdentity, record
 
-    frame = forecast(FeatureStore(home), _model_dir(home, entity, model))
-    for ts, value in frame.iter_rows():
+    store, checkpoint = FeatureStore(home), _model_dir(home, entity, model)
+    identity = ModelIdentity.of(checkpoint)
+    build = store.latest(identity.entity).build
+    frame = forecast(store, checkpoint)
+    record(home, Issue.of(frame, entity=identity.entity, issuer=Issuer.CLI, model=identity, feature_build=build))
+    for ts, value, *_ in frame.iter_rows():  # the quantile columns, if any, are in --output
         click.echo(f"{ts:%Y-%m-%dT%H:%MZ}  {value:12.1f}")
     if output:
         writers: dict[str, Callable[[Path], object]] = {

@@ -25,12 +25,15 @@ from mlx.utils import tree_flatten, tree_unflatten
 from energy_core.errors import ConfigError
 from energy_core.features import BuildInfo, FeatureStore
 from energy_core.features.serving import Batch, window_starts
-from energy_core.ml.model import Forecaster, ModelConfig, anchor, recent_readable, recent_target, stripe
+from energy_core.ml.model import QUANTILES, Forecaster, ModelConfig, anchor, recent_readable, recent_target, stripe
+from energy_core.ml.provenance import code_version, data_version
 from energy_core.ml.ring import Ring
+from energy_core.ml.tracking import CHECKPOINT, RunLog
+from energy_core.plugin.tracking import EpochMetrics, ModelFiles, RunPhase, StepMetrics
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.json"
+METRICS = "metrics.jsonl"
 
 
 @dataclass
@@ -64,6 +67,8 @@ class TrainState:
     best_epoch: int = 0
     """The epoch with the lowest validation loss so far (0: none), whose weights ``best.safetensors`` holds."""
     best_val_loss: float | None = None
+    run_id: str = ""
+    """The recorded training run these checkpoints belong to (see ``log`` of :func:`train`)."""
 
 
 def masked_mse(prediction: mx.array, target: mx.array, observed: mx.array) -> mx.array:
@@ -71,7 +76,15 @@ def masked_mse(prediction: mx.array, target: mx.array, observed: mx.array) -> mx
     return mx.sum(weight * (prediction - target) ** 2) / mx.maximum(mx.sum(weight), 1.0)
 
 
-WHOLE_ON_EVERY_RANK = ("head", "autoregressive")
+def masked_pinball(bands: mx.array, target: mx.array, observed: mx.array) -> mx.array:
+    """Mean pinball loss of ``bands`` (batch, :data:`QUANTILES`, horizon) over the observed target hours."""
+    q = mx.array(QUANTILES)[None, :, None]
+    error = target[:, None, :] - bands
+    weight = observed.astype(mx.float32)[:, None, :]
+    return mx.sum(weight * mx.maximum(q * error, (q - 1) * error)) / mx.maximum(mx.sum(weight) * len(QUANTILES), 1.0)
+
+
+WHOLE_ON_EVERY_RANK = ("head", "autoregressive", "quantile_head")
 """Layers that read the same full inputs on every rank, so their gradients need no sum."""
 
 
@@ -132,11 +145,15 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
 
 
 def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | None = None, resume: bool = False,
-          warm_start: Path | None = None, progress: Callable[[str], object] = print) -> TrainState:
+          warm_start: Path | None = None, progress: Callable[[str], object] = print,
+          log: RunLog | None = None) -> TrainState:
     """Train (or resume) a forecaster for ``config.entity``; checkpoints and metrics go to ``out``.
     ``warm_start``: begin from the best weights of the model in that folder (same sizes), such as the
-    last quarter's in a backtest, instead of random ones."""
+    last quarter's in a backtest, instead of random ones. ``log``: record the run (its data and code
+    versions, steps, epochs and model files) in the home and the log's trackers, on rank 0; the caller
+    finishes it (see :class:`~energy_core.ml.tracking.RunLog`)."""
     ring = ring or Ring()
+    log = log if ring.rank == 0 else None
     info = store.latest(config.entity)
     features = config.features or info.features
     if info.target not in features:
@@ -145,7 +162,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if config.seq_len < 72:
         raise ConfigError(f"--seq-len {config.seq_len} is too short: the model reads the last two days, filling "
                           "a missing hour from the day before, so a window needs at least 72 hours")
-    _, ts, _, _ = store.arrays(config.entity)
+    _, ts, values, mask = store.arrays(config.entity)
     train_windows = len(window_starts(info, ts, "train", config.seq_len, config.horizon, config.stride))
     if train_windows == 0:
         raise ConfigError(f"no training windows of {config.seq_len} + {config.horizon} hours before "
@@ -164,16 +181,25 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if resume and (out / CHECKPOINT).exists():
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
+    if log is not None:
+        state.run_id = log.start(run_id=state.run_id or None, phase=RunPhase.RESUME if state.epoch else RunPhase.TRAIN,
+                                 config=asdict(config), data=data_version(store, info, ts, values, mask),
+                                 code=code_version(), model_dir=out).run_id
+        log.resumed(state.epoch, state.best_epoch, state.best_val_loss)
 
     def loss_fn(model: Forecaster, x: mx.array, mask: mx.array, recent: mx.array, target: mx.array,
-                target_mask: mx.array) -> mx.array:
-        return masked_mse(model(x, mask, length=config.seq_len, ring=ring, recent=recent), target, target_mask)
+                target_mask: mx.array) -> tuple[mx.array, mx.array]:
+        """The point forecast's MSE plus the quantiles' pinball loss (which reaches only the quantile
+        head), and the MSE alone, the loss reported."""
+        point, bands = model.forecast(x, mask, length=config.seq_len, ring=ring, recent=recent)
+        mse = masked_mse(point, target, target_mask)
+        return mse + masked_pinball(bands, target, target_mask), mse
 
     step_fn = nn.value_and_grad(model, loss_fn)
     for epoch in range(state.epoch, config.epochs):
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
-            loss, grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
+            (_, loss), grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
                                   recent_target(batch.x, batch.mask, target_column), batch.target,
                                   scored_targets(batch, target_column, config))
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
@@ -181,6 +207,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
             mx.eval(model.parameters(), optimizer.state, loss)
             losses.append(loss.item())
             state.step += 1
+            if log is not None:
+                log.step(StepMetrics(state.step, epoch + 1, losses[-1], float(optimizer.learning_rate.item())))
         val = evaluate_loss(model, store, config, "val", ring, target_column)
         record = {"epoch": epoch + 1, "step": state.step, "train_loss": float(np.mean(losses)), "val_loss": val,
                   "learning_rate": float(optimizer.learning_rate.item()), "seconds": time.perf_counter() - started}
@@ -191,8 +219,15 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
             state.best_epoch, state.best_val_loss = state.epoch, val
         if ring.rank == 0:
             save_checkpoint(out, model, optimizer, config, state, info, best=best)
+            if log is not None:
+                log.epoch(EpochMetrics(state.epoch, state.step, record["train_loss"], val, record["learning_rate"],
+                                       record["seconds"], best))
             progress(f"epoch {record['epoch']}/{config.epochs}: train loss {record['train_loss']:.4f}, "
                      f"val loss {val:.4f}, lr {record['learning_rate']:.2e}, {record['seconds']:.1f} s")
+    if log is not None and state.history:
+        names = ("model.safetensors", *(["best.safetensors"] if state.best_epoch else []), "optimizer.safetensors",
+                 CHECKPOINT, METRICS)
+        log.model(ModelFiles(out.resolve(), tuple(out.resolve() / name for name in names), state.best_epoch))
     return state
 
 
@@ -211,10 +246,10 @@ def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, co
                               "features": config.features or info.features, "target": info.target,
                               "target_stats": info.stats[info.target], "splits": info.splits}}
     (out / "checkpoint.tmp.json").write_text(json.dumps(meta, indent=2))
-    for name in ("model.safetensors", "optimizer.safetensors", *(["best.safetensors"] if best else []), CHECKPOINT):
+    (out / "metrics.tmp.jsonl").write_text("".join(json.dumps(record) + "\n" for record in state.history))
+    for name in ("model.safetensors", "optimizer.safetensors", *(["best.safetensors"] if best else []), METRICS,
+                 CHECKPOINT):
         (out / name.replace(".", ".tmp.", 1)).replace(out / name)  # the checkpoint record last: it commits
-    with open(out / "metrics.jsonl", "a") as metrics:
-        metrics.write(json.dumps(state.history[-1]) + "\n")
 
 
 def load_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer | None = None) -> TrainState:
