@@ -19,12 +19,12 @@ from energy_core import ParquetStore
 from energy_core.blas import blas_in_use, slow_blas_warning
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
-from energy_core.ingest.runner import RunConfig, run
 from energy_core.ml import Forecaster, ModelConfig, Ring, TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.model import recent_target
 from energy_core.ml.train import _reduce, masked_mse
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
+from tests.homes import forty_days_of_pacw
 
 from .launch import launch
 
@@ -33,14 +33,7 @@ SMALL = {"seq_len": 72, "stride": 12, "batch_size": 8, "d_model": 16, "n_heads":
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("ml")
-    report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 1, tzinfo=UTC),
-                           end=datetime(2024, 2, 10, tzinfo=UTC), home=home, regions=("PACW",),
-                           datasets=("eia.region",), simulate=True))
-    assert report.ok
-    FeatureStore(home).build(["PACW"], splits=Splits(datetime(2024, 1, 28, tzinfo=UTC),
-                                                     datetime(2024, 2, 3, tzinfo=UTC)))
-    return home
+    return forty_days_of_pacw(tmp_path_factory.mktemp("ml"))
 
 
 def test_loss_ignores_unobserved_targets():
