@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from energy_core.home import Home
 from energy_core.ops.metrics import HomeCollector
+from energy_core.ops.monitor.metrics import MonitorCollector
 from energy_core.ops.observations import ObservationReader
 from energy_core.serve import errors, forecasts, health, observations, status
 from energy_core.serve.live import LiveService
@@ -47,6 +48,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     services = Services(settings, home, LiveService(home, max_hours=settings.max_context_hours),
                         ObservationReader(home), overview, registry)
     registry.register(HomeCollector(home, overview=lambda: overview.latest or overview.reader.read()))
+    registry.register(MonitorCollector(home))  # what the last `energy monitor` found, once one has run
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -204,6 +204,15 @@ def test_metrics_hold_the_homes_state_and_the_servers_requests(server, home):
         "# TYPE energy_forecast_mae", "")  # no actual value has arrived for the forecast hours yet
 
 
+def test_metrics_hold_what_the_last_energy_monitor_found(server, home):
+    from energy_core.ops.jobs import monitor
+    from energy_core.ops.monitor.settings import MonitorSettings
+
+    assert "energy_monitor_check_ok{" not in server.get("/metrics").text, "no check has run yet"
+    monitor(home, MonitorSettings(), env={})
+    assert "energy_monitor_check_ok{" in server.get("/metrics").text
+
+
 def test_cors_is_off_unless_an_origin_is_configured(serve):
     plain = serve()
     preflight = {"Origin": "https://grid.example.org", "Access-Control-Request-Method": "GET"}
