@@ -1,15 +1,23 @@
-"""Attention benchmark: forward + backward time and peak memory per rank of one causal attention
-layer (1 sequence, 4 heads of 64) at 2,048 to 8,760 tokens, for ring sizes 1, 2 and 4 (real
-processes under ``mlx.launch``), with ``mx.fast.scaled_dot_product_attention`` in the ring-of-1 run.
+"""Attention benchmark: time and peak memory per rank of one causal attention layer (1 sequence, 4 heads
+of 64, float32), forward and forward + backward, for the blockwise ring at 2,048 to 8,760 tokens on
+rings of 1, 2 and 4 (32,768 on a ring of 4), as ratios to ``mx.fast.scaled_dot_product_attention``
+(SDPA) on one process; and, on rings of 2 and 4, how much of a step's exchange time moving it beside
+the step's tiles hides.
 
     uv run python benchmarks/attention.py
-    uv run python benchmarks/attention.py --smoke     # 256 tokens, every ring size; the tests run it
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libopenblas.so.0 uv run python benchmarks/attention.py   # faster matmuls
+    uv run python benchmarks/attention.py --smoke       # 256 tokens, every ring size; the tests run it
+    uv run python benchmarks/attention.py --lengths 2048 --long-lengths   # one length, no 32,768 run
 
-MLX's Linux CPU wheel ships a reference BLAS; see ../shared/MLX_ON_LINUX.md. On one machine the ranks
-share its cores, so ring time shows the cost of the algorithm, not a speed-up; memory per rank is the
-point: it falls as the ring grows. Every run checks that each rank reported, and that each rank's output
-equals the same positions of fused attention (max difference below 1e-4); it exits non-zero otherwise.
+Rings of 2 and 4 are real processes on the ring backend over 127.0.0.1, started as ``mlx.launch`` starts
+them (``--backend nccl``: under ``mlx.launch``, across CUDA GPUs). On a Mac (``pip install mlx``) or a
+CUDA machine (``pip install "mlx[cuda]"``) the same command runs on the GPU: there SDPA is a fused
+kernel, which a ring of one uses at every length. ``--rows FILE`` keeps every measured row, so rings
+can run one at a time (``--rings 4``) and ``--report-only`` tables them together.
+
+energy loads OpenBLAS for MLX on Linux (see ``energy_core.blas``). Ranks on one machine share its
+cores, so a ring's time shows the algorithm's cost, not a speed-up; memory per rank is the point.
+Every run checks that each rank reported and that each rank's output equals plain attention at up to
+128 of its query positions (within 1e-4); it exits non-zero otherwise.
 """
 
 from __future__ import annotations
@@ -17,136 +25,303 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LENGTHS = (2048, 4096, 8760)
+LONG_LENGTHS = (32768,)
+"""Run on a ring of 4 only: SDPA would hold 16 GiB of scores forward, 48 GiB forward + backward."""
 SMOKE_LENGTHS = (256,)
 RINGS = (1, 2, 4)
 HEADS, HEAD_DIM = 4, 64
 TOLERANCE = 1e-4
+CHECKED_ROWS = 128
 
 
-def measure(fn, *inputs) -> tuple[float, int]:
+def cpu_seconds() -> float:
+    """This process's CPU time, every thread's (OpenBLAS's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(ring, fn: Callable[[], object], repeats: int) -> tuple[float, float, int, object]:
+    """The best of ``repeats`` wall times and of CPU times of evaluating ``fn()`` (every rank starting
+    together), the highest MLX peak memory, and the last result. On a shared machine the CPU time
+    is the steadier of the two: other jobs lengthen the wall time, not the work."""
     import mlx.core as mx
 
-    weights = mx.random.normal(inputs[0].shape, key=mx.random.key(1))
-    step = mx.value_and_grad(lambda q, k, v: (fn(q, k, v) * weights).sum(), argnums=(0, 1, 2))
-    mx.eval(*inputs, weights)
-    mx.reset_peak_memory()
-    started = time.perf_counter()
-    loss, grads = step(*inputs)
-    mx.eval(loss, grads)
-    return time.perf_counter() - started, mx.get_peak_memory()
+    wall, cpu, peak, result = float("inf"), float("inf"), 0, None
+    for _ in range(repeats):
+        ring.all_sum(mx.zeros(1))  # a barrier
+        mx.reset_peak_memory()
+        started, used = time.perf_counter(), cpu_seconds()
+        result = fn()
+        mx.eval(result)
+        wall, cpu = min(wall, time.perf_counter() - started), min(cpu, cpu_seconds() - used)
+        peak = max(peak, mx.get_peak_memory())
+    return wall, cpu, peak, result
 
 
-def forward_peak(fn, *inputs) -> int:
-    import mlx.core as mx
-
-    mx.eval(*inputs)
-    mx.reset_peak_memory()
-    mx.eval(fn(*inputs))
-    return mx.get_peak_memory()
-
-
-def difference_from_fused(out, length: int, ring) -> float:
-    """The largest difference between this rank's output and fused attention at the same positions,
-    on the inputs the worker drew (seed 0); padding positions are left out."""
+def inputs(length: int, ranks: int, rank: int):
     import mlx.core as mx
 
     from energy_core.ml.ring import shard
 
     mx.random.seed(0)
-    full = [mx.random.normal((1, HEADS, length, HEAD_DIM)) for _ in range(3)]
-    fused = mx.fast.scaled_dot_product_attention(*full, scale=HEAD_DIM ** -0.5, mask="causal")
-    reference = shard(fused, ring.size)[ring.rank]
-    real = len(range(ring.rank, length, ring.size))
-    return mx.abs(out[..., :real, :] - reference[..., :real, :]).max().item()
+    full = [mx.random.normal((1, HEADS, length, HEAD_DIM)) for _ in range(4)]
+    local = [mx.contiguous(shard(t, ranks)[rank]) for t in full]  # not a view: the full arrays can go
+    mx.eval(*local)
+    return full, local
 
 
-def worker(lengths: tuple[int, ...]) -> None:
+def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
+    """Seconds of one ring step of the forward, as ``ring_attention`` runs it (every tile of this
+    rank's queries against the block it holds, the previous rank's): the next block's exchange alone,
+    the tiles alone, and the two together, the exchange beside the tiles; best of ``repeats``, each
+    after a barrier so that the ranks start together."""
     import mlx.core as mx
 
-    from energy_core.ml.ring import Ring, ring_attention, shard
+    from energy_core.ml.attention import BLOCK, Partial, Visibility, detached, tiles
+    from energy_core.ml.ring import attend_block, exchange_chunks
 
-    group = mx.distributed.init(strict=True, backend="ring") if os.environ.get("MLX_RANK") else None
+    qs, kb, vb = detached(q, k, v)
+    qs = qs * HEAD_DIM ** -0.5
+    rows = tiles(qs.shape[-2], BLOCK)
+    seen = Visibility.striped(ring.rank, (ring.rank - 1) % ring.size, ring.size, length, causal=True)
+
+    def tiles_alone() -> None:
+        attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK)
+
+    def exchange_alone() -> None:
+        ring.start_shift(kb, vb, chunks=exchange_chunks(rows)).result()
+
+    def together() -> None:
+        exchange = ring.start_shift(kb, vb, chunks=exchange_chunks(rows))
+        attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK, exchange)
+        exchange.result()
+
+    seconds = {}
+    for name, fn in (("exchange", exchange_alone), ("tiles", tiles_alone), ("together", together)):
+        best = float("inf")
+        for _ in range(repeats):
+            ring.all_sum(mx.zeros(1))
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        seconds[f"step_{name}"] = best
+    return seconds
+
+
+def difference_from_plain(out, length: int, ranks: int, rank: int) -> float:
+    """The largest difference between this rank's output and plain causal attention, at up to
+    :data:`CHECKED_ROWS` of its real query positions (plain attention of all of them would not fit)."""
+    import mlx.core as mx
+
+    full, _ = inputs(length, ranks, rank)
+    q, k, v = full[:3]
+    real = len(range(rank, length, ranks))
+    rows = mx.array(sorted({round(i * (real - 1) / max(CHECKED_ROWS - 1, 1)) for i in range(CHECKED_ROWS)}))
+    positions = rows * ranks + rank
+    scores = (q[:, :, positions] @ k.swapaxes(-1, -2)) * HEAD_DIM ** -0.5
+    scores = mx.where(mx.arange(length)[None, :] <= positions[:, None], scores, float("-inf"))
+    expected = mx.softmax(scores, axis=-1) @ v
+    return mx.abs(out[:, :, rows] - expected).max().item()
+
+
+def measure_length(ring, length: int, repeats: int, long: bool) -> list[dict]:
+    """This rank's figures at ``length``: the blockwise ring forward and forward + backward; unless the
+    length is a long one, on a ring of one SDPA too, on larger rings one step's overlap."""
+    import mlx.core as mx
+
+    from energy_core.ml.ring import Ring, ring_attention
+
+    full, (q, k, v, w) = inputs(length, ring.size, ring.rank)
+    del full  # a rank holds only its shard
+
+    def loss_and_gradients(attention: Callable[..., mx.array]) -> tuple[mx.array, ...]:
+        step = mx.value_and_grad(lambda q, k, v: (attention(q, k, v) * w).sum(), argnums=(0, 1, 2))
+        loss, grads = step(q, k, v)
+        return (loss, *grads)
+
+    def blockwise(r: Ring) -> Callable[..., mx.array]:
+        return lambda q, k, v: ring_attention(q, k, v, length=length, ring=r, fused=False)
+
+    def sdpa(q: mx.array, k: mx.array, v: mx.array) -> mx.array:
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=HEAD_DIM ** -0.5, mask="causal")
+
+    row: dict[str, object] = {"kind": f"ring of {ring.size}", "length": length, "rank": ring.rank}
+    row["forward_seconds"], row["forward_cpu"], row["forward_peak"], out = measure(
+        ring, lambda: blockwise(ring)(q, k, v), repeats)
+    row["seconds"], row["cpu"], row["peak"], _ = measure(ring, lambda: loss_and_gradients(blockwise(ring)), repeats)
+    if ring.size > 1 and not long:
+        row.update(one_step(ring, q, k, v, length, max(repeats, 3)))
+    row["difference"] = difference_from_plain(out, length, ring.size, ring.rank)
+    rows = [row]
+    if ring.size == 1 and not long:
+        fused: dict[str, object] = {"kind": "SDPA", "length": length, "rank": 0}
+        fused["forward_seconds"], fused["forward_cpu"], fused["forward_peak"], _ = measure(
+            ring, lambda: sdpa(q, k, v), repeats)
+        fused["seconds"], fused["cpu"], fused["peak"], _ = measure(ring, lambda: loss_and_gradients(sdpa), repeats)
+        rows.append(fused)
+    return rows
+
+
+def worker(lengths: list[int], long_lengths: list[int], repeats: int, backend: str) -> None:
+    import mlx.core as mx
+
+    from energy_core.ml.ring import Ring
+
+    group = mx.distributed.init(strict=True, backend=backend) if os.environ.get("MLX_RANK") else None
     ring = Ring(group)
-    for length in lengths:
-        mx.random.seed(0)
-        full = [mx.random.normal((1, HEADS, length, HEAD_DIM)) for _ in range(3)]
-        local = [shard(t, ring.size)[ring.rank] for t in full]
-        if ring.size > 1:
-            del full
-        ring_fn = lambda q, k, v, n=length: ring_attention(q, k, v, length=n, ring=ring)  # noqa: E731
-        forward = forward_peak(ring_fn, *local)
-        seconds, peak = measure(ring_fn, *local)
-        result = {"kind": f"ring of {ring.size}", "length": length, "rank": ring.rank, "seconds": seconds,
-                  "peak_bytes": peak, "forward_peak_bytes": forward,
-                  "difference": difference_from_fused(ring_fn(*local), length, ring)}
-        print(json.dumps(result), flush=True)
-        if ring.size == 1:
-            sdpa = lambda q, k, v: mx.fast.scaled_dot_product_attention(  # noqa: E731
-                q, k, v, scale=HEAD_DIM ** -0.5, mask="causal")
-            forward = forward_peak(sdpa, *full)
-            seconds, peak = measure(sdpa, *full)
-            print(json.dumps({"kind": "mx.fast.sdpa", "length": length, "rank": 0, "seconds": seconds,
-                              "peak_bytes": peak, "forward_peak_bytes": forward}), flush=True)
+    for length in [*lengths, *long_lengths]:
+        for row in measure_length(ring, length, repeats, long=length in long_lengths):
+            print(json.dumps(row), flush=True)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_ring(ranks: int, lengths: list[int], long_lengths: list[int], repeats: int, backend: str) -> list[dict]:
+    """Every rank's rows. Ring-backend ranks are started the way ``mlx.launch`` starts them (each with
+    its ``MLX_RANK`` and one hostfile of 127.0.0.1 ports) but without the launcher, whose output loop
+    polls without sleeping: it burned more CPU than a rank, which 2 cores would charge to the ranks."""
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, __file__, "--worker", "--repeats", str(repeats), "--backend", backend,
+               "--lengths", *map(str, lengths), "--long-lengths", *map(str, long_lengths)]
+    with tempfile.TemporaryDirectory() as folder:
+        if ranks == 1:
+            launches = [(command, env)]
+        elif backend == "ring":
+            hostfile = Path(folder) / "hostfile.json"
+            hostfile.write_text(json.dumps([[f"127.0.0.1:{port}"] for port in free_ports(ranks)]))
+            launches = [(command, {**env, "MLX_RANK": str(rank), "MLX_HOSTFILE": str(hostfile)})
+                        for rank in range(ranks)]
+        else:
+            launches = [([str(bindir / "mlx.launch"), "--backend", backend, "-n", str(ranks), "--", "python",
+                          *command[1:]], env)]
+        processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+                     for c, e in launches]
+        try:
+            outputs = [p.communicate(timeout=6 * 3600) for p in processes]
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.kill()
+    for p, (stdout, stderr) in zip(processes, outputs, strict=True):
+        if p.returncode != 0 or "Traceback" in stderr:
+            sys.exit(f"the ring of {ranks} failed:\n{stdout}\n{stderr}")
+    return [json.loads(line) for stdout, _ in outputs for line in stdout.splitlines() if line.startswith("{")]
+
+
+def slowest(rows: list[dict], kind: str, length: int) -> dict | None:
+    """The ring's figures at ``length``: each one the largest over its ranks."""
+    mine = [r for r in rows if r["kind"] == kind and r["length"] == length]
+    if not mine:
+        return None
+    return {key: max(r[key] for r in mine) for key in mine[0] if isinstance(mine[0][key], float | int)}
+
+
+def ratio(value: float, reference: dict | None, key: str) -> str:
+    return f"{value / reference[key]:.2f}" if reference else "n/a"
+
+
+def report(rows: list[dict], lengths: list[int], long_lengths: list[int]) -> None:
+    import mlx.core as mx
+
+    from energy_core.blas import blas_in_use
+
+    mib = 2 ** 20
+    print(f"causal attention, 1 x {HEADS} heads x {HEAD_DIM}, float32, {mx.default_device()}, BLAS: {blas_in_use()}")
+    print("| path | length | forward s | x SDPA | CPU s | x SDPA | fwd + bwd s | x SDPA | CPU s | x SDPA | "
+          "forward peak per rank | x SDPA | fwd + bwd peak per rank | x SDPA |\n" + "|---" * 14 + "|")
+    for kind in ("SDPA", *(f"ring of {n}" for n in RINGS)):
+        for length in sorted({*lengths, *long_lengths}):
+            figures = slowest(rows, kind, length)
+            if figures is None:
+                continue
+            sdpa = slowest(rows, "SDPA", length)
+            cells = [f"{figures[key]:.2f} | {ratio(figures[key], sdpa, key)}"
+                     for key in ("forward_seconds", "forward_cpu", "seconds", "cpu")]
+            cells += [f"{figures[key] / mib:,.0f} MiB | {ratio(figures[key], sdpa, key)}"
+                      for key in ("forward_peak", "peak")]
+            print(f"| {kind} | {length:,} | " + " | ".join(cells) + " |")
+    print("\none step of the forward (slowest rank): the next block's exchange alone, this block's tiles alone, "
+          "and both as ring attention runs them (the exchange beside the tiles)\n"
+          "| ring | length | exchange ms | tiles ms | together ms | together - tiles ms |\n" + "|---" * 6 + "|")
+    for ranks in RINGS[1:]:
+        for length in sorted({*lengths, *long_lengths}):
+            figures = slowest(rows, f"ring of {ranks}", length)
+            if figures is None or "step_together" not in figures:
+                continue
+            exchange, alone, together = (figures[f"step_{k}"] * 1e3 for k in ("exchange", "tiles", "together"))
+            print(f"| {ranks} | {length:,} | {exchange:.0f} | {alone:.0f} | {together:.0f} | {together - alone:+.0f} |")
+
+
+def failures(rows: list[dict], rings: list[int], lengths: list[int], long_lengths: list[int]) -> list[str]:
+    found = []
+    for ranks in rings:
+        for length in [*lengths, *(long_lengths if ranks == 4 else [])]:
+            reported = sorted(r["rank"] for r in rows if r["kind"] == f"ring of {ranks}" and r["length"] == length)
+            if reported != list(range(ranks)):
+                found.append(f"ring of {ranks} at {length} tokens: ranks {reported} reported, not all {ranks}")
+    for length in lengths if 1 in rings else []:
+        if not any(r["kind"] == "SDPA" and r["length"] == length for r in rows):
+            found.append(f"no SDPA result at {length} tokens")
+    found += [f"{r['kind']} at {r['length']} tokens, rank {r['rank']}: output differs from plain attention by "
+              f"{r['difference']:.1e}" for r in rows if r.get("difference", 0.0) > TOLERANCE]
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    parser.add_argument("--long-lengths", type=int, nargs="*", default=list(LONG_LENGTHS),
+                        help="lengths run on a ring of 4 only (none: skip)")
+    parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per figure")
+    parser.add_argument("--backend", default="ring", help="mlx.launch backend for rings of 2 and 4 (ring, nccl)")
+    parser.add_argument("--rings", type=int, nargs="+", default=list(RINGS), choices=RINGS, help="ring sizes to run")
     parser.add_argument("--smoke", action="store_true", help=f"lengths {SMOKE_LENGTHS} only, every ring size")
+    parser.add_argument("--rows", type=Path, help="also append every measured row to this file (JSON lines)")
+    parser.add_argument("--report-only", action="store_true", help="measure nothing: report the rows of --rows")
     args = parser.parse_args()
+    import energy_core.ml  # noqa: F401  (loads OpenBLAS before anything imports MLX)
+
     if args.smoke:
-        args.lengths = list(SMOKE_LENGTHS)
+        args.lengths, args.long_lengths = list(SMOKE_LENGTHS), []
     if args.worker:
-        worker(tuple(args.lengths))
+        worker(args.lengths, args.long_lengths, args.repeats, args.backend)
         return
-    bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     rows = []
-    for ranks in RINGS:
-        command = [sys.executable, __file__, "--worker", "--lengths", *map(str, args.lengths)]
-        if ranks > 1:
-            command = [str(bindir / "mlx.launch"), "--backend", "ring", "-n", str(ranks), "python", *command[1:]]
-        out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
-        if out.returncode != 0:
-            sys.exit(f"the ring of {ranks} failed:\n{out.stderr}")
-        rows += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    blas = "OpenBLAS (LD_PRELOAD)" if "openblas" in os.environ.get("LD_PRELOAD", "") else "MLX's reference BLAS"
-    print(f"causal attention, 1 x {HEADS} heads x {HEAD_DIM}, forward + backward, {blas}")
-    print("| kind | length | forward + backward seconds (slowest rank) | forward + backward peak per rank | "
-          "forward-only peak per rank |\n|---|---|---|---|---|")
-    for kind in ("mx.fast.sdpa", "ring of 1", "ring of 2", "ring of 4"):
-        for length in args.lengths:
-            mine = [r for r in rows if r["kind"] == kind and r["length"] == length]
-            if mine:
-                print(f"| {kind} | {length:,} | {max(r['seconds'] for r in mine):.2f} | "
-                      f"{max(r['peak_bytes'] for r in mine) / 2**20:,.0f} MiB | "
-                      f"{max(r['forward_peak_bytes'] for r in mine) / 2**20:,.0f} MiB |")
-
-    if found := failures(rows, args.lengths):
+    if args.report_only:
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
+    else:
+        for ranks in args.rings:
+            measured = run_ring(ranks, args.lengths, args.long_lengths if ranks == 4 else [], args.repeats,
+                                args.backend)
+            if args.rows:
+                with args.rows.open("a") as saved:
+                    saved.writelines(json.dumps(row) + "\n" for row in measured)
+            rows += measured
+    report(rows, args.lengths, args.long_lengths)
+    if found := failures(rows, args.rings, args.lengths, args.long_lengths):
         sys.exit("checks failed:\n" + "\n".join(found))
-    print(f"checks passed: every rank reported; every ring's output is within {TOLERANCE:g} of fused attention "
+    print(f"checks passed: every rank reported; every ring's output is within {TOLERANCE:g} of plain attention "
           f"(largest difference {max(r['difference'] for r in rows if 'difference' in r):.1e})")
-
-
-def failures(rows: list[dict], lengths: list[int]) -> list[str]:
-    found = []
-    for length in lengths:
-        for ranks in RINGS:
-            reported = sorted(r["rank"] for r in rows if r["kind"] == f"ring of {ranks}" and r["length"] == length)
-            if reported != list(range(ranks)):
-                found.append(f"ring of {ranks} at {length} tokens: ranks {reported} reported, not all {ranks}")
-        if not any(r["kind"] == "mx.fast.sdpa" and r["length"] == length for r in rows):
-            found.append(f"no fused-attention result at {length} tokens")
-    found += [f"{r['kind']} at {r['length']} tokens, rank {r['rank']}: output differs from fused attention by "
-              f"{r['difference']:.1e}" for r in rows if r.get("difference", 0.0) > TOLERANCE]
-    return found
 
 
 if __name__ == "__main__":

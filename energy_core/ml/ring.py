@@ -2,87 +2,87 @@
 
 The sequence is split across a ring of ranks with *striped* sharding (token ``t`` lives on rank
 ``t % n``), so under a causal mask every rank has the same amount of work instead of the first rank
-idling. Each rank keeps its queries; key/value blocks travel to the next rank, one hop per step.
-Partial results are merged with a numerically stable log-sum-exp in float32, so the output equals
-full softmax attention. The backward pass recomputes each block (as FlashAttention does) and sends
-the key/value gradients around the ring back to their owners, so memory stays flat.
+idling. Each rank keeps its queries; key/value blocks travel to the next rank, one hop per step, and
+each rank attends them tile by tile (:mod:`energy_core.ml.attention`): tiles the causal mask hides
+are skipped, partial results merge by online softmax in float32, so the output equals full softmax
+attention. The backward pass recomputes each tile (as FlashAttention does) and sends the key/value
+gradients around the ring back to their owners, so memory stays flat.
 
-Two drivers share the block arithmetic: :func:`ring_attention` runs on one rank of an
+Exchange overlaps compute: a rank starts sending its current block and receiving the next one
+before it attends the current one. Communication runs on the stream MLX gives the group's backend,
+the tiles on a stream of their own, and every exchange is issued in the same order on every rank.
+
+A ring of one on one process calls the fused kernel (``mx.fast.scaled_dot_product_attention``)
+unless its score matrix would be large on the CPU, where the blockwise path is faster and lean
+(:func:`energy_core.ml.attention.fused_is_better`).
+
+Two drivers share the tile arithmetic: :func:`ring_attention` runs on one rank of an
 ``mx.distributed`` group (or a ring of one), :func:`simulated_ring_attention` runs every rank of a
-ring inside one process, for tests and benchmarks.
+ring inside one process, for tests.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from contextlib import AbstractContextManager, nullcontext
 from typing import cast
 
 import mlx.core as mx
-import numpy as np
 
-NEG_INF = float("-inf")
-
-
-# -- block arithmetic (shared) -------------------------------------------------------------------------
-
-def _positions(rank: int, ranks: int, local: int) -> mx.array:
-    """Global token positions held by ``rank`` under striped sharding."""
-    return mx.arange(local) * ranks + rank
-
-
-def _mask(q_pos: mx.array, k_pos: mx.array, length: int, causal: bool) -> mx.array:
-    """(Lq, Lk) True where query may attend key: key is real (not padding) and, if causal, not ahead."""
-    allowed = (k_pos < length)[None, :]
-    if causal:
-        allowed = allowed & (k_pos[None, :] <= q_pos[:, None])
-    return allowed
+from energy_core.ml.attention import (
+    BLOCK,
+    NEG_INF,
+    Partial,
+    Visibility,
+    detached,
+    fused_attention,
+    fused_is_better,
+    tile_gradients,
+    tiles,
+)
 
 
-def _block_forward(q: mx.array, k: mx.array, v: mx.array, allowed: mx.array,
-                   scale: float) -> tuple[mx.array, mx.array]:
-    """Attention of q over one key block: the block's normalized output and its log-sum-exp."""
-    s = (q @ k.swapaxes(-1, -2)) * scale
-    s = mx.where(allowed, s, NEG_INF)
-    peak = mx.max(s, axis=-1, keepdims=True)
-    peak = mx.where(mx.isinf(peak), 0.0, peak)  # a query with no visible key in this block
-    p = mx.exp(s - peak)
-    total = mx.sum(p, axis=-1, keepdims=True)
-    out = (p @ v) / mx.maximum(total, 1e-30)
-    lse = mx.where(total > 0, peak + mx.log(mx.maximum(total, 1e-30)), NEG_INF)
-    return out, lse[..., 0]
+class Exchange:
+    """One message to the next rank and one from the previous, cut into chunks.
 
-
-def _merge(out: mx.array, lse: mx.array, block_out: mx.array, block_lse: mx.array) -> tuple[mx.array, mx.array]:
-    """Combine two partial softmax results exactly: weights exp(lse - logaddexp(lse, block_lse))."""
-    new = mx.logaddexp(lse, block_lse)
-    new_safe = mx.where(mx.isinf(new), 0.0, new)
-    a = mx.where(mx.isinf(lse), 0.0, mx.exp(lse - new_safe))[..., None]
-    b = mx.where(mx.isinf(block_lse), 0.0, mx.exp(block_lse - new_safe))[..., None]
-    return out * a + block_out * b, new
-
-
-def _block_backward(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: mx.array, delta: mx.array,
-                    allowed: mx.array, scale: float) -> tuple[mx.array, mx.array, mx.array]:
-    """Gradients through one key block, recomputing its probabilities from the saved log-sum-exp."""
-    s = (q @ k.swapaxes(-1, -2)) * scale
-    lse_safe = mx.where(mx.isinf(lse), 0.0, lse)[..., None]
-    p = mx.where(allowed & ~mx.isinf(lse)[..., None], mx.exp(s - lse_safe), 0.0)
-    dv = p.swapaxes(-1, -2) @ d_out
-    ds = p * ((d_out @ v.swapaxes(-1, -2)) - delta[..., None])
-    return (ds @ k) * scale, (ds.swapaxes(-1, -2) @ q) * scale, dv
-
-
-def _cut(*arrays: mx.array) -> tuple[mx.array, ...]:
-    """The same values as new leaves, through host memory.
-
-    Under ``mx.grad`` an array keeps its whole history alive even after ``mx.eval``; the ring's running
-    results would then hold every block's scores until the gradient is done. A round-trip through
-    NumPy starts a fresh graph, so each block is freed when the next one arrives.
+    ``mx.async_eval`` is not allowed inside ``mx.grad``, so an exchange moves while the caller
+    computes this way: the caller evaluates each tile of its work together with the next operation
+    of :meth:`pop` (one send or receive, in an order every rank shares), and MLX runs the two on
+    their own streams at once. :meth:`result` finishes what is left. Even ranks send each chunk
+    before receiving one and odd ranks the other way round, so no two neighbours wait on each other.
     """
-    return tuple(mx.array(np.array(a)) for a in arrays)
 
+    def __init__(self, ring: Ring, arrays: tuple[mx.array, ...], chunks: int) -> None:
+        length = arrays[0].shape[-2]
+        nxt, prv = (ring.rank + 1) % ring.size, (ring.rank - 1) % ring.size
+        self._count = len(arrays)
+        self._received: list[mx.array] = []
+        self._pending: deque[mx.array] = deque()
+        self._result: tuple[mx.array, ...] | None = None
+        for part in tiles(length, -(-length // chunks)):
+            packed = mx.stack([a[..., part, :] for a in arrays])  # one contiguous message per chunk
+            with ring.communicating():
+                sent = mx.distributed.send(packed, nxt, group=ring.group)
+                received = mx.distributed.recv_like(packed, prv, group=ring.group)
+            self._pending.extend((sent, received) if ring.rank % 2 == 0 else (received, sent))
+            self._received.append(received)
 
-# -- one rank of a distributed ring ----------------------------------------------------------------------
+    def pop(self) -> list[mx.array]:
+        """The next send or receive to evaluate, alongside a tile of work (none once all are done)."""
+        return [self._pending.popleft()] if self._pending else []
+
+    def result(self) -> tuple[mx.array, ...]:
+        """The previous rank's arrays, once every chunk has arrived and ours have left (as fresh
+        arrays: inside a custom VJP, MLX would keep every chunk and message alive with them)."""
+        if self._result is None:
+            while self._pending:
+                mx.eval(self._pending.popleft())
+            received = mx.concatenate(self._received, axis=-2)
+            self._received = []
+            self._result = detached(*(received[i] for i in range(self._count)))
+        return self._result
+
 
 class Ring:
     """This process's place in a ring: neighbours exchange blocks with ``mx.distributed`` send/recv."""
@@ -91,27 +91,23 @@ class Ring:
         self.group = group
         self.rank = group.rank() if group is not None else 0
         self.size = group.size() if group is not None else 1
+        device = mx.default_device()
+        self._streams = (mx.default_stream(device), mx.new_stream(device)) if self.size > 1 else None
 
-    def shift(self, *arrays: mx.array) -> tuple[mx.array, ...]:
-        """Send ``arrays`` to the next rank and return the previous rank's. Even ranks send first and
-        odd ranks receive first, so no two neighbours wait on each other."""
-        if self.size == 1:
-            return arrays
-        nxt, prv = (self.rank + 1) % self.size, (self.rank - 1) % self.size
-        arrays = tuple(mx.contiguous(a) for a in arrays)
-        mx.eval(*arrays)  # finish local work first, so no other collective starts mid-exchange
-        received = []
-        for a in arrays:
-            if self.rank % 2 == 0:
-                mx.eval(mx.distributed.send(a, nxt, group=self.group))
-                r = mx.distributed.recv_like(a, prv, group=self.group)
-                mx.eval(r)
-            else:
-                r = mx.distributed.recv_like(a, prv, group=self.group)
-                mx.eval(r)
-                mx.eval(mx.distributed.send(a, nxt, group=self.group))
-            received.append(r)
-        return tuple(received)
+    def computing(self) -> AbstractContextManager[object]:
+        """Where this rank's tiles run: a stream of their own (a ring of one needs none)."""
+        return mx.stream(self._streams[1]) if self._streams else nullcontext()
+
+    def communicating(self) -> AbstractContextManager[object]:
+        """The streams as they were outside :meth:`computing`, so that exchanges run where MLX puts
+        the group's backend (the CPU's default stream for ring and MPI, the GPU's for NCCL), beside
+        the tiles instead of in line with them."""
+        return mx.stream(self._streams[0]) if self._streams else nullcontext()
+
+    def start_shift(self, *arrays: mx.array, chunks: int = 1) -> Exchange:
+        """Start sending ``arrays`` (all of one shape, (..., length, dim)) to the next rank and
+        receiving the previous rank's, in ``chunks`` pieces along the length (see :class:`Exchange`)."""
+        return Exchange(self, arrays, chunks)
 
     def all_sum(self, x: mx.array) -> mx.array:
         """Sum over ranks, evaluated now: a collective left lazy could start on one rank while its
@@ -123,51 +119,83 @@ class Ring:
         return summed
 
 
-def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal: bool = True,
-                   ring: Ring | None = None) -> mx.array:
-    """Attention for this rank's striped shard: q, k, v are (batch, heads, local, head_dim), where
-    local = ceil(length / ranks); ``length`` is the real (unpadded) sequence length."""
-    ring = ring or Ring()
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    local = q.shape[-2]
-    q_pos = _positions(ring.rank, ring.size, local)
+# -- one rank of a distributed ring ----------------------------------------------------------------------
 
-    def owner_mask(step: int) -> mx.array:
-        return _mask(q_pos, _positions((ring.rank - step) % ring.size, ring.size, local), length, causal)
+def exchange_chunks(rows: list[slice]) -> int:
+    """Chunks per exchange: a send and a receive per chunk, each beside one of the ``rows`` tiles."""
+    return 1
+
+
+def attend_block(partials: list[Partial], q: mx.array, k: mx.array, v: mx.array, seen: Visibility,
+                 rows: list[slice], block: int, exchange: Exchange | None = None) -> list[Partial]:
+    """One step of the forward: every tile of queries (``rows`` of the scaled ``q``) attends the
+    block ``k``/``v`` held now, while ``exchange`` (the next block) moves alongside, one operation
+    beside each tile of queries."""
+    return [p.attend(q[..., r, :], k, v, seen, r, block, alongside=exchange.pop() if exchange else None)
+            for p, r in zip(partials, rows, strict=True)]
+
+
+def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal: bool = True,
+                   ring: Ring | None = None, block: int = BLOCK, fused: bool | None = None) -> mx.array:
+    """Attention for this rank's striped shard: q, k, v are (batch, heads, local, head_dim), where
+    local = ceil(length / ranks); ``length`` is the real (unpadded) sequence length.
+
+    On a ring of one without padding, ``fused`` chooses the fused kernel (True), the blockwise path
+    (False) or whichever is better for this size and device (None; see the module's docstring).
+    """
+    ring = ring or Ring()
+    if ring.size == 1 and q.shape[-2] == length and (fused_is_better(q) if fused is None else fused):
+        return fused_attention(q, k, v, causal=causal)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    rows = tiles(q.shape[-2], block)
+    chunks = exchange_chunks(rows)
+
+    def seen(step: int) -> Visibility:
+        return Visibility.striped(ring.rank, (ring.rank - step) % ring.size, ring.size, length, causal)
 
     @mx.custom_function
     def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
-        qf, kb, vb = q.astype(mx.float32), k.astype(mx.float32), v.astype(mx.float32)
-        out = mx.zeros(qf.shape, dtype=mx.float32)
-        lse = mx.full(qf.shape[:-1], NEG_INF, dtype=mx.float32)
-        for step in range(ring.size):
-            block_out, block_lse = _block_forward(qf, kb, vb, owner_mask(step), scale)
-            out, lse = _merge(out, lse, block_out, block_lse)
-            if ring.size > 1:
-                out, lse = _cut(out, lse)  # free this block's scores before the next block arrives
-            if step < ring.size - 1:
-                kb, vb = ring.shift(kb, vb)
-        return out.astype(q.dtype), lse
+        with ring.computing():
+            qs, kb, vb = detached(q, k, v)
+            qs = qs * scale
+            partials = [Partial.empty(qs[..., r, :]) for r in rows]
+            for step in range(ring.size):
+                coming = ring.start_shift(kb, vb, chunks=chunks) if step < ring.size - 1 else None
+                partials = attend_block(partials, qs, kb, vb, seen(step), rows, block, coming)
+                if coming is not None:
+                    kb, vb = coming.result()
+            results = [p.result() for p in partials]
+            return (mx.concatenate([o for o, _ in results], axis=-2),
+                    mx.concatenate([s for _, s in results], axis=-1))
 
     @attend.vjp
     def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
                    outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, mx.array, mx.array]:
         q, k, v = primals
-        d_out = cotangents[0].astype(mx.float32)
-        out, lse = outputs
-        qf, kb, vb = q.astype(mx.float32), k.astype(mx.float32), v.astype(mx.float32)
-        delta = mx.sum(d_out * out.astype(mx.float32), axis=-1)
-        dq, dkb, dvb = mx.zeros_like(qf), mx.zeros_like(kb), mx.zeros_like(vb)
-        for step in range(ring.size):
-            gq, gk, gv = _block_backward(qf, kb, vb, d_out, lse, delta, owner_mask(step), scale)
-            dq, dkb, dvb = dq + gq, dkb + gk, dvb + gv
-            if ring.size > 1:
-                (dq,) = _cut(dq)
-            kb, vb, dkb, dvb = ring.shift(kb, vb, dkb, dvb)  # n shifts bring every gradient home
-        return dq.astype(q.dtype), dkb.astype(k.dtype), dvb.astype(v.dtype)
+        with ring.computing():
+            qs, kb, vb, d_out, out, lse = detached(q, k, v, cotangents[0], *outputs)
+            qs = qs * scale
+            delta = mx.sum(d_out * out, axis=-1)
+            dq = [mx.zeros_like(qs[..., r, :]) for r in rows]
+            finished: tuple[mx.array, ...] = ()  # the gradients of the block held last step, to pass on
+            for step in range(ring.size):
+                # one message a step: the block the next rank attends next, and the gradients of the
+                # block it attends now (it adds its share and passes them on)
+                outgoing = ((kb, vb) if step < ring.size - 1 else ()) + finished
+                exchange = ring.start_shift(*outgoing, chunks=chunks) if outgoing else None
+                dk, dv = tile_gradients(qs, kb, vb, d_out, lse, delta, seen(step), block, dq,
+                                        alongside=exchange.pop if exchange else list)
+                received = exchange.result() if exchange else ()
+                if step < ring.size - 1:
+                    (kb, vb), received = received[:2], received[2:]
+                finished = detached(dk + received[0], dv + received[1]) if received else (dk, dv)
+            if ring.size > 1:  # the last hop brings every block's gradients home
+                finished = ring.start_shift(*finished, chunks=chunks).result()
+            dk, dv = finished
+            return (mx.concatenate(dq, axis=-2) * scale).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
 
     outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
-    return outputs[0]
+    return outputs[0].astype(q.dtype)
 
 
 # -- every rank of a ring, in one process ----------------------------------------------------------------
@@ -188,51 +216,59 @@ def unshard(parts: list[mx.array], length: int) -> mx.array:
     return striped.reshape(*striped.shape[:-3], -1, striped.shape[-1])[..., :length, :]
 
 
-def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: int, causal: bool = True) -> mx.array:
-    """Full-sequence attention computed the way a ring of ``ranks`` computes it, all in this process."""
+def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: int, causal: bool = True,
+                             block: int = BLOCK) -> mx.array:
+    """Full-sequence attention computed the way a ring of ``ranks`` computes it, all in this process:
+    at step ``t`` rank ``r`` attends the block of rank ``r - t``, and gradients reach each block in
+    the order the ring adds them."""
     length = q.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1])
-    local = -(-length // ranks)
-    pos = [_positions(r, ranks, local) for r in range(ranks)]
+    rows = tiles(-(-length // ranks), block)
 
-    def masks(step: int) -> list[mx.array]:
-        return [_mask(pos[r], pos[(r - step) % ranks], length, causal) for r in range(ranks)]
-
-    def rotate(blocks: list[mx.array]) -> list[mx.array]:
-        return [blocks[(r - 1) % ranks] for r in range(ranks)]
+    def seen(rank: int, step: int) -> Visibility:
+        return Visibility.striped(rank, (rank - step) % ranks, ranks, length, causal)
 
     @mx.custom_function
     def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
-        qs, kb, vb = (shard(t.astype(mx.float32), ranks) for t in (q, k, v))
-        out = [mx.zeros(x.shape, dtype=mx.float32) for x in qs]
-        lse = [mx.full(x.shape[:-1], NEG_INF, dtype=mx.float32) for x in qs]
+        qs, ks, vs = (shard(t, ranks) for t in detached(q, k, v))
+        qs = [x * scale for x in qs]
+        partials = [[Partial.empty(x[..., r, :]) for r in rows] for x in qs]
         for step in range(ranks):
-            for r, allowed in enumerate(masks(step)):
-                block = _block_forward(qs[r], kb[r], vb[r], allowed, scale)
-                out[r], lse[r] = _merge(out[r], lse[r], *block)
-            kb, vb = rotate(kb), rotate(vb)
-        return unshard(out, length).astype(q.dtype), mx.stack(lse)
+            for rank in range(ranks):
+                source = (rank - step) % ranks
+                for i, r in enumerate(rows):
+                    partials[rank][i] = partials[rank][i].attend(qs[rank][..., r, :], ks[source], vs[source],
+                                                                 seen(rank, step), r, block)
+        results = [[p.result() for p in mine] for mine in partials]
+        out = [mx.concatenate([o for o, _ in mine], axis=-2) for mine in results]
+        lse = [mx.concatenate([s for _, s in mine], axis=-1) for mine in results]
+        return unshard(out, length), mx.stack(lse)
 
     @attend.vjp
     def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
                    outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, ...]:
         q, k, v = primals
-        out, lse = outputs
-        qs, kb, vb = (shard(t.astype(mx.float32), ranks) for t in (q, k, v))
-        d_out = shard(cotangents[0].astype(mx.float32), ranks)
-        outs = shard(out.astype(mx.float32), ranks)
-        delta = [mx.sum(d * o, axis=-1) for d, o in zip(d_out, outs, strict=True)]
-        dq = [mx.zeros_like(x) for x in qs]
-        dk, dv = [mx.zeros_like(x) for x in kb], [mx.zeros_like(x) for x in vb]
+        qs, ks, vs, d_out, out = (shard(t, ranks) for t in detached(q, k, v, cotangents[0], outputs[0]))
+        (lse,) = detached(outputs[1])
+        qs = [x * scale for x in qs]
+        delta = [mx.sum(d * o, axis=-1) for d, o in zip(d_out, out, strict=True)]
+        dq = [[mx.zeros_like(x[..., r, :]) for r in rows] for x in qs]
+        dk: list[mx.array | None] = [None] * ranks
+        dv: list[mx.array | None] = [None] * ranks
         for step in range(ranks):
-            for r, allowed in enumerate(masks(step)):
-                gq, gk, gv = _block_backward(qs[r], kb[r], vb[r], d_out[r], lse[r], delta[r], allowed, scale)
-                dq[r], dk[r], dv[r] = dq[r] + gq, dk[r] + gk, dv[r] + gv
-            kb, vb, dk, dv = rotate(kb), rotate(vb), rotate(dk), rotate(dv)
-        return tuple(unshard(g, length).astype(t.dtype) for g, t in ((dq, q), (dk, k), (dv, v)))
+            for rank in range(ranks):
+                source = (rank - step) % ranks
+                gk, gv = tile_gradients(qs[rank], ks[source], vs[source], d_out[rank], lse[rank], delta[rank],
+                                        seen(rank, step), block, dq[rank])
+                before_k, before_v = dk[source], dv[source]
+                dk[source] = gk if before_k is None else before_k + gk
+                dv[source] = gv if before_v is None else before_v + gv
+        grads = ([mx.concatenate(g, axis=-2) * scale for g in dq], cast(list[mx.array], dk),
+                 cast(list[mx.array], dv))
+        return tuple(unshard(g, length).astype(t.dtype) for g, t in zip(grads, (q, k, v), strict=True))
 
     outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
-    return outputs[0]
+    return outputs[0].astype(q.dtype)
 
 
 def naive_attention(q: mx.array, k: mx.array, v: mx.array, *, causal: bool = True) -> mx.array:
