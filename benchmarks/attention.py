@@ -96,15 +96,18 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     seen = Visibility.striped(ring.rank, (ring.rank - 1) % ring.size, ring.size, length, causal=True)
 
     def tiles_alone() -> None:
-        attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK)
+        with ring.computing():
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK)
 
     def exchange_alone() -> None:
-        ring.start_shift(kb, vb, chunks=exchange_chunks(rows)).result()
+        with ring.computing():
+            ring.start_shift(kb, vb, chunks=exchange_chunks(rows)).result()
 
     def together() -> None:
-        exchange = ring.start_shift(kb, vb, chunks=exchange_chunks(rows))
-        attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK, exchange)
-        exchange.result()
+        with ring.computing():
+            exchange = ring.start_shift(kb, vb, chunks=exchange_chunks(rows))
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK, exchange)
+            exchange.result()
 
     seconds = {}
     for name, fn in (("exchange", exchange_alone), ("tiles", tiles_alone), ("together", together)):
