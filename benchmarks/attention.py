@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -187,20 +186,12 @@ def worker(lengths: list[int], long_lengths: list[int], repeats: int, backend: s
             print(json.dumps(row), flush=True)
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_ring(ranks: int, lengths: list[int], long_lengths: list[int], repeats: int, backend: str) -> list[dict]:
     """Every rank's rows. Ring-backend ranks are started the way ``mlx.launch`` starts them (each with
     its ``MLX_RANK`` and one hostfile of 127.0.0.1 ports) but without the launcher, whose output loop
     polls without sleeping: it burned more CPU than a rank, which 2 cores would charge to the ranks."""
+    from energy_core.testing import loopback_hostfile
+
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [sys.executable, __file__, "--worker", "--repeats", str(repeats), "--backend", backend,
@@ -209,8 +200,7 @@ def run_ring(ranks: int, lengths: list[int], long_lengths: list[int], repeats: i
         if ranks == 1:
             launches = [(command, env)]
         elif backend == "ring":
-            hostfile = Path(folder) / "hostfile.json"
-            hostfile.write_text(json.dumps([[f"127.0.0.1:{port}"] for port in free_ports(ranks)]))
+            hostfile = loopback_hostfile(Path(folder) / "hostfile.json", ranks)
             launches = [(command, {**env, "MLX_RANK": str(rank), "MLX_HOSTFILE": str(hostfile)})
                         for rank in range(ranks)]
         else:

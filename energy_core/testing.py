@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -152,3 +153,16 @@ def _captured_logs() -> Iterator[list[str]]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+def loopback_hostfile(path: Path, ranks: int) -> Path:
+    """Write the hostfile of an ``mx.distributed`` ring backend whose ``ranks`` all listen on 127.0.0.1,
+    each on a port free right now (one list of ``address:port`` per rank), and return ``path``."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(ranks)]
+    with contextlib.ExitStack() as stack:
+        for s in sockets:
+            stack.enter_context(s)
+            s.bind(("127.0.0.1", 0))
+        ports = [s.getsockname()[1] for s in sockets]
+    path.write_text(json.dumps([[f"127.0.0.1:{port}"] for port in ports]))
+    return path

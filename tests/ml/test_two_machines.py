@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from energy_core.features import FeatureStore
 from energy_core.ml import TrainConfig, train
+from energy_core.testing import loopback_hostfile
 from tests.homes import forty_days_of_pacw
 from tests.processes import child_env, energy_command
 
@@ -28,20 +28,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return forty_days_of_pacw(tmp_path_factory.mktemp("machines"))
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (each machine of a real ring listens on its own)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_machines_started_by_hand_train_as_one_process_does(home: Path, tmp_path: Path) -> None:
-    hostfile = tmp_path / "hostfile.json"  # what every machine of the ring is given: one list of addresses per rank
-    hostfile.write_text(json.dumps([[f"127.0.0.1:{port}"] for port in free_ports(2)]))
+    # what every machine of the ring is given: one list of addresses per rank
+    hostfile = loopback_hostfile(tmp_path / "hostfile.json", 2)
     machines = [subprocess.Popen(energy_command("train", "--distributed", *OPTIONS, "--model", str(tmp_path / "two")),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                  env=child_env({"ENERGY_HOME": str(home), "MLX_RANK": str(rank),
