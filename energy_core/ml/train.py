@@ -177,7 +177,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     state = TrainState()
     if warm_start is not None:
-        model.load_weights(str(_kept_weights(warm_start)))
+        model.load_weights(str(_kept_weights(warm_start, _checkpoint(warm_start))))
     if resume and (out / CHECKPOINT).exists():
         state = load_checkpoint(out, model, optimizer)
         progress(f"resumed {config.entity} from epoch {state.epoch} (step {state.step})")
@@ -266,18 +266,19 @@ def load_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer | N
 def load_model(out: Path) -> tuple[Forecaster, dict]:
     """A trained model, with the weights of its lowest validation loss (the last epoch's when no epoch
     was validated), and its checkpoint record (configuration, feature-store build, target statistics)."""
-    if not (out / CHECKPOINT).exists():
-        raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
-    meta = json.loads((out / CHECKPOINT).read_text())
+    meta = _checkpoint(out)
     model = Forecaster(ModelConfig(**meta["model"]))
-    model.load_weights(str(_kept_weights(out)))
+    model.load_weights(str(_kept_weights(out, meta)))
     model.eval()
     return model, meta
 
 
-def _kept_weights(out: Path) -> Path:
-    """The weights of the lowest validation loss, or the last epoch's when no epoch was validated."""
+def _checkpoint(out: Path) -> dict:
     if not (out / CHECKPOINT).exists():
         raise ConfigError(f"no checkpoint in {out}; train one with `energy train`")
-    best = json.loads((out / CHECKPOINT).read_text())["state"].get("best_epoch")
-    return out / ("best.safetensors" if best else "model.safetensors")
+    return cast(dict, json.loads((out / CHECKPOINT).read_text()))
+
+
+def _kept_weights(out: Path, meta: dict) -> Path:
+    """The weights of the lowest validation loss, or the last epoch's when no epoch was validated."""
+    return out / ("best.safetensors" if meta["state"].get("best_epoch") else "model.safetensors")
