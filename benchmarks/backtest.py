@@ -148,7 +148,7 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     from energy_core.features import FeatureStore
     from energy_core.features.calendar import CALENDAR_FEATURES
     from energy_core.ml import TrainConfig
-    from energy_core.ml.backtest import FIRST_MODEL, BacktestPlan, backtest
+    from energy_core.ml.backtest import FIRST_MODEL, BacktestPlan, add_months, backtest
     from energy_core.ml.evaluate import BANDS
 
     retrained = {3: "quarterly"}.get(retrain_months, f"every {retrain_months} months")
@@ -172,18 +172,14 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     calendar = values[:, [info.features.index(f) for f in CALENDAR_FEATURES]].astype(np.float64)
     periods = plan.periods()
     first = periods[0][0]
-    once = peer_forecast(ts, demand, calendar, _month_before(first), first, plan.test_end, seed)
-    again = pl.concat(peer_forecast(ts, demand, calendar, _month_before(start), start, end, seed)
+    once = peer_forecast(ts, demand, calendar, add_months(first, -1), first, plan.test_end, seed)
+    again = pl.concat(peer_forecast(ts, demand, calendar, add_months(start, -1), start, end, seed)
                       for start, end in periods)
     both = [hours.drop(FIRST_MODEL).join(again, on="ts").with_columns(retrain=pl.lit(retrained)),
             hours.drop("model", *BANDS).rename({FIRST_MODEL: "model"}).join(once, on="ts")  # its quantiles: not kept
             .with_columns(retrain=pl.lit("once"))]
     return pl.concat(both, how="diagonal").with_columns(entity=pl.lit(entity), seed=pl.lit(seed),
                                                         train_seconds=pl.lit(seconds))
-
-
-def _month_before(moment: datetime) -> datetime:
-    return moment.replace(year=moment.year - (moment.month == 1), month=(moment.month - 2) % 12 + 1)
 
 
 # -- the tables --------------------------------------------------------------------------------------

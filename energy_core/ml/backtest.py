@@ -58,7 +58,7 @@ class BacktestPlan:
         if self.retrain_months < 1:
             raise ConfigError(f"retrain every 1 month or more, not {self.retrain_months}")
         starts = [self.test_start]
-        while (following := _add_months(starts[-1], self.retrain_months)) < self.test_end:
+        while (following := add_months(starts[-1], self.retrain_months)) < self.test_end:
             starts.append(following)
         return list(zip(starts, [*starts[1:], self.test_end], strict=True))
 
@@ -77,7 +77,7 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
     previous: Path | None = None
     hours, first_model = [], None
     for start, end in plan.periods():
-        splits = Splits(val_start=_add_months(start, -1), test_start=start)
+        splits = Splits(val_start=add_months(start, -1), test_start=start)
         store.build([config.entity], splits=splits)
         folder = out / "models" / f"{config.entity}-{start:%Y-%m-%d}"
         epochs = config.epochs if previous is None else plan.warm_epochs
@@ -139,6 +139,7 @@ def _with_reference(store: FeatureStore, entity: str, reference: str, scored: pl
     return scored.with_columns(pl.Series(REFERENCE, values[rows, column].astype(np.float64))).filter(known)
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` as many calendar months later (earlier when negative), on the same day and hour."""
     index = moment.year * 12 + moment.month - 1 + months
     return moment.replace(year=index // 12, month=index % 12 + 1)
