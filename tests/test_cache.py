@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from energy_core.ingest.cache import RawCache, request_key
+from energy_core.ingest.catalog import Catalog
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
 
@@ -36,3 +39,31 @@ def test_corrupt_database_is_quarantined_and_replaced(tmp_path):
     assert cache.get("k", now=NOW) is not None
     assert len(list(tmp_path.glob("responses.sqlite.corrupt-*"))) == 1
     cache.close()
+
+
+def _open_home_databases(home: str, barrier, outcomes) -> None:
+    barrier.wait()
+    try:
+        Catalog(Path(home)).close()
+        RawCache(Path(home) / "raw").close()
+        outcomes.put("opened")
+    except Exception as exc:  # the parent reports what went wrong
+        outcomes.put(repr(exc))
+
+
+def test_processes_opening_a_new_home_at_once_all_wait_their_turn_and_the_cache_is_kept(tmp_path):
+    """Two runs started together once failed on "database is locked" (SQLite does not wait out that case),
+    and the raw cache took the lock for damage and moved itself aside."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(15):
+        home = tmp_path / str(trial)
+        barrier, outcomes = context.Barrier(6), context.Queue()
+        children = [context.Process(target=_open_home_databases, args=(str(home), barrier, outcomes))
+                    for _ in range(6)]
+        for child in children:
+            child.start()
+        results = [outcomes.get(timeout=60) for _ in children]
+        for child in children:
+            child.join()
+        assert results == ["opened"] * 6, results
+        assert not list((home / "raw").glob("*corrupt*"))

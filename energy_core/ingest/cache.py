@@ -17,6 +17,7 @@ from pathlib import Path
 
 from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
+from energy_core.ingest.database import WAIT_SECONDS, connect, is_busy
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,16 @@ class CachedResponse:
     fetched_at: datetime
 
 
+def _set_up(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash of energy; a power cut may lose the
+    # last few, which the next run fetches again: a cache need not pay a disk flush per response
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, _SCHEMA_VERSION):
+        raise sqlite3.DatabaseError(f"unknown cache schema version {version}")
+    db.executescript(_SCHEMA)
+    db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+
 class RawCache:
     """SQLite-backed cache under ``<home>/raw/``. Safe to share between threads of one process."""
 
@@ -62,10 +73,13 @@ class RawCache:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            return connect(self.path, _set_up)
         except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise StorageError(f"the raw cache {self.path} stayed locked by another process for "
+                                   f"{WAIT_SECONDS:.0f} s; run again once it has finished") from None
             self._quarantine(exc)
-            return self._connect()
+            return connect(self.path, _set_up)
 
     def _quarantine(self, exc: Exception) -> None:
         """Move an unreadable database (and its journal files) aside; the cache starts empty."""
@@ -76,18 +90,6 @@ class RawCache:
             if part.exists():
                 part.rename(part.with_name(f"{part.name}.{stamp}"))
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash of energy; a power cut may lose the
-        # last few, which the next run fetches again: a cache need not pay a disk flush per response
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _SCHEMA_VERSION):
-            db.close()
-            raise sqlite3.DatabaseError(f"unknown cache schema version {version}")
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        return db
 
     def get(self, key: str, *, now: datetime | None = None) -> CachedResponse | None:
         """Return a live entry, or None when absent, expired or unreadable (a miss: the caller refetches)."""
@@ -97,9 +99,11 @@ class RawCache:
                     "SELECT request, status, content_type, body, fetched_at FROM responses WHERE key = ?", (key,)
                 ).fetchone()
             except sqlite3.DatabaseError as exc:
+                if is_busy(exc):  # another process holds the database longer than the wait: refetch
+                    return None
                 self._db.close()
                 self._quarantine(exc)
-                self._db = self._connect()
+                self._db = connect(self.path, _set_up)
                 return None
         if row is None:
             return None

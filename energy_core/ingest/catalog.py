@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
 from energy_core.home import Home
+from energy_core.ingest.database import connect
 from energy_core.plugin.interfaces import Window
 
 _SCHEMA = """
@@ -149,9 +150,7 @@ class Catalog:
         self.path = Home.of(home).catalog
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            self._db = connect(self.path, lambda db: db.executescript(_SCHEMA))
         except sqlite3.OperationalError as exc:
             raise StorageError(f"could not open the catalog {self.path}: {exc}; check free disk space and "
                                "permissions") from None

@@ -5,12 +5,24 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TextIO
 
 from energy_core.errors import StorageError
 
 logger = logging.getLogger(__name__)
+
+
+def _holder(fh: TextIO) -> str:
+    """The holder's pid, which it writes just after it takes the lock: wait briefly if it has not yet."""
+    for _ in range(20):
+        fh.seek(0)
+        holder = fh.read().strip()
+        if holder:
+            return holder
+        time.sleep(0.05)
+    return "another process"
 
 
 class StoreLock:
@@ -26,8 +38,7 @@ class StoreLock:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = _holder(fh)
             fh.close()
             raise StorageError(f"{self.path.parent} is locked by {holder}, which is writing it; wait for it to "
                                "finish and run again") from None
