@@ -15,7 +15,7 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def connect(path: Path, setup: Callable[[sqlite3.Connection], None], *,
+def connect(path: Path, setup: Callable[[sqlite3.Connection], object], *,
             wait: float = WAIT_SECONDS) -> sqlite3.Connection:
     """Open ``path`` in WAL mode and run ``setup`` (its schema) on it, waiting up to ``wait`` seconds for locks.
 
