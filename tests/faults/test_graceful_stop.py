@@ -10,6 +10,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import polars as pl
+import pytest
+
 from energy_core.ingest.catalog import Catalog
 from energy_core.plugin.simulator import Throttle
 from energy_eia.simulator import EiaSimulator
@@ -43,14 +46,17 @@ def pending(home) -> int:
         catalog.close()
 
 
-def clean_values(tmp_path):
+@pytest.fixture(scope="module")
+def clean_values(tmp_path_factory) -> pl.DataFrame:
+    """What an uninterrupted run stores (one run for the module's tests)."""
+    home = tmp_path_factory.mktemp("clean")
     with EiaSimulator(respondents=("PACW",)) as sim:
-        result = energy(*RUN, *FOUR_YEARS, "--home", str(tmp_path / "clean"), env=sim.env())
+        result = energy(*RUN, *FOUR_YEARS, "--home", str(home), env=sim.env())
     assert result.returncode == 0, result.stderr
-    return values(tmp_path / "clean")
+    return values(home)
 
 
-def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run_resumes(tmp_path):
+def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run_resumes(tmp_path, clean_values):
     home = tmp_path / "home"
     with slow_run(home) as child:
         child.send_signal(signal.SIGINT)
@@ -71,10 +77,10 @@ def test_first_ctrl_c_finishes_the_current_windows_records_them_and_the_next_run
     assert result.returncode == 0, result.stderr
     assert f"resumed: {statuses.count('interrupted')} window(s)" in result.stdout
     assert pending(home) == 0
-    assert values(home).equals(clean_values(tmp_path))
+    assert values(home).equals(clean_values)
 
 
-def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
+def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path, clean_values):
     home = tmp_path / "home"
     with slow_run(home) as child:
         child.send_signal(signal.SIGTERM)
@@ -90,4 +96,4 @@ def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path):
     with EiaSimulator(respondents=("PACW",)) as sim:
         result = energy(*RUN, *FOUR_YEARS, "--home", str(home), env=sim.env())
     assert result.returncode == 0, result.stderr
-    assert values(home).equals(clean_values(tmp_path))
+    assert values(home).equals(clean_values)

@@ -166,7 +166,7 @@ def test_blockwise_memory_is_a_small_share_of_the_fused_kernels_on_the_cpu():
         assert peak(both(blockwise), q, k, v) <= 0.3 * peak(both(fused(True)), q, k, v)
 
 
-@pytest.mark.parametrize("processes", [2, 3])
+@pytest.mark.parametrize("processes", [2, pytest.param(3, marks=pytest.mark.slow, id="3 (slow)")])
 def test_real_processes_under_mlx_launch_equal_plain_attention(processes):
     result = launch([str(Path(__file__).with_name("ring_worker.py"))], processes=processes)
     assert result.returncode == 0, result.stdout + result.stderr
