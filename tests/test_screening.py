@@ -25,6 +25,8 @@ from energy_core.ops.screening import (
     screen,
     screen_store,
 )
+from energy_core.storage.flags import FLAG_SCHEMA
+from energy_core.storage.flags import save as save_flags
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.processes import energy
@@ -240,8 +242,22 @@ def test_energy_quality_screen_reports_categories_and_stores_the_imputed_series(
     assert "imputed: 4 hours, stored as demand.imputed.profile" in result.stdout
     flags = json.loads(energy("quality", "--json", "--home", str(screened_home)).stdout)
     assert not [f for f in flags if f["series"].startswith("demand.imputed")], "the imputed series' gaps are no gaps"
+    saved = pl.read_parquet(screened_home / "quality" / "flags.parquet")
+    assert saved.filter(pl.col("check") == "screen").height == 1, "a run without --screen keeps the screening's flags"
     screened = json.loads(energy("quality", "--screen", "--json", "--home", str(screened_home)).stdout)
     assert [(f["check"], f["detail"]) for f in screened if f["check"] == "screen"] == [("screen", "LOCAL_DEM_UP")]
+
+
+def test_checking_some_regions_replaces_their_saved_flags_and_keeps_the_others(tmp_path):
+    def flag(check: str, region: str) -> pl.DataFrame:
+        return pl.DataFrame([{"check": check, "dataset": "eia.region", "region": region, "series": "demand",
+                              "start": START, "end": START, "hours": 1, "detail": ""}], schema=FLAG_SCHEMA)
+
+    save_flags(pl.concat([flag("stuck", "PACW"), flag("screen", "PACW"), flag("stuck", "ERCO")]), tmp_path)
+    save_flags(flag("outlier", "PACW"), tmp_path, regions=["PACW"], keep_checks=["screen"])
+    saved = pl.read_parquet(tmp_path / "quality" / "flags.parquet")
+    assert sorted(saved.select("check", "region").rows()) == [("outlier", "PACW"), ("screen", "PACW"),
+                                                              ("stuck", "ERCO")]
 
 
 # -- the mis-stamp check --------------------------------------------------------------------------

@@ -39,6 +39,8 @@ def quality_command(ctx: click.Context, datasets: tuple[str, ...], regions: tupl
 
     config = QualityConfig(stuck_hours=stuck_hours, outlier_z=outlier_z)
     flags = check(home, tuple(datasets), tuple(regions), config, quality_checks(plugin_manager(ctx)))
+    from energy_core.ops.screening import CHECK as SCREEN
+
     screening = None
     if screen:
         from energy_core.ops.screening import save_imputed, screen_store
@@ -46,7 +48,7 @@ def quality_command(ctx: click.Context, datasets: tuple[str, ...], regions: tupl
         screening = screen_store(home, tuple(datasets), tuple(regions))
         flags = pl.concat([flags, screening.flags])
         stored = save_imputed(home, screening)
-    path = save(flags, home)
+    path = save(flags, home, datasets=datasets, regions=regions, keep_checks=() if screen else (SCREEN,))
     if as_json:
         click.echo(json.dumps(flags.to_dicts(), indent=2, default=str))
         return

@@ -54,13 +54,14 @@ def ingest_source(home: Home | Path | str, source: str, *, regions: Sequence[str
 
 def check_quality(home: Home | Path | str) -> int:
     """Run ``energy quality``'s checks (the installed plugins' too) over the store and save the flags
-    (the monitor reads them); return how many spans were flagged."""
+    (the monitor reads them); return how many spans were flagged. The screening's flags are kept."""
     from energy_core.ops.quality import check, save
+    from energy_core.ops.screening import CHECK as SCREEN
     from energy_core.plugin.manager import get_plugin_manager
     from energy_core.plugin.registry import quality_checks
 
     flags = check(Home.of(home), checks=quality_checks(get_plugin_manager()))
-    save(flags, Home.of(home))
+    save(flags, Home.of(home), keep_checks=(SCREEN,))  # the screening's flags stay until it runs again
     return flags.height
 
 

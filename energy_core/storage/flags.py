@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -20,10 +21,19 @@ FLAG_SCHEMA = pl.Schema({"check": pl.String(), "dataset": pl.String(), "region":
 """One row per flagged span: [start, end] are the first and last flagged hours."""
 
 
-def save(flags: pl.DataFrame, home: Home | Path) -> Path:
-    """Replace the saved flags atomically (the feature store reads them at its next build)."""
+def save(flags: pl.DataFrame, home: Home | Path, *, datasets: Collection[str] = (), regions: Collection[str] = (),
+         keep_checks: Collection[str] = ()) -> Path:
+    """Save ``flags`` atomically in place of the saved flags of the ``datasets`` and ``regions`` just checked
+    (every one when empty). The flags of other datasets and regions stay, and so do those of
+    ``keep_checks``: the checks that were not run this time (the screening, say)."""
     path = Home.of(home).quality_flags
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        checked = ((pl.col("dataset").is_in(list(datasets)) if datasets else pl.lit(True))
+                   & (pl.col("region").is_in(list(regions)) if regions else pl.lit(True))
+                   & ~pl.col("check").is_in(list(keep_checks)))
+        kept = pl.read_parquet(path).cast(FLAG_SCHEMA).filter(~checked.fill_null(False))
+        flags = pl.concat([kept, flags.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA)])
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
     try:
         flags.write_parquet(tmp)
