@@ -5,7 +5,7 @@ Layout: ``<home>/forecasts/entity=<entity>/month=YYYY-MM/<issued at>-<id>.parque
 forecast (one row per forecast hour), partitioned by entity and by the month it was issued in. A file
 is written to a temporary name, synced and renamed to a name no other issue has: an issue is a fact,
 never overwritten, and a later forecast of the same hours is another issue. A reader lists finished
-files only, so it never sees half of one.
+files only, so it never sees half of one. Once a month is over, its files are merged into one.
 """
 
 from __future__ import annotations
@@ -142,15 +142,48 @@ def _entity_dir(home: Home | Path, entity: str) -> Path:
 
 
 def record(home: Home | Path, issue: Issue) -> Path:
-    """Store ``issue`` under a name of its own, whole or not at all; return its path."""
+    """Store ``issue`` under a name of its own, whole or not at all; return its path. The first issue of
+    a month compacts the entity's earlier months (see :func:`compact`)."""
     directory = _entity_dir(home, issue.entity) / f"month={issue.issued_at:%Y-%m}"
-    path = directory / f"{issue.issued_at:%Y%m%dT%H%M%S%fZ}-{issue.issue_id}.parquet"
-    tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
+    new_month = not directory.exists()
+    path = _write(issue.frame(), directory, f"{issue.issued_at:%Y%m%dT%H%M%S%fZ}-{issue.issue_id}.parquet",
+                  f"the forecast issued for {issue.entity}")
+    if new_month:
+        compact(home, issue.entity, before=issue.issued_at)
+    return path
+
+
+def compact(home: Home | Path, entity: str, *, before: datetime) -> int:
+    """Merge the issue files of each of ``entity``'s months before the month of ``before`` into one file;
+    return how many files were merged away. A server issuing every hour leaves about 720 files a month.
+
+    The merged file is written whole before the files it holds are removed, and readers drop rows they
+    see twice (:func:`issued`), so a crash between the two, or two processes compacting at once, loses
+    and duplicates nothing.
+    """
+    current = f"month={before.astimezone(UTC):%Y-%m}"
+    merged = 0
+    for month in sorted(_entity_dir(home, entity).glob("month=*")):
+        parts = _finished(month)
+        if month.name >= current or len(parts) < 2:
+            continue
+        frame = (pl.read_parquet(parts, schema=ISSUED_SCHEMA, missing_columns="insert")
+                 .unique(["issue_id", "ts"], keep="first").sort("issued_at", "issue_id", "ts"))
+        _write(frame, month, f"compacted-{uuid.uuid4().hex}.parquet", f"the forecasts issued for {entity}")
+        for part in parts:
+            part.unlink(missing_ok=True)
+        merged += len(parts) - 1
+    return merged
+
+
+def _write(frame: pl.DataFrame, directory: Path, name: str, what: str) -> Path:
+    """Write ``frame`` to ``directory/name`` through a synced temporary file: whole or not at all."""
+    path, tmp = directory / name, directory / f".tmp-{uuid.uuid4().hex}.parquet"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(directory)
         with open(tmp, "wb") as fh:
-            issue.frame().write_parquet(fh, compression="zstd")
+            frame.write_parquet(fh, compression="zstd")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -162,8 +195,8 @@ def record(home: Home | Path, issue: Issue) -> Path:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise StorageError(f"could not record the forecast issued for {issue.entity} in {directory}: "
-                           f"{exc.strerror or exc}; check free disk space and permissions") from None
+        raise StorageError(f"could not record {what} in {directory}: {exc.strerror or exc}; check free disk "
+                           "space and permissions") from None
     return path
 
 
@@ -187,9 +220,12 @@ def entities(home: Home | Path) -> list[str]:
 def files(home: Home | Path, entity: str, *, since: datetime | None = None) -> list[Path]:
     """The finished issue files of ``entity``, oldest first (those of months before ``since`` left out)."""
     first_month = f"month={since.astimezone(UTC):%Y-%m}" if since is not None else ""
-    found = [path for month in sorted(_entity_dir(home, entity).glob("month=*")) if month.name >= first_month
-             for path in sorted(month.glob("*.parquet")) if not path.name.startswith(".")]
-    return found
+    return [path for month in sorted(_entity_dir(home, entity).glob("month=*")) if month.name >= first_month
+            for path in _finished(month)]
+
+
+def _finished(month: Path) -> list[Path]:
+    return [path for path in sorted(month.glob("*.parquet")) if not path.name.startswith(".")]
 
 
 def issued(home: Home | Path, entity: str, *, since: datetime | None = None,
@@ -202,7 +238,8 @@ def issued(home: Home | Path, entity: str, *, since: datetime | None = None,
     paths = files(home, entity, since=since)
     if not paths:
         return ISSUED_SCHEMA.to_frame()
-    frame = pl.read_parquet(paths, schema=ISSUED_SCHEMA, missing_columns="insert")  # a column added later: null
+    frame = (pl.read_parquet(paths, schema=ISSUED_SCHEMA, missing_columns="insert")  # a column added later: null
+             .unique(["issue_id", "ts"], keep="first"))  # a compaction under way shows some issues twice
     if since is not None:
         frame = frame.filter(pl.col("issued_at") >= since)
     if until is not None:

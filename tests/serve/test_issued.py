@@ -9,7 +9,17 @@ import polars as pl
 import pytest
 
 from energy_core.errors import ConfigError
-from energy_core.ops.issued import ISSUED_SCHEMA, Issue, Issuer, ModelIdentity, accuracy, entities, issued, record
+from energy_core.ops.issued import (
+    ISSUED_SCHEMA,
+    Issue,
+    Issuer,
+    ModelIdentity,
+    accuracy,
+    compact,
+    entities,
+    issued,
+    record,
+)
 from tests.processes import energy
 
 from .conftest import ENTITY
@@ -40,6 +50,32 @@ def test_issues_are_kept_apart_and_read_back_by_time(home):
     assert issued(home, "OTHER").height == 0 and entities(home) == [ENTITY]
     months = sorted(p.name for p in (home / "forecasts" / f"entity={ENTITY}").iterdir())
     assert months == ["month=2026-01", "month=2026-02"]
+
+
+def test_a_month_once_over_is_merged_into_one_file_and_reads_the_same(home):
+    january = [datetime(2026, 1, day, hour, tzinfo=UTC) for day in (3, 17) for hour in (0, 12)]
+    for n, at in enumerate(january):
+        record(home, _issue(home, ENTITY, at, [float(n), float(n) + 0.5]))
+    before = issued(home, ENTITY)
+    month = home / "forecasts" / f"entity={ENTITY}" / "month=2026-01"
+    assert len(list(month.glob("*.parquet"))) == 4, "one file per issue while the month lasts"
+
+    record(home, _issue(home, ENTITY, datetime(2026, 2, 1, 1, tzinfo=UTC), [9.0]))  # the first issue of February
+    assert [p.name.startswith("compacted-") for p in month.glob("*.parquet")] == [True]
+    assert issued(home, ENTITY, until=datetime(2026, 2, 1, tzinfo=UTC)).equals(before)
+    assert issued(home, ENTITY).height == before.height + 1
+
+
+def test_a_compaction_cut_short_shows_no_issue_twice(home):
+    for day in (3, 4):
+        record(home, _issue(home, ENTITY, datetime(2026, 1, day, tzinfo=UTC), [1.0, 2.0]))
+    month = home / "forecasts" / f"entity={ENTITY}" / "month=2026-01"
+    parts = sorted(month.glob("*.parquet"))
+    copies = {part: part.read_bytes() for part in parts}
+    assert compact(home, ENTITY, before=datetime(2026, 2, 1, tzinfo=UTC)) == 1
+    for part, content in copies.items():  # as if the merged file was written and the process died
+        part.write_bytes(content)
+    assert issued(home, ENTITY).height == 4 and issued(home, ENTITY)["issue_id"].n_unique() == 2
 
 
 def test_an_entity_name_cannot_leave_the_log(home):
