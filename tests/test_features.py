@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import mlx.core as mx
 import numpy as np
 import polars as pl
 import pytest
 
+from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
-from energy_core.features.calendar import CALENDAR_FEATURES, us_federal_holidays
+from energy_core.features.calendar import CALENDAR_FEATURES, holiday_share
 from energy_core.features.serving import normalized, window_starts
 from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import POLARS_SCHEMA
@@ -73,11 +74,28 @@ def test_dst_week_has_one_row_per_utc_hour_and_local_calendar(tmp_path):
     assert (before, after) == (12.0, 13.0)  # noon PST, then 1 pm PDT at the same UTC hour
 
 
-def test_holidays_follow_the_observed_rules():
-    assert date(2024, 7, 4) in us_federal_holidays(2024) and date(2023, 11, 23) in us_federal_holidays(2023)
-    assert date(2022, 12, 26) in us_federal_holidays(2022)  # Christmas on Sunday, observed Monday
-    assert date(2021, 12, 31) in us_federal_holidays(2021)  # New Year 2022 on Saturday, observed the Friday before
-    assert date(2019, 6, 19) not in us_federal_holidays(2019) and date(2022, 6, 20) in us_federal_holidays(2022)
+def test_holidays_are_the_observed_days_of_the_entitys_states():
+    days = np.array(["2024-07-04", "2022-12-26", "2021-12-31", "2019-06-19", "2019-04-15", "2019-03-02",
+                     "2019-07-05"], dtype="datetime64[D]")
+    # federal, as observed: Christmas 2022 on a Sunday -> Monday; New Year 2022 on a Saturday -> the Friday before
+    assert holiday_share(days, ()).tolist() == [1, 1, 1, 0, 0, 0, 0]
+    isne = holiday_share(days, ("CT", "MA", "ME", "NH", "RI", "VT"))
+    assert isne[0] == 1 and isne[4] == pytest.approx(2 / 6)  # Patriots' Day: Massachusetts and Maine
+    assert holiday_share(days, ("TX",))[5] == 1  # Texas Independence Day
+    with pytest.raises(ConfigError, match="no US state or territory 'XX'"):
+        holiday_share(days, ("XX",))
+
+
+def test_an_entity_keeps_its_states_holidays_and_entities_toml_can_set_them(tmp_path):
+    store_with(tmp_path, demand(24 * 30, start=datetime(2019, 4, 1, tzinfo=UTC)))
+    (tmp_path / "entities.toml").write_text('[PACW_MA]\nstates = ["MA"]\nselectors = [{dataset = "eia.", '
+                                            'region = "PACW"}]\n')
+    store = FeatureStore(tmp_path)
+    assert store.definitions()["PACW"].states == ("OR", "WA", "CA")
+    store.build(["PACW", "PACW_MA"])
+    noon = datetime(2019, 4, 15, 19, tzinfo=UTC)  # Patriots' Day, noon in Oregon
+    assert store.frame("PACW").filter(ts=noon)["calendar.holiday"][0] == 0
+    assert store.frame("PACW_MA").filter(ts=noon)["calendar.holiday"][0] == 1
 
 
 def test_eia_hour_ending_shift_is_carried_into_the_features(tmp_path):
@@ -206,3 +224,16 @@ def test_feature_selection_and_unknown_names(tmp_path):
     assert batch.x.shape == (2, 48, 2) and batch.target.shape == (2, 24)
     with pytest.raises(Exception, match="unknown feature"):
         next(store.get_training_sequences("PACW", seq_len=48, features=["eia.nothing"]))
+
+
+def test_states_belong_to_an_entitys_definition_and_must_be_a_list(tmp_path):
+    from energy_core.errors import PluginError
+    from energy_core.plugin.contributions import EntitySpec, Selector
+
+    with pytest.raises(PluginError, match="states belong to the definition"):
+        EntitySpec("PACW", (Selector("weather.hourly", "PACW"),), states=("OR",))
+    store_with(tmp_path, demand(48))
+    (tmp_path / "entities.toml").write_text('[PACW]\nstates = "OR"\n'
+                                            'selectors = [{dataset = "eia.", region = "PACW"}]\n')
+    with pytest.raises(ConfigError, match="give a list of US postal codes"):
+        FeatureStore(tmp_path).definitions()

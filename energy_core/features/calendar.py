@@ -1,60 +1,68 @@
-"""Calendar features in an entity's local time, and US federal holidays (as observed)."""
+"""Calendar features in an entity's local time, and the holidays of its states (``holidays`` library).
+
+An entity spanning several states (a balancing authority such as MISO) gets, for its holiday feature,
+the share of its states that observe a holiday that day: 1.0 on a federal holiday, 1/6 on a day one
+of ISO New England's six states keeps (Patriots' Day in Massachusetts and Maine: 2/6). Demand falls
+roughly in proportion to the load that stays home, and counting states is the rule that needs no
+load shares nobody publishes per state and BA. An entity with no states gets the federal holidays.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
 import polars as pl
 
+from energy_core.errors import ConfigError
+
 CALENDAR_FEATURES = ("calendar.hour_sin", "calendar.hour_cos", "calendar.dow_sin", "calendar.dow_cos",
                      "calendar.doy_sin", "calendar.doy_cos", "calendar.holiday")
+COUNTRY = "US"
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+@lru_cache(maxsize=256)
+def holidays_of(region: str | None, first_year: int, last_year: int) -> frozenset[date]:
+    """The days a holiday is observed in US state ``region`` (a postal code, e.g. ``"TX"``), or the
+    federal ones when ``None``, from ``first_year`` to ``last_year`` (observed on a weekday when it
+    falls on a weekend, as the law of the state says)."""
+    import holidays
+
+    try:
+        days = holidays.country_holidays(COUNTRY, subdiv=region, years=range(first_year - 1, last_year + 2))
+    except NotImplementedError:
+        known = ", ".join(holidays.country_holidays(COUNTRY).subdivisions)
+        raise ConfigError(f"no US state or territory {region!r} for the holiday calendar; use a postal code "
+                          f"({known})") from None
+    return frozenset(day for day in days if first_year <= day.year <= last_year)
 
 
-def _last_weekday(year: int, month: int, weekday: int) -> date:
-    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() - weekday) % 7)
+def holiday_share(days: np.ndarray, states: Sequence[str]) -> np.ndarray:
+    """(n,) float64: for each local date in ``days`` (datetime64[D]), the share of ``states`` observing
+    a holiday, or 1.0 on a federal holiday when there are no states."""
+    if days.size == 0:
+        return np.zeros(0)
+    first, last = cast(date, days.min().item()).year, cast(date, days.max().item()).year
+    regions: Sequence[str | None] = states or (None,)
+    share = np.zeros(days.size)
+    for region in regions:
+        observed = np.array(sorted(holidays_of(region, first, last)), dtype="datetime64[D]")
+        share += np.isin(days, observed)
+    return share / len(regions)
 
 
-def _observed(day: date) -> date:
-    """A holiday on Saturday is observed on Friday, on Sunday on Monday."""
-    return day - timedelta(days=1) if day.weekday() == 5 else day + timedelta(days=1) if day.weekday() == 6 else day
-
-
-def us_federal_holidays(year: int) -> set[date]:
-    """The days federal holidays are observed in ``year`` (5 U.S.C. 6103)."""
-    mon, thu = 0, 3
-    days = {
-        _observed(date(year, 1, 1)), _nth_weekday(year, 1, mon, 3), _nth_weekday(year, 2, mon, 3),
-        _last_weekday(year, 5, mon), _observed(date(year, 7, 4)), _nth_weekday(year, 9, mon, 1),
-        _nth_weekday(year, 10, mon, 2), _observed(date(year, 11, 11)), _nth_weekday(year, 11, thu, 4),
-        _observed(date(year, 12, 25)),
-    }
-    if year >= 2021:
-        days.add(_observed(date(year, 6, 19)))
-    if date(year + 1, 1, 1).weekday() == 5:  # next New Year's Day falls on Saturday: observed on Dec 31
-        days.add(date(year, 12, 31))
-    return days
-
-
-def calendar_features(ts: pl.Series, timezone: str) -> np.ndarray:
+def calendar_features(ts: pl.Series, timezone: str, states: Sequence[str] = ()) -> np.ndarray:
     """(n, 7) float32: hour of day, day of week and day of year as sine and cosine, in local time,
-    and 1.0 on US federal holidays (observed)."""
+    and the holiday share of :func:`holiday_share` (US federal holidays when ``states`` is empty)."""
     local = ts.dt.convert_time_zone(timezone)
     hour = (local.dt.hour().to_numpy() + local.dt.minute().to_numpy() / 60) / 24
     dow = local.dt.weekday().to_numpy() - 1  # Monday = 0
     doy = (local.dt.ordinal_day().to_numpy() - 1) / 365.25
-    days = local.dt.date()
-    first, last = cast("date | None", days.min()), cast("date | None", days.max())
-    years = range(first.year, last.year + 1) if first and last else range(0)
-    holidays = np.array(sorted({d for y in years for d in us_federal_holidays(y)}), dtype="datetime64[D]")
+    days = local.dt.date().to_numpy().astype("datetime64[D]")
     columns = [np.sin(2 * np.pi * hour), np.cos(2 * np.pi * hour), np.sin(2 * np.pi * dow / 7),
                np.cos(2 * np.pi * dow / 7), np.sin(2 * np.pi * doy), np.cos(2 * np.pi * doy),
-               np.isin(days.to_numpy().astype("datetime64[D]"), holidays).astype(np.float64)]
+               holiday_share(days, tuple(states))]
     return np.column_stack(columns).astype(np.float32)

@@ -5,10 +5,12 @@ Plugins define and extend them (``register_entities``, see :mod:`energy_core.hoo
 data they have stored. ``<home>/entities.toml`` (and ``[entities]`` of ``energy.toml``) replaces the
 selectors of an entity or adds one; a timezone or target it leaves out comes from the plugins'
 entity of the same name, else from the plugins' entity named after its first selector's region (an
-entity left with no timezone is refused: its calendar features would be a guess)::
+entity left with no timezone is refused: its calendar features would be a guess; ``states``, the US
+states whose holidays its calendar keeps, likewise comes from the plugins' entity when left out)::
 
     [PACW_NO_WEATHER]
     timezone = "America/Los_Angeles"
+    states = ["OR", "WA", "CA"]
     target = "eia.demand"
     selectors = [{dataset = "eia.", region = "PACW"}]
 """
@@ -38,6 +40,8 @@ class Entity:
     selectors: tuple[Selector, ...]
     target: str
     """The feature a model forecasts."""
+    states: tuple[str, ...] = ()
+    """US states (postal codes) whose holidays its calendar observes; none: the federal holidays."""
 
     def selects(self, dataset: str, region: str) -> bool:
         return any(s.region == region and s.matches(dataset) for s in self.selectors)
@@ -82,7 +86,7 @@ def read_config(home: Home, extra: Mapping[str, Mapping[str, Any]] | None = None
 
 def resolve(contributed: Mapping[str, EntitySpec], configured: Mapping[str, Mapping[str, Any]]) -> dict[str, Entity]:
     """Every entity: the plugins' (``contributed``, merged) with the configured ones over them."""
-    entities = {name: Entity(name, str(spec.timezone), spec.selectors, str(spec.target))
+    entities = {name: Entity(name, str(spec.timezone), spec.selectors, str(spec.target), spec.states)
                 for name, spec in contributed.items() if spec.defines}
     for name, spec in configured.items():
         entities[name] = _configured(name, spec, entities)
@@ -117,4 +121,8 @@ def _configured(name: str, spec: Mapping[str, Any], plugins: Mapping[str, Entity
     if not is_time_zone(str(timezone)):
         raise ConfigError(f"{where}: entity {name!r} has timezone = {timezone!r}, which is no IANA time zone name "
                           "(e.g. \"America/Chicago\", \"Europe/Paris\", \"UTC\")")
-    return Entity(name, str(timezone), selectors, str(target))
+    states = spec.get("states", base.states if base else ())
+    if isinstance(states, str) or not all(isinstance(state, str) for state in states):
+        raise ConfigError(f"{where}: entity {name!r} has states = {states!r}; give a list of US postal codes, "
+                          "e.g. states = [\"TX\"] (leave it out for the federal holidays)")
+    return Entity(name, str(timezone), selectors, str(target), tuple(states))

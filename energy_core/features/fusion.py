@@ -88,7 +88,7 @@ def _grid(entity: Entity, long: pl.DataFrame) -> Fused:
     cols = long["feature"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
     values = np.full((len(hours), len(observed)), np.nan, dtype=np.float32)
     values[rows, cols] = long["value"].to_numpy()
-    calendar = calendar_features(hours, entity.timezone)
+    calendar = calendar_features(hours, entity.timezone, entity.states)
     values = np.concatenate([values, calendar], axis=1)
     mask = (~np.isnan(values)).astype(np.uint8)
     return Fused(entity.name, hours.dt.cast_time_unit("us").to_numpy(), observed + CALENDAR_FEATURES, values, mask)

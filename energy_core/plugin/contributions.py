@@ -104,11 +104,17 @@ class EntitySpec:
     """IANA time zone of the calendar features (``"America/Los_Angeles"``); set only to define."""
     target: str | None = None
     """The feature a model forecasts (``"eia.demand"``); set only to define."""
+    states: tuple[str, ...] = ()
+    """US states (postal codes, ``("OR", "WA", "CA")``) whose holidays the calendar features observe; set
+    only to define (none: the federal holidays)."""
 
     def __post_init__(self) -> None:
         if (self.timezone is None) != (self.target is None):
             raise PluginError(f"entity spec {self.name!r}: give both timezone and target to define the entity, "
                              "or neither to extend one another plugin defines")
+        if self.states and self.timezone is None:
+            raise PluginError(f"entity spec {self.name!r}: states belong to the definition (with timezone and "
+                              "target), not to a spec that extends an entity")
         if self.timezone is not None and not is_time_zone(self.timezone):
             raise PluginError(f"entity spec {self.name!r}: timezone {self.timezone!r} is no IANA time zone name "
                               "(e.g. 'America/Chicago')")
