@@ -10,9 +10,21 @@ from datetime import timedelta
 
 DEFAULT_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
 DEFAULT_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+DEFAULT_PREVIOUS_RUNS_URL = "https://previous-runs-api.open-meteo.com/v1/forecast"
+"""The Previous Runs API: for past hours, the forecast each hour had from the model runs a day or more
+before it (https://open-meteo.com/en/docs/previous-runs-api)."""
 ARCHIVE_URL_VARIABLE = "ENERGY_WEATHER_URL"
 FORECAST_URL_VARIABLE = "ENERGY_WEATHER_FORECAST_URL"
+PREVIOUS_RUNS_URL_VARIABLE = "ENERGY_WEATHER_PREVIOUS_RUNS_URL"
 """Override the URLs (the simulator points them at itself)."""
+TABLE_VARIABLE = "ENERGY_WEATHER_SIMULATOR_TABLE"
+"""A recorded table (Parquet or CSV) the simulator replays instead of its invented weather."""
+
+PREVIOUS_DAY = "_previous_day1"
+"""Suffix of a Previous Runs variable (``temperature_2m_previous_day1``): each hour's value as forecast
+by the run one day (24 hours) before it, so known 24 hours ahead."""
+PREVIOUS_DAY_LEAD = timedelta(days=1)
+"""How long before its hour a ``_previous_day1`` value was known: its ``retrieved_at`` is the hour less this."""
 
 ARCHIVE_LAG = timedelta(days=5)
 """The archive (ERA5) reaches up to about five days ago; asking beyond its last day is a 400, not an empty

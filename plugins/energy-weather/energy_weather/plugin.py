@@ -44,7 +44,10 @@ def register_settings() -> list[Setting]:
         ARCHIVE_URL_VARIABLE,
         DEFAULT_ARCHIVE_URL,
         DEFAULT_FORECAST_URL,
+        DEFAULT_PREVIOUS_RUNS_URL,
         FORECAST_URL_VARIABLE,
+        PREVIOUS_RUNS_URL_VARIABLE,
+        TABLE_VARIABLE,
     )
     from energy_weather.points import POINTS_VARIABLE
     from energy_weather.variables import VARIABLES_VARIABLE
@@ -52,6 +55,9 @@ def register_settings() -> list[Setting]:
     return [
         Setting(ARCHIVE_URL_VARIABLE, f"Open-Meteo archive API URL (default {DEFAULT_ARCHIVE_URL})"),
         Setting(FORECAST_URL_VARIABLE, f"Open-Meteo forecast API URL (default {DEFAULT_FORECAST_URL})"),
+        Setting(PREVIOUS_RUNS_URL_VARIABLE, f"Open-Meteo Previous Runs API URL (default {DEFAULT_PREVIOUS_RUNS_URL})"),
+        Setting(TABLE_VARIABLE, "a recorded table (ts, region, temperature_2m or temperature_c, ...) that the "
+                "simulator replays instead of inventing weather"),
         Setting(VARIABLES_VARIABLE, "comma list of Open-Meteo hourly variables replacing the defaults"),
         Setting(POINTS_VARIABLE, "a TOML file of weather points per BA, replacing or extending the built-in ones"),
     ]
@@ -60,8 +66,13 @@ def register_settings() -> list[Setting]:
 @hookimpl
 def register_entities(stored: Mapping[str, frozenset[str]]) -> list[EntitySpec]:
     """Each BA's observed weather (its points' weighted mean, stored under the BA's code; a point's own
-    region has a dot) joins the entity of that name, wherever another plugin defines one."""
+    region has a dot) joins the entity of that name, wherever another plugin defines one, and so does
+    its weather forecast, as features with the suffix ``@forecast`` (``weather.temperature_2m@forecast``):
+    the model reads those at the hours it forecasts, as known when it forecasts."""
     from energy_core.api import EntitySpec, Selector
 
-    bas = sorted(region for region in stored.get("weather.hourly", ()) if "." not in region)
-    return [EntitySpec(ba, (Selector("weather.hourly", ba),)) for ba in bas]
+    specs = []
+    for dataset, suffix in (("weather.hourly", ""), ("weather.forecast", "forecast")):
+        bas = sorted(region for region in stored.get(dataset, ()) if "." not in region)
+        specs += [EntitySpec(ba, (Selector(dataset, ba, suffix),)) for ba in bas]
+    return specs

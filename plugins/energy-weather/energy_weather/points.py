@@ -15,10 +15,15 @@ A BA named in the file replaces the built-in list for that BA; a new BA extends 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from energy_core.api import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 POINTS_VARIABLE = "ENERGY_WEATHER_POINTS"
 
@@ -97,3 +102,15 @@ def load_points(environ: dict[str, str] | None = None) -> dict[str, tuple[Point,
         total = sum(p.weight for p in points)
         table[ba.upper()] = tuple(Point(p.id, p.latitude, p.longitude, p.weight / total) for p in points)
     return table
+
+
+def at_points(table: pl.DataFrame, points: Mapping[str, tuple[Point, ...]]) -> pl.DataFrame:
+    """``table``'s rows keyed by ``region`` (a BA, whose value each of its points gets, or a point id) as
+    rows at each weather point's ``latitude`` and ``longitude``: what the simulator's table mode replays,
+    so that a BA's weighted mean is the recorded value."""
+    import polars as pl  # the plugin loads with every command: polars only where a table is made
+
+    places = pl.DataFrame([{"region": key, "latitude": p.latitude, "longitude": p.longitude}
+                           for ba, group in points.items() for p in group for key in (ba, p.id)],
+                          schema={"region": pl.String, "latitude": pl.Float64, "longitude": pl.Float64})
+    return table.join(places, on="region").drop("region")

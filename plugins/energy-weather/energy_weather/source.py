@@ -1,4 +1,5 @@
-"""The weather source: Open-Meteo's archive for history, its forecast API for recent days and ahead."""
+"""The weather source: Open-Meteo's archive for history, its forecast API for recent days and ahead,
+and its Previous Runs API for the forecasts of past hours (each as known a day before the hour)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from energy_weather.api import (
     ARCHIVE_URL_VARIABLE,
     DEFAULT_ARCHIVE_URL,
     DEFAULT_FORECAST_URL,
+    DEFAULT_PREVIOUS_RUNS_URL,
     FORECAST_HORIZON,
     FORECAST_URL_VARIABLE,
+    PREVIOUS_DAY,
+    PREVIOUS_DAY_LEAD,
+    PREVIOUS_RUNS_URL_VARIABLE,
 )
 from energy_weather.parse import classify, parse_locations
 from energy_weather.points import Point, load_points
@@ -46,8 +51,8 @@ class WeatherSource(Source):
     datasets: ClassVar[dict[str, str]] = {
         "weather.hourly": "observed hourly weather (ERA5 archive; the forecast API's best estimate for the "
                           "last days) per point and per BA",
-        "weather.forecast": "hourly weather forecasts for hours still ahead when fetched (retrieved_at is "
-                            "when the forecast was known)",
+        "weather.forecast": "hourly weather forecasts: for hours still ahead when fetched, and for past hours the "
+                            "forecast from a day before (Previous Runs API); retrieved_at is when it was known",
     }
     budget = FREE_TIER
     revision_lookback = timedelta(days=90)
@@ -57,6 +62,7 @@ class WeatherSource(Source):
         super().__init__(context)
         self.archive_url = context.env.get(ARCHIVE_URL_VARIABLE, DEFAULT_ARCHIVE_URL)
         self.forecast_url = context.env.get(FORECAST_URL_VARIABLE, DEFAULT_FORECAST_URL)
+        self.previous_runs_url = context.env.get(PREVIOUS_RUNS_URL_VARIABLE, DEFAULT_PREVIOUS_RUNS_URL)
         self.points = load_points(dict(context.env))
         chosen = context.env.get(VARIABLES_VARIABLE, "")
         self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
@@ -73,8 +79,9 @@ class WeatherSource(Source):
         return WeatherSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
-        """Windows per calendar year (archive), the recent days and the days ahead (forecast API), each
-        for a group of BAs whose points fit one request; a BA's points are never split."""
+        """Windows per calendar year (archive; Previous Runs for past forecasts), the recent days and the
+        days ahead (forecast API), each for a group of BAs whose points fit one request; a BA's points
+        are never split."""
         groups = self._groups(request.regions)
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         archive_end = _midnight(now - ARCHIVE_LAG)
@@ -84,21 +91,29 @@ class WeatherSource(Source):
             if max(request.start, archive_end) < min(request.end, now):
                 spans.append(("weather.hourly", max(request.start, archive_end), min(request.end, now)))
         ahead = (max(request.start, now), min(request.end, now + FORECAST_HORIZON))
-        if "weather.forecast" in request.datasets and ahead[0] < ahead[1]:
-            spans.append(("weather.forecast", *ahead))
+        if "weather.forecast" in request.datasets:
+            spans += [("weather.forecast", s, e) for s, e in _years(request.start, min(request.end, now))]
+            if ahead[0] < ahead[1]:
+                spans.append(("weather.forecast", *ahead))
         return [Window(self.name, dataset, start, end, group) for dataset, start, end in spans for group in groups]
 
     def fetch(self, window: Window) -> Iterator[RawBatch]:
+        """One request per window. A past window of ``weather.forecast`` asks the Previous Runs API for
+        each variable's ``_previous_day1``: each row then carries ``issued``, when that value was known
+        (its hour less a day), which becomes its ``retrieved_at``."""
         points = [p for ba in window.regions for p in self.points[ba]]
         archive_end = _midnight(datetime.now(UTC) - ARCHIVE_LAG)
         from_archive = window.dataset == "weather.hourly" and window.end <= archive_end
+        previous = window.dataset == "weather.forecast" and window.end <= datetime.now(UTC)
         last_day = (window.end - timedelta(microseconds=1)).date() + timedelta(days=1)  # preceding-hour values
         if from_archive:
             last_day = min(last_day, (archive_end - timedelta(days=1)).date())
+        variables = tuple(f"{v}{PREVIOUS_DAY}" for v in self.variables) if previous else self.variables
+        url = self.archive_url if from_archive else self.previous_runs_url if previous else self.forecast_url
         fetched = self.http.get(
-            self.archive_url if from_archive else self.forecast_url,
-            params=self._params(points, window.start.date(), last_day),
-            parse=partial(parse_locations, points=points, variables=self.variables),
+            url,
+            params=self._params(points, window.start.date(), last_day, variables),
+            parse=partial(parse_locations, points=points, variables=variables),
             classify=classify,
             cache=self.cache_mode(window),
             cost=calls(len(points), len(self.variables), (last_day - window.start.date()).days + 1),
@@ -108,6 +123,8 @@ class WeatherSource(Source):
         rows = fetched.value.with_columns(
             ba=pl.col("point").replace_strict(owner, return_dtype=pl.String),
             weight=pl.col("point").replace_strict(weight, return_dtype=pl.Float64),
+            variable=pl.col("variable").str.strip_suffix(PREVIOUS_DAY),
+            issued=pl.col("stamp") - PREVIOUS_DAY_LEAD if previous else pl.lit(None, pl.Datetime("us", "UTC")),
         )
         yield RawBatch(window, rows, fetched.fetched_at)
 
@@ -116,10 +133,11 @@ class WeatherSource(Source):
         days = (window.end - window.start) / timedelta(days=1)
         return calls(points, len(self.variables), math.ceil(days) + 1)
 
-    def _params(self, points: list[Point], first: date, last: date) -> list[tuple[str, str]]:
+    def _params(self, points: list[Point], first: date, last: date,
+                variables: tuple[str, ...]) -> list[tuple[str, str]]:
         return [("latitude", ",".join(f"{p.latitude:g}" for p in points)),
                 ("longitude", ",".join(f"{p.longitude:g}" for p in points)),
-                ("hourly", ",".join(self.variables)), ("start_date", first.isoformat()), ("end_date", last.isoformat()),
+                ("hourly", ",".join(variables)), ("start_date", first.isoformat()), ("end_date", last.isoformat()),
                 ("timezone", "GMT"), ("wind_speed_unit", "ms"), ("timeformat", "iso8601")]
 
     def _groups(self, regions: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from energy_weather.normalize import WeatherNormalizer
 from energy_weather.parse import classify, parse_locations
-from energy_weather.points import BUILTIN, Point, load_points
+from energy_weather.points import BUILTIN, Point, at_points, load_points
 from energy_weather.source import POINTS_PER_REQUEST, WeatherSource
 
 from energy_core.errors import ConfigError, InvalidRequestError, PayloadValidationError, QuotaExhaustedError
@@ -108,7 +108,10 @@ def test_plan_sends_recent_days_and_the_days_ahead_to_the_forecast_api():
     windows = source().plan(request)
     assert [(w.dataset, w.end - w.start <= timedelta(days=16)) for w in windows][-1] == ("weather.forecast", True)
     assert windows[-1].start == now and windows[-1].end == now + timedelta(days=3)
-    assert windows[-2].dataset == "weather.hourly" and windows[-2].end == now
+    hourly = [w for w in windows if w.dataset == "weather.hourly"]
+    assert hourly[-1].end == now
+    # the past hours' forecasts come from the Previous Runs API, as known a day before each hour
+    assert windows[-2].dataset == "weather.forecast" and (windows[-2].start, windows[-2].end) == (request.start, now)
 
 
 def test_every_eia930_ba_and_ciso_has_weighted_points():
@@ -172,3 +175,50 @@ def test_a_misspelled_variable_is_refused_with_the_apis_reason():
         with pytest.raises(InvalidRequestError, match="invalid String value tempeture_2m"):
             list(weather.fetch(window))
         assert len(sim.requests) == 1
+
+
+def planted_table(path, hours=72):
+    """Three days of hourly temperature for ERCO (its BA rows) and a day-ahead forecast 2 degrees warmer."""
+    start = datetime(2019, 7, 1, tzinfo=UTC)
+    ts = [start + timedelta(hours=h) for h in range(hours)]
+    actual = [20.0 + (h % 24) / 2 for h in range(hours)]
+    at_points(pl.DataFrame({"ts": ts, "region": "ERCO", "temperature_c": actual,
+                            "forecast_temperature_c": [a + 2 for a in actual]}), BUILTIN).write_parquet(path)
+    return start, actual
+
+
+def test_table_mode_replays_recorded_temperature_and_its_day_ahead_forecast(tmp_path):
+    from energy_weather.api import TABLE_VARIABLE
+
+    start, actual = planted_table(tmp_path / "t2m.parquet")
+    env = {TABLE_VARIABLE: str(tmp_path / "t2m.parquet"), "ENERGY_WEATHER_VARIABLES": "temperature_2m"}
+    report = run(RunConfig(sources=("weather",), start=start, end=start + timedelta(days=3), home=tmp_path / "home",
+                           regions=("ERCO",), datasets=("weather.hourly", "weather.forecast"), simulate=True, env=env))
+    assert report.ok, report.failed
+    processed = tmp_path / "home" / "processed"
+    observed = pl.read_parquet(processed / "weather.hourly").filter(region="ERCO").sort("ts")
+    forecast = pl.read_parquet(processed / "weather.forecast").filter(region="ERCO").sort("ts")
+    assert observed["value"].to_list() == pytest.approx(actual)
+    assert forecast["value"].to_list() == pytest.approx([a + 2 for a in actual])
+    # each forecast was known a day before its hour: a forecast issued at midnight covers the next 24 hours
+    assert (forecast["ts"] - forecast["retrieved_at"]).unique().to_list() == [timedelta(days=1)]
+    assert observed.filter(pl.col("region").str.starts_with("ERCO."))["value"].null_count() == 0
+
+
+def test_table_mode_refuses_a_variable_or_a_place_it_does_not_hold(tmp_path):
+    from energy_weather.simulator import WeatherSimulator
+
+    from energy_core.testing import http_client
+
+    planted_table(tmp_path / "t2m.parquet")
+    with WeatherSimulator(table=tmp_path / "t2m.parquet") as sim, \
+            http_client("weather", WeatherSimulator.budget) as http:
+        window = Window("weather", "weather.hourly", datetime(2019, 7, 1, tzinfo=UTC),
+                        datetime(2019, 7, 2, tzinfo=UTC), ("ERCO",))
+        variables = "ENERGY_WEATHER_VARIABLES"
+        weather = WeatherSource(SourceContext(http=http, env={**sim.env(), variables: "cloud_cover"}))
+        with pytest.raises(InvalidRequestError, match="no column 'cloud_cover'.*ENERGY_WEATHER_VARIABLES"):
+            list(weather.fetch(window))
+        weather = WeatherSource(SourceContext(http=http, env={**sim.env(), variables: "temperature_2m"}))
+        with pytest.raises(InvalidRequestError, match="no rows for latitude"):
+            list(weather.fetch(Window("weather", "weather.hourly", window.start, window.end, ("PACW",))))
