@@ -32,6 +32,9 @@ from energy_core.home import Home
 @click.option("--seed", default=0, show_default=True)
 @click.option("--features", "feature_names", multiple=True, metavar="FEATURE",
               help="Inputs of the model (repeatable; the target among them). Default: every feature.")
+@click.option("--future", "future_names", multiple=True, metavar="FEATURE",
+              help="Known-future inputs read at each forecast hour (repeatable; 'none' for none). Default: the "
+              "calendar and every @forecast feature, such as a stored weather forecast.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Where the backtest's features, models and hours go. Default: <home>/backtests/<entity>.")
 @click.option("--json", "as_json", is_flag=True, help="Print the monthly table as JSON.")
@@ -39,7 +42,8 @@ from energy_core.home import Home
 def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datetime, bool],
                      retrain_months: int | None, warm_epochs: int, reference: str | None, seq_len: int, epochs: int,
                      batch_size: int, learning_rate: float, d_model: int, n_layers: int, seed: int,
-                     feature_names: tuple[str, ...], out: Path | None, as_json: bool, home: Path) -> None:
+                     feature_names: tuple[str, ...], future_names: tuple[str, ...], out: Path | None, as_json: bool,
+                     home: Path) -> None:
     """Train on the past and score every month of --start..--end with 24-hour forecasts issued at 00:00 UTC,
     beside the seasonal-naive baselines (and --reference); the hours scored go to <out>/hours.parquet.
 
@@ -59,7 +63,8 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
                         reference=reference)
     config = TrainConfig(entity=entity, seq_len=seq_len, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, d_model=d_model, n_layers=n_layers, seed=seed,
-                         features=list(feature_names) or None)
+                         features=list(feature_names) or None,
+                         future=[] if future_names == ("none",) else list(future_names) or None)
     folder = out or Home(home).root / "backtests" / entity
     hours = backtest(home, config, plan, folder, progress=lambda line: click.echo(line, err=True))
     hours.write_parquet(folder / "hours.parquet")

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 
 from energy_core.features import BuildInfo, FeatureStore
-from energy_core.features.serving import normalized, window_starts
+from energy_core.features.serving import future_inputs, normalized, window_starts
 from energy_core.ml.model import QUANTILES, recent_target
-from energy_core.ml.predict import predict
+from energy_core.ml.predict import predict, predict_latest
 from energy_core.ml.train import load_model
 
 BASELINES = {"same hour yesterday": 24, "same hour last week": 168}
@@ -97,6 +97,10 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
     data = normalized(info, values, mask, columns)
     mean, std = meta["feature_store"]["target_stats"]
     seq_len, horizon = train["seq_len"], train["horizon"]
+    future = meta["feature_store"].get("future", [])  # none in a checkpoint older than known-future inputs
+    picked = [info.features.index(f) for f in future]
+    ahead = future_inputs(values[:, picked], mask[:, picked], meta["feature_store"]["future_stats"], future) \
+        if future else None
     starts = window_starts(info, ts, split, seq_len, horizon, horizon)  # back-to-back 24-hour forecasts
     scored, predicted, quantiles = [], [], []
     for i in range(0, len(starts), batch_size):
@@ -104,7 +108,8 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
         x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
         m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
         recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
-        point, bands = model.forecast(x, m, length=seq_len, recent=recent)
+        known = None if ahead is None else mx.array(np.stack([ahead[s + seq_len: s + seq_len + horizon] for s in rows]))
+        point, bands = model.forecast(x, m, length=seq_len, recent=recent, future=known)
         out, out_bands = np.array(point) * std + mean, np.array(bands) * std + mean
         for k, s in enumerate(rows):
             hours = np.arange(s + seq_len, s + seq_len + horizon)
@@ -144,9 +149,14 @@ def _baseline_error_quantiles(info: BuildInfo, ts: np.ndarray, target: np.ndarra
 
 
 def forecast(store: FeatureStore, checkpoint: Path) -> pl.DataFrame:
-    """The next ``horizon`` hours after the latest stored hour, from the real-time context (see
-    :func:`~energy_core.ml.predict.predict` for the columns)."""
+    """The next ``horizon`` hours after the target's latest stored hour (the issue time), from the
+    real-time context and, for a model that reads them, the known-future inputs of those hours (see
+    :func:`~energy_core.ml.predict.predict_latest` and :func:`~energy_core.ml.predict.predict` for the
+    columns)."""
     model, meta = load_model(checkpoint)
-    context = store.get_real_time_context(meta["feature_store"]["entity"], lookback_hours=meta["train"]["seq_len"],
-                                          features=meta["feature_store"]["features"])
-    return predict(model, meta, context)
+    stored = meta["feature_store"]
+    if not stored.get("future"):  # an older model: it reads the latest stored hours only
+        context = store.get_real_time_context(stored["entity"], lookback_hours=meta["train"]["seq_len"],
+                                              features=stored["features"])
+        return predict(model, meta, context)
+    return predict_latest(model, meta, *store.arrays(stored["entity"]))

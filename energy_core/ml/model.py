@@ -10,6 +10,12 @@ encoding of each hour's distance from the end of the window, at periods of a day
 and a year, says *how recent* it is. Every layer but attention works token by token, so under
 striped sharding each rank runs the whole model on its own tokens and only attention talks.
 
+The hours being forecast carry their known-future inputs (their calendar and, where the entity has
+one, the weather forecast known at the issue time; see :func:`energy_core.features.serving.known_future`),
+each with its change since the same hour yesterday. A small per-hour MLP reads them and adds a third
+correction, which also starts at zero; a model configured without them (``n_future`` 0, every model
+trained before they existed) has no such layer and forecasts as before.
+
 Beside the point forecast, a quantile head gives the P10, P50 and P90 of each hour from what the
 point forecast read (the window's summary and the target's last two days), as the median's offset
 from the point forecast and two non-negative distances below and above it, so the quantiles never
@@ -38,6 +44,9 @@ class ModelConfig:
     n_layers: int = 2
     horizon: int = 24
     mlp_ratio: int = 2
+    n_future: int = 0
+    """Known-future features read per forecast hour (0: none, the forecaster of older checkpoints)."""
+    future_width: int = 32
 
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -92,19 +101,31 @@ class Forecaster(nn.Module):
         # the median starts at the point forecast, P10 and P90 at 0.3 standard deviations from it
         self.quantile_head.bias = mx.concatenate([mx.zeros(config.horizon),
                                                   mx.full((2 * config.horizon,), math.log(math.expm1(0.3)))])
+        if config.n_future:  # built after the rest, so they draw the same initial weights with or without it
+            self.ahead = nn.Sequential(nn.Linear(3 * config.n_future, config.future_width), nn.GELU(),
+                                       nn.Linear(config.future_width, 1))
+            last = self.ahead.layers[-1]
+            last.weight, last.bias = mx.zeros_like(last.weight), mx.zeros_like(last.bias)
 
     def __call__(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
-                 ring: Ring | None = None) -> mx.array:
+                 future: mx.array | None = None, ring: Ring | None = None) -> mx.array:
         """The point forecast (batch, horizon). ``x``/``mask``: this rank's striped shard (batch,
         ceil(length / ranks), features); ``recent`` (batch, 48): the target's last two days of the
-        whole window (see :func:`recent_target`)."""
-        return self.forecast(x, mask, length=length, recent=recent, ring=ring)[0]
+        whole window (see :func:`recent_target`); ``future`` (batch, horizon, 3 x n_future): the
+        known-future inputs of the hours forecast (see :func:`energy_core.features.serving.ahead_inputs`),
+        whole on every rank, required when the model has ``n_future``."""
+        return self.forecast(x, mask, length=length, recent=recent, future=future, ring=ring)[0]
 
     def forecast(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
-                 ring: Ring | None = None) -> tuple[mx.array, mx.array]:
+                 future: mx.array | None = None, ring: Ring | None = None) -> tuple[mx.array, mx.array]:
         """The point forecast (batch, horizon) and its :data:`QUANTILES` (batch, 3, horizon), from the
         inputs of :meth:`__call__`."""
         ring = ring or Ring()
+        n_future = self.config.n_future
+        if n_future and (future is None or tuple(future.shape[1:]) != (self.config.horizon, 3 * n_future)):
+            raise ValueError(f"this model reads {n_future} known-future features per forecast hour: pass future of "
+                             f"shape (batch, {self.config.horizon}, {3 * n_future}), not "
+                             f"{None if future is None else future.shape}")
         yesterday = recent[:, 24:]
         # The linear path reads how each of the last 24 hours changed from the day before, and the last
         # day's shape around its mean: centred inputs. Raw levels (all alike) made AdamW's steps swing
@@ -123,6 +144,8 @@ class Forecaster(nn.Module):
         mine = h[:, last // ring.size] * float(last % ring.size == ring.rank)
         summary, recent_inputs = ring.all_sum(mine), mx.concatenate([change, shape], axis=1)
         point = anchor(recent, self.config.horizon) + self.autoregressive(recent_inputs) + self.head(summary)
+        if n_future:
+            point = point + self.ahead(future)[..., 0]
         offsets = self.quantile_head(mx.stop_gradient(mx.concatenate([summary, recent_inputs], axis=1)))
         median, below, above = mx.split(offsets.reshape(-1, 3, self.config.horizon), 3, axis=1)
         median = mx.stop_gradient(point)[:, None] + median

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import cast
 
@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from energy_core.errors import ConfigError
 from energy_core.features import BuildInfo, FeatureStore
-from energy_core.features.serving import Batch, window_starts
+from energy_core.features.serving import Batch, known_future, training_sequences, window_starts
 from energy_core.ml.model import QUANTILES, Forecaster, ModelConfig, anchor, recent_readable, recent_target, stripe
 from energy_core.ml.provenance import code_version, data_version
 from energy_core.ml.ring import Ring
@@ -53,6 +53,9 @@ class TrainConfig:
     n_heads: int = 4
     n_layers: int = 2
     features: list[str] | None = None
+    future: list[str] | None = None
+    """Known-future features the model reads at each forecast hour; None: the calendar and every
+    ``@forecast`` feature of the build (see :func:`~energy_core.features.serving.known_future`); []: none."""
     fault_sigmas: float | None = 5.0
     """A target hour this many standard deviations (of the training hours) from the same hour yesterday
     is left out of the losses as a data fault (see :func:`scored_targets`); None keeps every hour, for
@@ -84,7 +87,7 @@ def masked_pinball(bands: mx.array, target: mx.array, observed: mx.array) -> mx.
     return mx.sum(weight * mx.maximum(q * error, (q - 1) * error)) / mx.maximum(mx.sum(weight) * len(QUANTILES), 1.0)
 
 
-WHOLE_ON_EVERY_RANK = ("head", "autoregressive", "quantile_head")
+WHOLE_ON_EVERY_RANK = ("head", "autoregressive", "quantile_head", "ahead")
 """Layers that read the same full inputs on every rank, so their gradients need no sum."""
 
 
@@ -106,9 +109,10 @@ def _reduce(grads: dict, ring: Ring) -> dict:
 
 
 def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed: int | None = None) -> Iterator[Batch]:
-    return store.get_training_sequences(config.entity, seq_len=config.seq_len, stride=config.stride,
-                                        features=config.features, split=split, batch_size=config.batch_size,
-                                        horizon=config.horizon, shuffle_seed=shuffle_seed)
+    return training_sequences(*store.arrays(config.entity), seq_len=config.seq_len, stride=config.stride,
+                              features=config.features, split=split, batch_size=config.batch_size,
+                              horizon=config.horizon, target=None, shuffle_seed=shuffle_seed,
+                              future=config.future or ())
 
 
 def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.array:
@@ -136,7 +140,7 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
     total, weight = 0.0, 0.0
     for batch in _batches(store, config, split):
         prediction = model(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len, ring=ring,
-                           recent=recent_target(batch.x, batch.mask, target_column))
+                           recent=recent_target(batch.x, batch.mask, target_column), future=batch.future)
         scored = scored_targets(batch, target_column, config)
         observed = cast(float, mx.sum(scored).item())
         total += cast(float, masked_mse(prediction, batch.target, scored).item()) * observed
@@ -156,6 +160,10 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     log = log if ring.rank == 0 else None
     info = store.latest(config.entity)
     features = config.features or info.features
+    config = replace(config, future=known_future(info.features) if config.future is None else list(config.future))
+    unknown = [name for name in config.future or () if name not in info.features]
+    if unknown:
+        raise ConfigError(f"unknown known-future feature(s) {unknown} for {config.entity}; it has {info.features}")
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
     target_column = features.index(info.target)
@@ -163,13 +171,15 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         raise ConfigError(f"--seq-len {config.seq_len} is too short: the model reads the last two days, filling "
                           "a missing hour from the day before, so a window needs at least 72 hours")
     _, ts, values, mask = store.arrays(config.entity)
+    calendar = _calendar_of(store, info)
     train_windows = len(window_starts(info, ts, "train", config.seq_len, config.horizon, config.stride))
     if train_windows == 0:
         raise ConfigError(f"no training windows of {config.seq_len} + {config.horizon} hours before "
                           f"{info.splits['val_start'][:10]} for {config.entity}; shorten --seq-len or move the split")
     steps_per_epoch = -(-train_windows // config.batch_size)
     mx.random.seed(config.seed)  # every rank starts from the same weights
-    model = Forecaster(ModelConfig(len(features), config.d_model, config.n_heads, config.n_layers, config.horizon))
+    model = Forecaster(ModelConfig(len(features), config.d_model, config.n_heads, config.n_layers, config.horizon,
+                                   n_future=len(config.future or ())))
     warmup = min(config.warmup_steps, steps_per_epoch * config.epochs // 2)
     schedule = optim.join_schedules(
         [optim.linear_schedule(config.learning_rate / 100, config.learning_rate, max(warmup, 1)),
@@ -188,10 +198,10 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         log.resumed(state.epoch, state.best_epoch, state.best_val_loss)
 
     def loss_fn(model: Forecaster, x: mx.array, mask: mx.array, recent: mx.array, target: mx.array,
-                target_mask: mx.array) -> tuple[mx.array, mx.array]:
+                target_mask: mx.array, future: mx.array | None) -> tuple[mx.array, mx.array]:
         """The point forecast's MSE plus the quantiles' pinball loss (which reaches only the quantile
         head), and the MSE alone, the loss reported."""
-        point, bands = model.forecast(x, mask, length=config.seq_len, ring=ring, recent=recent)
+        point, bands = model.forecast(x, mask, length=config.seq_len, ring=ring, recent=recent, future=future)
         mse = masked_mse(point, target, target_mask)
         return mse + masked_pinball(bands, target, target_mask), mse
 
@@ -201,7 +211,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
             (_, loss), grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
                                   recent_target(batch.x, batch.mask, target_column), batch.target,
-                                  scored_targets(batch, target_column, config))
+                                  scored_targets(batch, target_column, config), batch.future)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
@@ -218,7 +228,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         if best:
             state.best_epoch, state.best_val_loss = state.epoch, val
         if ring.rank == 0:
-            save_checkpoint(out, model, optimizer, config, state, info, best=best)
+            save_checkpoint(out, model, optimizer, config, state, info, best=best, calendar=calendar)
             if log is not None:
                 log.epoch(EpochMetrics(state.epoch, state.step, record["train_loss"], val, record["learning_rate"],
                                        record["seconds"], best))
@@ -231,10 +241,17 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     return state
 
 
+def _calendar_of(store: FeatureStore, info: BuildInfo) -> dict:
+    """The entity's time zone and states, for the calendar of forecast hours past its stored ones."""
+    entity = store.definitions().get(info.entity)
+    return {"timezone": entity.timezone, "states": list(entity.states)} if entity else {}
+
+
 def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, config: TrainConfig,
-                    state: TrainState, info: BuildInfo, *, best: bool = False) -> None:
+                    state: TrainState, info: BuildInfo, *, best: bool = False, calendar: dict | None = None) -> None:
     """Weights and optimizer state as safetensors, plus what they were trained on, written atomically;
-    with ``best``, the weights are also kept as the best so far (``best.safetensors``)."""
+    with ``best``, the weights are also kept as the best so far (``best.safetensors``). ``calendar``: the
+    entity's ``timezone`` and ``states`` (see :func:`energy_core.features.serving.ahead_of`)."""
     out.mkdir(parents=True, exist_ok=True)
     weights = dict(tree_flatten(model.parameters()))
     mx.save_safetensors(str(out / "model.tmp.safetensors"), weights)
@@ -244,7 +261,10 @@ def save_checkpoint(out: Path, model: Forecaster, optimizer: optim.Optimizer, co
     meta = {"model": asdict(model.config), "train": asdict(config), "state": asdict(state),
             "feature_store": {"entity": info.entity, "build": info.build, "table_version": info.table_version,
                               "features": config.features or info.features, "target": info.target,
-                              "target_stats": info.stats[info.target], "splits": info.splits}}
+                              "target_stats": info.stats[info.target], "splits": info.splits,
+                              "future": list(config.future or ()),
+                              "future_stats": {name: info.stats[name] for name in config.future or ()},
+                              **(calendar or {})}}
     (out / "checkpoint.tmp.json").write_text(json.dumps(meta, indent=2))
     (out / "metrics.tmp.jsonl").write_text("".join(json.dumps(record) + "\n" for record in state.history))
     for name in ("model.safetensors", "optimizer.safetensors", *(["best.safetensors"] if best else []), METRICS,

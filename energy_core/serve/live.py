@@ -163,7 +163,7 @@ class LiveService:
         """On the model thread: forecast from ``snapshot``, record the issue, and encode the answer."""
         from energy_core.features.serving import real_time_context  # MLX: the [ml] extra
         from energy_core.ml import load_model
-        from energy_core.ml.predict import predict
+        from energy_core.ml.predict import predict, predict_latest
 
         model_dir = self.home.model(entity)
         held = self._models.get(entity)
@@ -172,14 +172,19 @@ class LiveService:
             self._models[entity] = held = (key[0], model, meta)
         _, model, meta = held
         seq_len = meta["train"]["seq_len"]
-        if len(snapshot.ts) < seq_len and self.max_hours < seq_len:  # a window longer than the hours kept
-            snapshot = live.read(self.home, entity, seq_len)
+        # the window ends at the target's last hour, before any stored forecasts of the hours ahead
+        needed = seq_len + (_hours_after_target(snapshot) if meta["feature_store"].get("future") else 0)
+        if len(snapshot.ts) < needed and self.max_hours < needed:  # a window longer than the hours kept
+            snapshot = live.read(self.home, entity, needed)
         if len(snapshot.ts) < seq_len:
             raise ConfigError(f"the build holds {len(snapshot.ts)} hours and the model reads {seq_len}")
-        window = snapshot.last(seq_len)
-        context = real_time_context(window.info, window.ts, window.values, window.mask,
-                                    features=meta["feature_store"]["features"])
-        frame = predict(model, meta, context)
+        if meta["feature_store"].get("future"):  # its calendar and the stored weather forecasts of the hours ahead
+            frame = predict_latest(model, meta, snapshot.info, snapshot.ts, snapshot.values, snapshot.mask)
+        else:
+            window = snapshot.last(seq_len)
+            context = real_time_context(window.info, window.ts, window.values, window.mask,
+                                        features=meta["feature_store"]["features"])
+            frame = predict(model, meta, context)
         issue = issued.Issue.of(frame, entity=entity, issuer=issued.Issuer.API,
                                 model=issued.ModelIdentity.of(model_dir), feature_build=snapshot.info.build)
         issued.record(self.home, issue)
@@ -188,6 +193,12 @@ class LiveService:
                     issue.model.digest, issue.model.epoch)
         return Forecast(key, issue, _forecast_body(issue), f'"{issue.model.digest}-{snapshot.info.build}-'
                                                             f'{issue.issued_at:%Y%m%dT%H%M%S%f}"')
+
+
+def _hours_after_target(snapshot: live.Snapshot) -> int:
+    """How many of the snapshot's last hours lie after the target's last observed one."""
+    observed = np.flatnonzero(snapshot.mask[:, snapshot.info.features.index(snapshot.info.target)])
+    return len(snapshot.ts) - int(observed[-1]) - 1 if observed.size else 0
 
 
 def _ok(forecast: Forecast) -> Forecast:

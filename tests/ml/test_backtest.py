@@ -126,3 +126,14 @@ def test_energy_backtest_prints_the_months(tmp_path):
     months = json.loads(result.stdout)
     assert [m["month"] for m in months] == ["2019-06"] and months[0]["hours"] == 7 * 24
     assert (home / "backtests" / "ERCO" / "hours.parquet").exists()
+
+
+def test_energy_backtest_reads_the_known_future_inputs_it_is_told(tmp_path):
+    home = stored_home(tmp_path / "home")
+    common = ("backtest", "--entity", "ERCO", "--start", "2019-06-01", "--end", "2019-06-02", "--seq-len", "72",
+              "--epochs", "1", "--d-model", "16", "--layers", "1", "--json")
+    for future, expected in (("none", []), ("calendar.holiday", ["calendar.holiday"])):
+        result = energy(*common, "--future", future, "--out", str(tmp_path / future), home=home)
+        assert result.returncode == 0, result.stderr
+        meta = json.loads((tmp_path / future / "models" / "ERCO-2019-06-01" / "checkpoint.json").read_text())
+        assert meta["feature_store"]["future"] == expected and meta["model"]["n_future"] == len(expected)

@@ -20,6 +20,7 @@ from energy_core import ParquetStore
 from energy_core.errors import ConfigError, UnknownComponentError
 from energy_core.features import FeatureStore, Splits
 from energy_core.features import lance as lance_io
+from energy_core.features.serving import known_future
 from energy_core.hookspecs import hookimpl
 from energy_core.ingest.redaction import SecretScope
 from energy_core.ingest.runner import RunConfig, run
@@ -118,7 +119,8 @@ def test_a_tracker_receives_configuration_data_and_code_versions_metrics_scores_
                                                                       "finish"]
     (started,) = recorder.of("start")
     info = store.latest("PACW")
-    assert started.run_id == state.run_id and started.phase is RunPhase.TRAIN and started.config == asdict(config)
+    resolved = {**asdict(config), "future": known_future(info.features)}  # None: the build's calendar and forecasts
+    assert started.run_id == state.run_id and started.phase is RunPhase.TRAIN and started.config == resolved
     data = started.data
     assert (data.entity, data.build, data.table_version, data.features) == ("PACW", info.build, info.table_version,
                                                                             tuple(info.features))
@@ -150,7 +152,7 @@ def test_a_tracker_receives_configuration_data_and_code_versions_metrics_scores_
     record = TrainingRuns(home).find(state.run_id)  # the local record holds the same
     assert record["status"] == "finished" and record["trackers"] == {"recorder": "recorder://here"}
     assert [e["train_loss"] for e in record["epochs"]] == [r["train_loss"] for r in state.history]
-    assert record["data"]["digest"] == data.digest and record["config"] == asdict(config)
+    assert record["data"]["digest"] == data.digest and record["config"] == resolved
     assert record["evaluations"]["val"]["scores"]["model"]["mape"] == evaluation.scores["model"].mape
     assert record["model"]["files"]["model.safetensors"] == sha256(tmp_path / "model.safetensors")
     assert len(TrainingRuns(home).steps("PACW", state.run_id)) == state.step
