@@ -9,6 +9,7 @@ import pytest
 
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
+from energy_core.features.build import split_points
 from energy_core.features.calendar import CALENDAR_FEATURES, holiday_share
 from energy_core.features.serving import normalized, window_starts
 from energy_core.storage.parquet import ParquetStore
@@ -237,3 +238,14 @@ def test_states_belong_to_an_entitys_definition_and_must_be_a_list(tmp_path):
                                             'selectors = [{dataset = "eia.", region = "PACW"}]\n')
     with pytest.raises(ConfigError, match="give a list of US postal codes"):
         FeatureStore(tmp_path).definitions()
+
+
+def test_a_home_with_about_a_day_of_data_still_splits_at_whole_hours():
+    """A first day's `energy run` (and the scheduled ingest) builds features: the default splits fall on
+    UTC midnights, and with 30 hours from a midnight there is none after the first hour."""
+    ts = np.datetime64("2026-12-01T00:00", "us") + np.arange(30).astype("timedelta64[h]")
+    val, test = split_points(ts, Splits())
+    assert ts[0] < val <= test <= ts[-1]
+    assert (val, test) == (np.datetime64("2026-12-01T23:00", "us"), np.datetime64("2026-12-02T00:00", "us"))
+    week = np.datetime64("2026-12-01T00:00", "us") + np.arange(24 * 7).astype("timedelta64[h]")
+    assert split_points(week, Splits()) == (np.datetime64("2026-12-06", "us"), np.datetime64("2026-12-07", "us"))

@@ -79,12 +79,15 @@ def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, ru
 
 
 def split_points(ts: np.ndarray, splits: Splits) -> tuple[np.datetime64, np.datetime64]:
-    """Where validation and test start: as ``splits`` says, else at UTC midnights 80% and 90% in."""
+    """Where validation and test start: as ``splits`` says, else at UTC midnights 80% and 90% in (at whole
+    hours when the data holds too few days for a midnight after its first hour)."""
     first, last = ts[0], ts[-1]
     span = last - first
 
     def at(fraction: float) -> np.datetime64:
-        return (first + span * fraction).astype("datetime64[D]").astype("datetime64[us]")  # a UTC midnight
+        point = first + span * fraction
+        midnight = point.astype("datetime64[D]").astype("datetime64[us]")
+        return midnight if midnight > first else point.astype("datetime64[h]").astype("datetime64[us]")
 
     val = np.datetime64(splits.val_start.replace(tzinfo=None), "us") if splits.val_start else at(DEFAULT_SPLIT[0])
     test = (np.datetime64(splits.test_start.replace(tzinfo=None), "us") if splits.test_start
