@@ -158,7 +158,7 @@ class Replay:
 
 
 ALIASES = {"temperature_c": "temperature_2m", "forecast_temperature_c": "temperature_2m" + PREVIOUS_DAY}
-"""Column names of recorded tables (``../shared/real/weather_merra``) -> Open-Meteo variables."""
+"""Column names of recorded tables (the MERRA temperatures benchmarks/weather.py replays) -> Open-Meteo variables."""
 
 
 def load_table(source: pl.DataFrame | Path | str) -> pl.DataFrame:
