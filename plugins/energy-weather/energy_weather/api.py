@@ -6,7 +6,7 @@ tests it. Source: https://open-meteo.com/en/docs and https://open-meteo.com/en/d
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
 DEFAULT_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
@@ -23,6 +23,11 @@ TABLE_VARIABLE = "ENERGY_WEATHER_SIMULATOR_TABLE"
 PREVIOUS_DAY = "_previous_day1"
 """Suffix of a Previous Runs variable (``temperature_2m_previous_day1``): each hour's value as forecast
 by the run one day (24 hours) before it, so known 24 hours ahead."""
+PREVIOUS_RUNS_START = datetime(2024, 1, 1, tzinfo=UTC)
+"""The Previous Runs API keeps past runs from January 2024 (most models; GFS's 2 m temperature from April
+2021): a plan asks it for no earlier hour (https://open-meteo.com/en/docs/previous-runs-api)."""
+PREVIOUS_RUNS_START_VARIABLE = "ENERGY_WEATHER_PREVIOUS_RUNS_START"
+"""Override :data:`PREVIOUS_RUNS_START` (an ISO date; the simulator, which replays any year, sets it)."""
 PREVIOUS_DAY_LEAD = timedelta(days=1)
 """How long before its hour a ``_previous_day1`` value was known: its ``retrieved_at`` is the hour less this."""
 

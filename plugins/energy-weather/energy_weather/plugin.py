@@ -46,6 +46,7 @@ def register_settings() -> list[Setting]:
         DEFAULT_FORECAST_URL,
         DEFAULT_PREVIOUS_RUNS_URL,
         FORECAST_URL_VARIABLE,
+        PREVIOUS_RUNS_START_VARIABLE,
         PREVIOUS_RUNS_URL_VARIABLE,
         TABLE_VARIABLE,
     )
@@ -56,8 +57,10 @@ def register_settings() -> list[Setting]:
         Setting(ARCHIVE_URL_VARIABLE, f"Open-Meteo archive API URL (default {DEFAULT_ARCHIVE_URL})"),
         Setting(FORECAST_URL_VARIABLE, f"Open-Meteo forecast API URL (default {DEFAULT_FORECAST_URL})"),
         Setting(PREVIOUS_RUNS_URL_VARIABLE, f"Open-Meteo Previous Runs API URL (default {DEFAULT_PREVIOUS_RUNS_URL})"),
-        Setting(TABLE_VARIABLE, "a recorded table (ts, region, temperature_2m or temperature_c, ...) that the "
-                "simulator replays instead of inventing weather"),
+        Setting(PREVIOUS_RUNS_START_VARIABLE, "first day to ask the Previous Runs API for past forecasts "
+                "(default 2024-01-01, where its archive begins)"),
+        Setting(TABLE_VARIABLE, "a recorded table (ts, latitude, longitude, temperature_2m or temperature_c, "
+                "...) that the simulator replays instead of inventing weather"),
         Setting(VARIABLES_VARIABLE, "comma list of Open-Meteo hourly variables replacing the defaults"),
         Setting(POINTS_VARIABLE, "a TOML file of weather points per BA, replacing or extending the built-in ones"),
     ]

@@ -32,6 +32,7 @@ from energy_weather.api import (
     FORECAST_HORIZON,
     FORECAST_URL_VARIABLE,
     PREVIOUS_DAY,
+    PREVIOUS_RUNS_START_VARIABLE,
     PREVIOUS_RUNS_URL_VARIABLE,
     TABLE_VARIABLE,
     TIME_FORMAT,
@@ -64,7 +65,8 @@ class WeatherSimulator(Simulator):
 
     def env(self) -> dict[str, str]:
         return {ARCHIVE_URL_VARIABLE: f"{self.url}/v1/archive", FORECAST_URL_VARIABLE: f"{self.url}/v1/forecast",
-                PREVIOUS_RUNS_URL_VARIABLE: f"{self.url}/previous-runs/v1/forecast"}
+                PREVIOUS_RUNS_URL_VARIABLE: f"{self.url}/previous-runs/v1/forecast",
+                PREVIOUS_RUNS_START_VARIABLE: "1940-01-01"}  # it answers any past hour
 
     def throttled(self) -> SimResponse:
         """Open-Meteo's per-minute limit, in its error envelope; the source waits a minute unless a

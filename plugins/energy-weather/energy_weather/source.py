@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from energy_core.api import FetchRequest, RateBudget, RawBatch, Source, SourceContext, Window
+from energy_core.api import ConfigError, FetchRequest, RateBudget, RawBatch, Source, SourceContext, Window
 from energy_weather.api import (
     ARCHIVE_LAG,
     ARCHIVE_URL_VARIABLE,
@@ -23,6 +23,8 @@ from energy_weather.api import (
     FORECAST_URL_VARIABLE,
     PREVIOUS_DAY,
     PREVIOUS_DAY_LEAD,
+    PREVIOUS_RUNS_START,
+    PREVIOUS_RUNS_START_VARIABLE,
     PREVIOUS_RUNS_URL_VARIABLE,
 )
 from energy_weather.parse import classify, parse_locations
@@ -63,6 +65,7 @@ class WeatherSource(Source):
         self.archive_url = context.env.get(ARCHIVE_URL_VARIABLE, DEFAULT_ARCHIVE_URL)
         self.forecast_url = context.env.get(FORECAST_URL_VARIABLE, DEFAULT_FORECAST_URL)
         self.previous_runs_url = context.env.get(PREVIOUS_RUNS_URL_VARIABLE, DEFAULT_PREVIOUS_RUNS_URL)
+        self.previous_runs_start = _previous_runs_start(context.env.get(PREVIOUS_RUNS_START_VARIABLE))
         self.points = load_points(dict(context.env))
         chosen = context.env.get(VARIABLES_VARIABLE, "")
         self.variables = tuple(v.strip() for v in chosen.split(",") if v.strip()) or DEFAULT_VARIABLES
@@ -92,7 +95,8 @@ class WeatherSource(Source):
                 spans.append(("weather.hourly", max(request.start, archive_end), min(request.end, now)))
         ahead = (max(request.start, now), min(request.end, now + FORECAST_HORIZON))
         if "weather.forecast" in request.datasets:
-            spans += [("weather.forecast", s, e) for s, e in _years(request.start, min(request.end, now))]
+            past = max(request.start, self.previous_runs_start)
+            spans += [("weather.forecast", s, e) for s, e in _years(past, min(request.end, now))]
             if ahead[0] < ahead[1]:
                 spans.append(("weather.forecast", *ahead))
         return [Window(self.name, dataset, start, end, group) for dataset, start, end in spans for group in groups]
@@ -174,3 +178,13 @@ def _years(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]
         following = datetime(cursor.year + 1, 1, 1, tzinfo=UTC)
         yield cursor, min(following, end)
         cursor = min(following, end)
+
+
+def _previous_runs_start(value: str | None) -> datetime:
+    if not value:
+        return PREVIOUS_RUNS_START
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"{PREVIOUS_RUNS_START_VARIABLE}={value!r} is no ISO date; give one such as 2024-01-01 "
+                          "(the first day whose past forecasts the Previous Runs API keeps)") from None

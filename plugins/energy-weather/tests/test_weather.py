@@ -101,6 +101,16 @@ def test_plan_splits_years_and_groups_points_without_splitting_a_ba():
     assert all(sum(len(BUILTIN[ba]) for ba in g) <= POINTS_PER_REQUEST for g in groups)
 
 
+def test_past_forecasts_are_asked_only_where_the_previous_runs_api_keeps_them():
+    request = FetchRequest(datetime(2023, 6, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC), ("PACW",),
+                           ("weather.forecast",))
+    assert {(w.start, w.end) for w in source().plan(request)} == {(datetime(2024, 1, 1, tzinfo=UTC), request.end)}
+    replayed = source({"ENERGY_WEATHER_PREVIOUS_RUNS_START": "2023-01-01"}).plan(request)
+    assert min(w.start for w in replayed) == request.start
+    with pytest.raises(ConfigError, match="ENERGY_WEATHER_PREVIOUS_RUNS_START='June' is no ISO date"):
+        source({"ENERGY_WEATHER_PREVIOUS_RUNS_START": "June"})
+
+
 def test_plan_sends_recent_days_and_the_days_ahead_to_the_forecast_api():
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     request = FetchRequest(now - timedelta(days=20), now + timedelta(days=3), ("PACW",),
