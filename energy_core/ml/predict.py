@@ -47,8 +47,7 @@ def predict_latest(model: Forecaster, meta: dict, info: BuildInfo, ts: np.ndarra
     (``@forecast`` features, which may run past the target's end) where the grid holds them."""
     stored = meta["feature_store"]
     seq_len = meta["train"]["seq_len"]
-    observed = np.flatnonzero(mask[:, info.features.index(stored["target"])])
-    last = int(observed[-1]) + 1 if observed.size else 0
+    last = target_end(info, mask, stored["target"])
     if last < seq_len:
         raise ConfigError(f"{stored['entity']} has only {last} hours up to its latest observed {stored['target']}; "
                           f"the model reads {seq_len}: store more history (energy run) before forecasting")
@@ -58,6 +57,13 @@ def predict_latest(model: Forecaster, meta: dict, info: BuildInfo, ts: np.ndarra
                      names=stored["future"], stats=stored["future_stats"], timezone=_timezone(meta),
                      states=stored.get("states", []))
     return predict(model, meta, context, mx.array(known))
+
+
+def target_end(info: BuildInfo, mask: np.ndarray, target: str) -> int:
+    """The row after ``target``'s last observed hour in a build's grid (0 when none is observed): where a
+    forecast issues, before any stored forecasts of the hours ahead."""
+    observed = np.flatnonzero(mask[:, info.features.index(target)])
+    return int(observed[-1]) + 1 if observed.size else 0
 
 
 def _calendar_only(meta: dict, context: Context, names: list[str]) -> np.ndarray:

@@ -163,7 +163,7 @@ class LiveService:
         """On the model thread: forecast from ``snapshot``, record the issue, and encode the answer."""
         from energy_core.features.serving import real_time_context  # MLX: the [ml] extra
         from energy_core.ml import load_model
-        from energy_core.ml.predict import predict, predict_latest
+        from energy_core.ml.predict import predict, predict_latest, target_end
 
         model_dir = self.home.model(entity)
         held = self._models.get(entity)
@@ -173,7 +173,8 @@ class LiveService:
         _, model, meta = held
         seq_len = meta["train"]["seq_len"]
         # the window ends at the target's last hour, before any stored forecasts of the hours ahead
-        needed = seq_len + (_hours_after_target(snapshot) if meta["feature_store"].get("future") else 0)
+        end = target_end(snapshot.info, snapshot.mask, snapshot.info.target)
+        needed = seq_len + (len(snapshot.ts) - end if meta["feature_store"].get("future") and end else 0)
         if len(snapshot.ts) < needed and self.max_hours < needed:  # a window longer than the hours kept
             snapshot = live.read(self.home, entity, needed)
         if len(snapshot.ts) < seq_len:
@@ -193,12 +194,6 @@ class LiveService:
                     issue.model.digest, issue.model.epoch)
         return Forecast(key, issue, _forecast_body(issue), f'"{issue.model.digest}-{snapshot.info.build}-'
                                                             f'{issue.issued_at:%Y%m%dT%H%M%S%f}"')
-
-
-def _hours_after_target(snapshot: live.Snapshot) -> int:
-    """How many of the snapshot's last hours lie after the target's last observed one."""
-    observed = np.flatnonzero(snapshot.mask[:, snapshot.info.features.index(snapshot.info.target)])
-    return len(snapshot.ts) - int(observed[-1]) - 1 if observed.size else 0
 
 
 def _ok(forecast: Forecast) -> Forecast:
