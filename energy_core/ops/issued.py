@@ -164,8 +164,8 @@ def compact(home: Home | Path, entity: str, *, before: datetime) -> int:
     current = f"month={before.astimezone(UTC):%Y-%m}"
     merged = 0
     for month in sorted(_entity_dir(home, entity).glob("month=*")):
-        parts = _finished(month)
-        if month.name >= current or len(parts) < 2:
+        parts = _finished(month) if month.name < current else []
+        if len(parts) < 2:
             continue
         frame = (pl.read_parquet(parts, schema=ISSUED_SCHEMA, missing_columns="insert")
                  .unique(["issue_id", "ts"], keep="first").sort("issued_at", "issue_id", "ts"))
