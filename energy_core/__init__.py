@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from energy_core.api import *  # noqa: F403
     from energy_core.ingest.report import RunReport
     from energy_core.ingest.runner import RunConfig, plan, run
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
 
-__all__ = ["ParquetStore", "RunConfig", "RunReport", "plan", "run"]
+__all__ = ["Lake", "RunConfig", "RunReport", "plan", "run"]
 """The library's entry points; every name of :mod:`energy_core.api` is available here too."""
 
 _LIBRARY = {
@@ -24,7 +24,7 @@ _LIBRARY = {
     "run": "energy_core.ingest.runner",
     "plan": "energy_core.ingest.runner",
     "RunReport": "energy_core.ingest.report",
-    "ParquetStore": "energy_core.storage.parquet",
+    "Lake": "energy_core.storage.lake",
 }
 
 

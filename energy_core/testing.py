@@ -29,7 +29,6 @@ from urllib.parse import quote, quote_plus, urlsplit
 import httpx
 import polars as pl
 
-from energy_core.home import Home
 from energy_core.ingest.cache import RawCache
 from energy_core.ingest.client import FetchMode, HttpClient, HttpSettings
 from energy_core.ingest.redaction import secrets_in
@@ -39,7 +38,7 @@ from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import Budget
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry, declared_settings
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import validate_observations
 
 _FAST = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.02)
@@ -100,10 +99,10 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
         assert report.ok, f"{name}: windows failed against the simulator: {[w.error for w in report.failed]}"
         assert report.rows_stored > 0, f"{name}: the simulator's data stored no rows"
         stored = _check_store(name, home, source.datasets)
-        files = _files(Home(home).processed)
+        versions = Lake(home).versions()
         again = run(replace(config(home), incremental=False))
         assert again.ok and again.rows_stored == 0, f"{name}: a second run of the same range changed the store"
-        assert _files(Home(home).processed) == files, f"{name}: a second run rewrote stored files"
+        assert Lake(home).versions() == versions, f"{name}: a second run committed to the store"
 
         unreachable = {k: urlsplit(v)._replace(netloc="127.0.0.1:9").geturl()  # port 9: nothing listens
                        for k, v in simulator.env().items() if v.startswith("http://127.0.0.1")}
@@ -121,17 +120,13 @@ def check_source(name: str, folder: Path, *, start: datetime, end: datetime, reg
 
 
 def _check_store(name: str, home: Path, declared: Iterable[str]) -> pl.DataFrame:
-    stored = ParquetStore(Home(home).processed).scan().collect()
+    stored = Lake(home).scan().collect()
     validate_observations(stored, producer=f"the store written by {name!r}")
     assert set(stored["source"]) == {name}, f"{name}: rows name other sources: {set(stored['source'])}"
     assert set(stored["dataset"]) <= set(declared), f"{name}: undeclared datasets {set(stored['dataset'])}"
     off_hour = stored.filter((pl.col("ts").dt.minute() != 0) | (pl.col("ts").dt.second() != 0))
     assert off_hour.height == 0, f"{name}: timestamps must be UTC hour starts, e.g. {off_hour['ts'][0]}"
     return stored
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
 
 
 @contextlib.contextmanager

@@ -23,3 +23,27 @@ def fake_time() -> FakeTime:
 @pytest.fixture
 def sleeps(fake_time) -> list[float]:
     return fake_time.sleeps
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """moto's S3 server on 127.0.0.1 for the whole session (each test takes its own bucket)."""
+    from tests.s3 import LoopbackS3
+
+    server = LoopbackS3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_home(request, tmp_path, monkeypatch):
+    """A home whose lake is a local folder, then one whose lake is a bucket on the loopback S3 server."""
+    from energy_core.home import LOCAL_HOME_VARIABLE, Home
+
+    if request.param == "local":
+        return Home(tmp_path / "home")
+    s3 = request.getfixturevalue("s3")
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(LOCAL_HOME_VARIABLE, str(tmp_path / "local"))
+    return Home.of(f"s3://{s3.new_bucket()}/team")

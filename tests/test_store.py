@@ -1,110 +1,150 @@
+"""The lake: upserts that keep every revision, reads as of any time, one commit per month, on a local folder
+and on S3 (moto's server on loopback) alike."""
+
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 
 from energy_core.errors import StorageError
+from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
-from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import KEY, POLARS_SCHEMA
 
 T0 = datetime(2024, 1, 31, 22, tzinfo=UTC)
 FETCH_1 = datetime(2024, 3, 1, tzinfo=UTC)
 FETCH_2 = datetime(2024, 3, 2, tzinfo=UTC)
+FETCH_3 = datetime(2024, 3, 3, tzinfo=UTC)
 
 
-def rows(values, *, retrieved_at=FETCH_1, start=T0) -> pl.DataFrame:
+def rows(values, *, retrieved_at=FETCH_1, start=T0, region="PACW") -> pl.DataFrame:
     n = len(values)
     return pl.DataFrame({
         "ts": [start + timedelta(hours=i) for i in range(n)], "source": ["eia"] * n, "dataset": ["eia.region"] * n,
-        "region": ["PACW"] * n, "series": ["demand"] * n, "value": values, "unit": ["MWh"] * n,
+        "region": [region] * n, "series": ["demand"] * n, "value": values, "unit": ["MWh"] * n,
         "retrieved_at": [retrieved_at] * n,
     }, schema=POLARS_SCHEMA)
 
 
-def files(root):
-    return sorted(p for p in root.rglob("*") if p.is_file())
+def values(lake: Lake, **scan) -> list[float | None]:
+    return lake.scan(**scan).collect().sort("ts")["value"].to_list()
 
 
-def test_partitions_by_dataset_year_month(tmp_path):
-    store = ParquetStore(tmp_path)
-    stats = store.upsert(rows([1.0, 2.0, 3.0, 4.0]))  # 22:00 Jan 31 .. 01:00 Feb 1
+def test_each_month_is_one_commit_and_reads_back_whole(lake_home):
+    lake = Lake(lake_home)
+    stats = lake.upsert(rows([1.0, 2.0, 3.0, 4.0]))  # 22:00 Jan 31 .. 01:00 Feb 1: two months
     assert stats.rows_new == 4 and stats.files_written == 2
-    assert [p.relative_to(tmp_path).as_posix() for p in files(tmp_path)] == [
-        "eia.region/year=2024/month=01/data.parquet", "eia.region/year=2024/month=02/data.parquet"]
-    assert store.scan().collect().height == 4
+    assert lake.datasets() == ["eia.region"] and lake.versions() == {"eia.region": 1}
+    stored = lake.scan().collect().sort("ts")
+    assert stored.equals(rows([1.0, 2.0, 3.0, 4.0]))
 
 
-def test_rerun_is_byte_identical_and_writes_nothing(tmp_path):
-    store = ParquetStore(tmp_path)
-    store.upsert(rows([1.0, 2.0, None]))
-    before = {p: p.read_bytes() for p in files(tmp_path)}
-    stats = store.upsert(rows([1.0, 2.0, None], retrieved_at=FETCH_2))
+def test_a_rerun_commits_nothing(lake_home):
+    lake = Lake(lake_home)
+    lake.upsert(rows([1.0, 2.0, None]))
+    before = lake.versions()
+    stats = lake.upsert(rows([1.0, 2.0, None], retrieved_at=FETCH_2))
     assert (stats.rows_new, stats.rows_changed, stats.files_written) == (0, 0, 0)
-    assert {p: p.read_bytes() for p in files(tmp_path)} == before
+    assert lake.versions() == before
+    assert lake.scan().collect()["retrieved_at"].to_list() == [FETCH_1] * 3  # known since the first fetch
 
 
-def test_revision_replaces_value_and_keeps_one_row_per_key(tmp_path):
-    store = ParquetStore(tmp_path)
-    store.upsert(rows([1.0, 2.0, 3.0]))
-    stats = store.upsert(rows([1.0, 20.0, 3.0], retrieved_at=FETCH_2))
+def test_a_revision_is_kept_and_read_as_of_any_time(lake_home):
+    lake = Lake(lake_home)
+    lake.upsert(rows([1.0, 2.0, 3.0]))
+    stats = lake.upsert(rows([1.0, 20.0, 3.0], retrieved_at=FETCH_2))
+    assert (stats.rows_new, stats.rows_changed) == (0, 1)
+    assert values(lake) == [1.0, 20.0, 3.0]
+    assert values(lake, as_of=FETCH_1) == [1.0, 2.0, 3.0]
+    assert values(lake, as_of=FETCH_2) == [1.0, 20.0, 3.0]
+    assert values(lake, as_of=FETCH_1 - timedelta(seconds=1)) == []  # nothing was known yet
+    history = lake.revisions().filter(pl.col("ts") == T0 + timedelta(hours=1)).collect().sort("retrieved_at")
+    assert history.select("value", "retrieved_at", "superseded_at").rows() == [(2.0, FETCH_1, FETCH_2),
+                                                                              (20.0, FETCH_2, None)]
+    latest = lake.scan().collect()
+    assert latest.select(pl.struct(KEY).n_unique()).item() == latest.height
+
+
+def test_an_older_answer_is_history_not_the_latest(lake_home):
+    lake = Lake(lake_home)
+    lake.upsert(rows([5.0], retrieved_at=FETCH_2))
+    stats = lake.upsert(rows([4.0], retrieved_at=FETCH_1))  # a replayed old answer arrives late
+    assert values(lake) == [5.0] and stats.rows_changed == 0
+    assert values(lake, as_of=FETCH_1) == [4.0]
+
+
+def test_a_value_seen_earlier_is_known_from_then(lake_home):
+    lake = Lake(lake_home)
+    lake.upsert(rows([5.0], retrieved_at=FETCH_2))
+    stats = lake.upsert(rows([5.0], retrieved_at=FETCH_1))
     assert stats.rows_changed == 1
-    stored = store.scan().collect().sort("ts")
-    assert stored["value"].to_list() == [1.0, 20.0, 3.0]
-    assert stored["retrieved_at"].to_list() == [FETCH_1, FETCH_2, FETCH_1]
+    assert lake.scan().collect()["retrieved_at"].to_list() == [FETCH_1]
+    assert lake.revisions().collect().height == 1
+
+
+def test_a_key_twice_in_one_batch_keeps_both_revisions(lake_home):
+    lake = Lake(lake_home)
+    lake.upsert(pl.concat([rows([1.0, 2.0], retrieved_at=FETCH_2), rows([9.0, 9.0])]))
+    assert values(lake) == [1.0, 2.0]
+    assert values(lake, as_of=FETCH_1) == [9.0, 9.0]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_what_is_stored_depends_on_the_answers_not_their_order(tmp_path, order):
+    batches = [rows([1.0, 2.0, None]), rows([1.0, 3.0, 4.0], retrieved_at=FETCH_2),
+               rows([1.5, 3.0, 4.0], retrieved_at=FETCH_3)]
+    lake = Lake(tmp_path)
+    for i in order:
+        lake.upsert(batches[i])
+    stored = lake.revisions().collect().sort([*KEY, "retrieved_at"])
+    reference = Lake(tmp_path / "reference")
+    for batch in batches:
+        reference.upsert(batch)
+    assert stored.equals(reference.revisions().collect().sort([*KEY, "retrieved_at"]))
+    assert values(lake) == [1.5, 3.0, 4.0]
+    assert values(lake, as_of=FETCH_2) == [1.0, 3.0, 4.0]
+    assert values(lake, as_of=FETCH_1) == [1.0, 2.0, None]
+
+
+def test_writers_racing_for_one_month_lose_nothing(lake_home):
+    """Two machines sharing a lake commit to the same month at once: each losing commit merges again."""
+    regions = ["PACW", "ERCO", "ISNE", "MISO"]
+    errors = []
+    start = threading.Barrier(len(regions))
+
+    def write(region):
+        try:
+            lake = Lake(lake_home)
+            start.wait()
+            lake.upsert(rows([float(i) for i in range(24)], region=region))
+        except Exception as exc:  # the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(region,)) for region in regions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stored = Lake(lake_home).scan().collect()
+    assert stored.height == 24 * len(regions)
     assert stored.select(pl.struct(KEY).n_unique()).item() == stored.height
 
 
-def test_older_fetch_does_not_overwrite_newer_value(tmp_path):
-    store = ParquetStore(tmp_path)
-    store.upsert(rows([5.0], retrieved_at=FETCH_2))
-    store.upsert(rows([4.0], retrieved_at=FETCH_1))
-    assert store.scan().collect()["value"].to_list() == [5.0]
+def test_an_empty_lake_reads_as_empty(lake_home):
+    lake = Lake(lake_home)
+    assert lake.scan().collect().height == 0 and lake.datasets() == [] and lake.changed_at() is None
+    assert lake.scan("eia.region", as_of=FETCH_1).collect().schema == POLARS_SCHEMA
 
 
-def test_duplicates_inside_a_batch_keep_the_latest_retrieval(tmp_path):
-    store = ParquetStore(tmp_path)
-    store.upsert(pl.concat([rows([1.0, 2.0], retrieved_at=FETCH_2), rows([9.0, 9.0])]))
-    assert store.scan().collect().sort("ts")["value"].to_list() == [1.0, 2.0]
-
-
-def test_failed_write_leaves_previous_file_and_no_temp(tmp_path, monkeypatch):
-    store = ParquetStore(tmp_path)
-    store.upsert(rows([1.0]))
-    [path] = files(tmp_path)
-    before = path.read_bytes()
-
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("energy_core.storage.parquet.os.replace", disk_full)
-    with pytest.raises(StorageError, match="No space left on device; the previous file is unchanged"):
-        store.upsert(rows([2.0], retrieved_at=FETCH_2))
-    assert files(tmp_path) == [path] and path.read_bytes() == before
-    pq.read_metadata(path)
-
-
-def test_stale_temp_files_are_removed_on_next_write(tmp_path):
-    store = ParquetStore(tmp_path)
-    store.upsert(rows([1.0]))
-    [path] = files(tmp_path)
-    stale = path.parent / ".tmp-deadbeef.parquet"
-    stale.write_bytes(b"half a file")
-    store.upsert(rows([2.0], retrieved_at=FETCH_2))
-    assert not stale.exists()
-
-
-def test_second_writer_is_refused_with_the_holder(tmp_path):
+def test_a_second_writer_on_one_machine_is_refused_with_the_holder(tmp_path):
     with StoreLock(tmp_path / ".lock"):
         with pytest.raises(StorageError, match=f"locked by pid {os.getpid()}"):
             StoreLock(tmp_path / ".lock").__enter__()
     with StoreLock(tmp_path / ".lock"):
         pass  # released: the next writer gets it
-
-
-def test_scan_of_empty_store_is_empty(tmp_path):
-    assert ParquetStore(tmp_path / "none").scan().collect().height == 0

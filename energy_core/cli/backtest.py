@@ -43,7 +43,7 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
                      retrain_months: int | None, warm_epochs: int, reference: str | None, seq_len: int, epochs: int,
                      batch_size: int, learning_rate: float, d_model: int, n_layers: int, seed: int,
                      feature_names: tuple[str, ...], future_names: tuple[str, ...], out: Path | None, as_json: bool,
-                     home: Path) -> None:
+                     home: Home) -> None:
     """Train on the past and score every month of --start..--end with 24-hour forecasts issued at 00:00 UTC,
     beside the seasonal-naive baselines (and --reference); the hours scored go to <out>/hours.parquet.
 
@@ -65,7 +65,7 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
                          learning_rate=learning_rate, d_model=d_model, n_layers=n_layers, seed=seed,
                          features=list(feature_names) or None,
                          future=[] if future_names == ("none",) else list(future_names) or None)
-    folder = out or Home(home).root / "backtests" / entity
+    folder = out or home.root / "backtests" / entity
     hours = backtest(home, config, plan, folder, progress=lambda line: click.echo(line, err=True))
     hours.write_parquet(folder / "hours.parquet")
     table = monthly(hours)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import click
 
@@ -21,9 +20,9 @@ def cache_group() -> None:
 @home_option
 @click.option("--days", type=click.IntRange(min=0), default=DEFAULT_RETENTION.days, show_default=True,
               help="Keep responses fetched within this many days.")
-def prune_command(home: Path, days: int) -> None:
+def prune_command(home: Home, days: int) -> None:
     """Delete cached responses older than the retention period."""
-    cache = RawCache(Home(home).raw, retention=timedelta(days=days))
+    cache = RawCache(home.raw, retention=timedelta(days=days))
     try:
         removed = cache.prune()
         click.echo(f"removed {removed} cached response(s) older than {days} days; {len(cache)} remain")

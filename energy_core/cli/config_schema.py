@@ -28,7 +28,7 @@ class EnergyConfig(BaseModel):
     """The parsed file. Command tables are checked against the commands' flags when they are applied."""
 
     model_config = ConfigDict(extra="allow")
-    home: Path | None = None
+    home: str | None = None
     budgets: dict[str, BudgetSpec] = Field(default_factory=dict)
     entities: dict[str, dict[str, Any]] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)

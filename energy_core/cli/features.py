@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from energy_core.cli import plugin_manager, user_config
 from energy_core.cli.options import UtcDate, home_option
+from energy_core.home import Home
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -29,7 +29,7 @@ def features_group() -> None:
 @home_option
 @click.pass_context
 def build_command(ctx: click.Context, entities: tuple[str, ...], val_start: tuple[datetime, bool] | None,
-                  test_start: tuple[datetime, bool] | None, uri: str | None, home: Path) -> None:
+                  test_start: tuple[datetime, bool] | None, uri: str | None, home: Home) -> None:
     """Fuse stored observations onto an hourly grid per entity and store them with their statistics."""
     from energy_core.features import FeatureStore, Splits
 

@@ -15,8 +15,8 @@ from energy_core.errors import ConfigError
 from energy_core.home import Home
 
 
-def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
-    return model or Home(home).model(entity)
+def _model_dir(home: Home, entity: str, model: Path | None) -> Path:
+    return model or home.model(entity)
 
 
 @click.command("train")
@@ -50,7 +50,7 @@ def _model_dir(home: Path, entity: str, model: Path | None) -> Path:
 def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: int, horizon: int, epochs: int,
                   batch_size: int, learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int,
                   seed: int, fault_sigmas: float, model: Path | None, resume: bool, distributed: bool, backend: str,
-                  trackers: tuple[str, ...], from_run: str | None, home: Path) -> None:
+                  trackers: tuple[str, ...], from_run: str | None, home: Home) -> None:
     """Train the ring-attention forecaster on an entity's feature windows; the run is recorded.
 
     \b
@@ -119,7 +119,7 @@ def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: 
 @home_option
 @click.pass_context
 def evaluate_command(ctx: click.Context, entity: str, model: Path | None, split: str, as_json: bool,
-                     plot_to: str | None, home: Path) -> None:
+                     plot_to: str | None, home: Home) -> None:
     """MAE, RMSE and MAPE of 24-hour forecasts on a held-out period, beside seasonal-naive baselines.
 
     The scores (and the plot) are added to the training run that wrote the model, in its record and in
@@ -138,7 +138,7 @@ def evaluate_command(ctx: click.Context, entity: str, model: Path | None, split:
         from energy_core.ops.plot import plot_forecasts
 
         path = plot_forecasts(hours, entity, split,
-                              Path(plot_to) if plot_to else Home(home).plot(f"{entity}_{split}_forecasts"))
+                              Path(plot_to) if plot_to else home.plot(f"{entity}_{split}_forecasts"))
         click.echo(f"plot: {path}", err=as_json)
     log = RunLog.reopen(home, checkpoint, tracker_table(plugin_manager(ctx)))
     if log is not None and log.run is not None:
@@ -164,7 +164,7 @@ def evaluate_command(ctx: click.Context, entity: str, model: Path | None, split:
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write .csv, .json or .parquet.")
 @home_option
-def forecast_command(entity: str, model: Path | None, output: Path | None, home: Path) -> None:
+def forecast_command(entity: str, model: Path | None, output: Path | None, home: Home) -> None:
     """Forecast the hours after the latest stored hour from the real-time context. The forecast is kept
     in the issued-forecast log (<home>/forecasts), so its accuracy can be measured when the actuals arrive."""
     from energy_core.features import FeatureStore

@@ -15,6 +15,7 @@ import click
 from energy_core.cli import plugin_manager
 from energy_core.cli.options import home_option
 from energy_core.errors import ConfigError
+from energy_core.home import Home
 
 if TYPE_CHECKING:
     from energy_core.ops.monitor import MonitorReport, MonitorSettings, Objective
@@ -74,7 +75,7 @@ class ObjectiveType(click.ParamType):
 def monitor_command(ctx: click.Context, objectives: tuple[Objective, ...], webhooks: tuple[str, ...], as_json: bool,
                     serve_metrics: int | None, metrics_host: str, interval: float, metrics_file: Path | None,
                     quality_days: float, drift_days: float, drift_tolerance: float, drift_min_hours: int, wait: float,
-                    home: Path) -> None:
+                    home: Home) -> None:
     """Check the freshness and completeness objectives, failed or quota-stopped runs, recent quality
     flags and forecast accuracy drift; exit 0 when every check passes, 1 when any fails.
 
@@ -89,7 +90,7 @@ def monitor_command(ctx: click.Context, objectives: tuple[Objective, ...], webho
 
     settings = MonitorSettings(objectives=objectives, quality_days=quality_days, drift_days=drift_days,
                                drift_tolerance=drift_tolerance, drift_min_hours=drift_min_hours)
-    context = AlertContext(home=home, webhooks=webhooks, metrics_port=serve_metrics, metrics_host=metrics_host,
+    context = AlertContext(home=home.root, webhooks=webhooks, metrics_port=serve_metrics, metrics_host=metrics_host,
                            metrics_file=metrics_file, env=dict(os.environ))
     alerters = create_alerters(plugin_manager(ctx), context)
     try:
@@ -106,13 +107,13 @@ def monitor_command(ctx: click.Context, objectives: tuple[Objective, ...], webho
         close_all(alerters)
 
 
-def _check(home: Path, settings: MonitorSettings, alerters: list[Alerter], wait: float) -> MonitorReport:
+def _check(home: Home, settings: MonitorSettings, alerters: list[Alerter], wait: float) -> MonitorReport:
     from energy_core.ops.monitor import check
 
     return check(home, settings, alerters, wait_s=wait)
 
 
-def _serve(home: Path, settings: MonitorSettings, alerters: list[Alerter], wait: float, interval: float,
+def _serve(home: Home, settings: MonitorSettings, alerters: list[Alerter], wait: float, interval: float,
            as_json: bool) -> None:
     """Check every ``interval`` seconds while the metrics are served, until SIGINT or SIGTERM."""
     from energy_core.ops.locks import StoreBusyError

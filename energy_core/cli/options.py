@@ -7,19 +7,24 @@ runs, so ``energy --help`` and the light commands start without polars, LanceDB 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from energy_core.home import Home
 from energy_core.plugin.windows import parse_utc
 
 if TYPE_CHECKING:
     import polars as pl
 
+def _home(ctx: click.Context, param: click.Parameter, value: str) -> Home:
+    return Home.of(value)
+
+
 home_option = click.option(
-    "--home", type=click.Path(file_okay=False, path_type=Path), envvar="ENERGY_HOME", default="data",
-    show_default=True, show_envvar=True, help="Where raw responses, the store and the feature store live.",
+    "--home", type=str, envvar="ENERGY_HOME", default="data", callback=_home, show_default=True, show_envvar=True,
+    help="Where raw responses, the store and the feature store live: a folder, or a lake shared by a team "
+         "(s3://bucket/prefix; this machine's part then lives in ENERGY_LOCAL_HOME).",
 )
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 @home_option
 @click.pass_context
 def plot_command(ctx: click.Context, entity: str, start: tuple[datetime, bool] | None,
-                 end: tuple[datetime, bool] | None, output: Path | None, home: Path) -> None:
+                 end: tuple[datetime, bool] | None, output: Path | None, home: Home) -> None:
     """Draw the target (demand) and its forecasts, then the plugins' panels (generation by fuel stacked,
     weather) from the feature store, gaps left visible."""
     from datetime import timedelta
@@ -41,6 +41,6 @@ def plot_command(ctx: click.Context, entity: str, start: tuple[datetime, bool] |
         frame = frame.filter(pl.col("ts") >= start[0])
     if end:
         frame = frame.filter(pl.col("ts") < (end[0] if end[1] else end[0] + timedelta(days=1)))
-    path = plot_entity(frame, entity, store.latest(entity).target, output or Home(home).plot(entity),
+    path = plot_entity(frame, entity, store.latest(entity).target, output or home.plot(entity),
                        plot_panels(plugin_manager(ctx)))
     click.echo(f"plot: {path} ({frame.height} hours)")

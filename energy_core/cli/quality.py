@@ -5,12 +5,12 @@ after Ruggles et al. (2020)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from energy_core.cli import plugin_manager
 from energy_core.cli.options import echo_table, home_option
+from energy_core.home import Home
 from energy_core.ops.quality_config import QualityConfig
 from energy_core.plugin.registry import quality_checks
 
@@ -30,7 +30,7 @@ from energy_core.plugin.registry import quality_checks
 @home_option
 @click.pass_context
 def quality_command(ctx: click.Context, datasets: tuple[str, ...], regions: tuple[str, ...], stuck_hours: int,
-                    outlier_z: float, screen: bool, as_json: bool, home: Path) -> None:
+                    outlier_z: float, screen: bool, as_json: bool, home: Home) -> None:
     """Check the stored data and save the flags; the next feature build masks the stuck, outlying and
     impossible hours (and, after --screen, the screened ones, with the imputed values as a feature of their own)."""
     import polars as pl

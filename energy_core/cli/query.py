@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from energy_core.cli.options import echo_table, home_option
+from energy_core.home import Home
 
 
 @click.command("query")
 @click.argument("sql")
 @click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @home_option
-def query_command(sql: str, output: str, home: Path) -> None:
+def query_command(sql: str, output: str, home: Home) -> None:
     """Run SQL over the stores, e.g. energy query "SELECT region, avg(value) FROM eia_region GROUP BY 1".
 
     Views: observations; one per dataset (eia_region, eia_fuel, caiso_load, weather_hourly, ...);

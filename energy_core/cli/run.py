@@ -8,7 +8,6 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +74,7 @@ class GracefulStop:
               "revision look-back).")
 @click.option("--plan", "show_plan", is_flag=True, help="Print what would be fetched and how long it takes; "
               "send nothing, write nothing.")
-@click.option("--sink", "sinks", multiple=True, default=("parquet",), show_default=True,
+@click.option("--sink", "sinks", multiple=True, default=("lake",), show_default=True,
               help="Sink (repeatable). Stored windows are skipped only when every sink can read them back.")
 @click.option("--no-features", is_flag=True, help="Do not rebuild the feature store after storing.")
 @click.option("--no-resume", is_flag=True, help="Do not fetch the windows earlier runs left pending.")
@@ -86,7 +85,7 @@ class GracefulStop:
 def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str, ...], datasets: tuple[str, ...],
                 start: tuple[datetime, bool] | None, end: tuple[datetime, bool] | None, offline: bool, simulate: bool,
                 refresh: bool, lookback: float | None, show_plan: bool, sinks: tuple[str, ...], no_features: bool,
-                no_resume: bool, as_json: bool, home: Path) -> None:
+                no_resume: bool, as_json: bool, home: Home) -> None:
     """Fetch, validate, normalize and store data, e.g. energy run --source eia --region PACW --start 2024-01-01."""
     from energy_core.features import FeatureStore
     from energy_core.ingest.report import WindowStatus

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import click
 
 from energy_core.cli.options import home_option
+from energy_core.home import Home
 
 
 @click.command("runs")
@@ -19,7 +19,7 @@ from energy_core.cli.options import home_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: every run's data and code versions, full "
               "configuration, the settings that differ, each epoch's metrics and the evaluations.")
 @home_option
-def runs_command(run_ids: tuple[str, ...], entities: tuple[str, ...], last: int, as_json: bool, home: Path) -> None:
+def runs_command(run_ids: tuple[str, ...], entities: tuple[str, ...], last: int, as_json: bool, home: Home) -> None:
     """Training runs side by side: data version, the settings that differ, and the scores.
 
     \b

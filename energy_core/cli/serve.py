@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from pathlib import Path
 
 import click
 
 from energy_core.cli.options import home_option
 from energy_core.errors import ConfigError, MissingExtraError
+from energy_core.home import Home
 
 LIBRARIES = ("fastapi", "uvicorn", "prometheus_client")
 """What the ``serve`` extra brings (``prometheus_client`` is the distribution ``prometheus-client``)."""
@@ -31,7 +31,7 @@ LIBRARIES = ("fastapi", "uvicorn", "prometheus_client")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
 @home_option
 def serve_command(host: str, port: int, cors_origins: tuple[str, ...], max_days: int, max_rows: int,
-                  access_log: bool, home: Path) -> None:
+                  access_log: bool, home: Home) -> None:
     """Serve forecasts, the live context, observations, status and metrics over HTTP, and a status page at /.
 
     \b
@@ -44,7 +44,7 @@ def serve_command(host: str, port: int, cors_origins: tuple[str, ...], max_days:
 
     token = os.environ.get(TOKEN_VARIABLE) or None
     check_exposure(host, token)
-    if not home.is_dir():
+    if home.lake is None and not home.root.is_dir():
         raise ConfigError(f"no home at {home}: store data with `energy run` first, or pass --home")
     try:
         import uvicorn

@@ -72,7 +72,7 @@ def default_map(config: EnergyConfig, cli: click.Group) -> dict[str, Any]:
     return _defaults(config.commands, cli, config.home, config.path, prefix="")
 
 
-def _defaults(tables: dict[str, Any], group: click.Group, home: Path | None, path: Path | None,
+def _defaults(tables: dict[str, Any], group: click.Group, home: str | None, path: Path | None,
               prefix: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, table in tables.items():

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 @click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @home_option
-def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json: bool, home: Path) -> None:
+def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json: bool, home: Home) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
-    if not Home(home).processed.exists() and not Home(home).catalog.exists():  # no run yet: no need to load polars
+    home = Home.of(home)
+    if home.lake is None and not Path(home.processed).exists() and not home.catalog.exists():  # no run yet
         click.echo(json.dumps({"coverage": [], "runs": [], "pending": []}, indent=2) if as_json else _nothing(home))
         return
     import polars as pl
@@ -44,7 +45,7 @@ def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json:
         click.echo(f"pending: {len(state.pending)} window(s) the next `energy run` of their source fetches first")
 
 
-def _nothing(home: Path) -> str:
+def _nothing(home: Home) -> str:
     return f"nothing stored under {home}; run `energy run --source ...` first"
 
 
@@ -54,7 +55,7 @@ def _nothing(home: Path) -> str:
 @click.option("--series", required=True, help="e.g. demand")
 @click.option("--ts", "moment", required=True, type=UtcDate(), help="The hour (UTC), e.g. 2024-01-05T03:00.")
 @home_option
-def lineage_command(dataset: str, region: str, series: str, moment: tuple[datetime, bool], home: Path) -> None:
+def lineage_command(dataset: str, region: str, series: str, moment: tuple[datetime, bool], home: Home) -> None:
     """Trace a stored value to the run, window and requests that wrote it."""
     from energy_core.ops.status import trace
 

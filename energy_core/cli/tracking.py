@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from energy_core.cli import command_line, plugin_manager
+from energy_core.home import Home
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,7 +36,7 @@ def typed(ctx: click.Context, names: Iterable[str]) -> dict[str, Any]:
     return given
 
 
-def open_log(ctx: click.Context, home: Path, trackers: Iterable[str], *, replay_of: str | None = None,
+def open_log(ctx: click.Context, home: Home, trackers: Iterable[str], *, replay_of: str | None = None,
              overrides: dict[str, Any] | None = None) -> RunLog:
     """A run log with the local record and the trackers named (an unknown name stops the command here,
     before any training)."""

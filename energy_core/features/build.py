@@ -25,8 +25,8 @@ from energy_core.features.fusion import Fused, fuse
 from energy_core.features.records import BuildInfo, Splits
 from energy_core.home import Home
 from energy_core.storage.flags import masked_hours
+from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
-from energy_core.storage.parquet import ParquetStore
 
 if TYPE_CHECKING:
     from lancedb.db import DBConnection
@@ -41,7 +41,7 @@ def build_entities(db: DBConnection, home: Home, entities: Sequence[Entity], *, 
                    exports: Path, on_built: Callable[[BuildInfo], object] | None = None) -> list[BuildInfo]:
     """Build each of ``entities`` from ``home``'s processed store, under the feature store's lock;
     hours that ``energy quality`` distrusts become gaps. ``on_built`` hears of each build as it ends."""
-    processed = ParquetStore(home.processed)
+    processed = Lake(home)
     masked = masked_hours(home)
     built = []
     with StoreLock(home.features_lock):

@@ -27,7 +27,7 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.home import Home
 from energy_core.plugin.contributions import EntitySpec, Selector, is_time_zone
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class StoredRegions(Mapping[str, frozenset[str]]):
     """Each dataset of the processed store -> the regions stored for it, read on first access (a
     plugin that asks only for its own datasets does not pay for the others)."""
 
-    def __init__(self, store: ParquetStore) -> None:
+    def __init__(self, store: Lake) -> None:
         self._store = store
         self._datasets = store.datasets()
         self._regions: dict[str, frozenset[str]] = {}

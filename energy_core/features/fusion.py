@@ -23,7 +23,7 @@ import polars as pl
 from energy_core.errors import StorageError
 from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features
 from energy_core.features.entities import Entity
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import IMPUTED
 
 _UTC = pl.Datetime("us", "UTC")
@@ -41,7 +41,7 @@ class Fused:
     mask: np.ndarray
 
 
-def fuse(store: ParquetStore, entity: Entity, masked: pl.DataFrame | None = None) -> Fused:
+def fuse(store: Lake, entity: Entity, masked: pl.DataFrame | None = None) -> Fused:
     """Read ``entity``'s rows from the store and lay them on its hourly grid.
 
     :param masked: (dataset, region, series, ts) of hours the quality checks distrust; they become gaps.

@@ -26,7 +26,7 @@ from energy_core.home import Home
 from energy_core.plugin.contributions import EntitySpec
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import entities as contributed_entities
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 
 if TYPE_CHECKING:
     from energy_core.features.serving import Batch, Context
@@ -56,7 +56,7 @@ class FeatureStore:
         self.exports = exports or self.home.feature_exports
         self._plugins = plugins
         self._contributed: tuple[tuple[tuple[str, int], ...], dict[str, EntitySpec]] | None = None
-        """The plugins' entities and the state of the processed store (file names and times) they saw."""
+        """The plugins' entities and the state of the lake (its tables' versions) they saw."""
         self._db = lance.connect(self.uri)
         self._cache: dict[tuple[str, int], Arrays] = {}
 
@@ -65,8 +65,8 @@ class FeatureStore:
     def definitions(self) -> dict[str, Entity]:
         """Every entity that can be built now: those the plugins define for the stored data, with the
         configured ones over them."""
-        processed = ParquetStore(self.home.processed)
-        state = tuple((str(f), f.stat().st_mtime_ns) for f in processed.files())
+        processed = Lake(self.home)
+        state = tuple(processed.versions().items())
         if self._contributed is None or self._contributed[0] != state:  # the plugins read the store: ask again
             self._plugins = self._plugins or get_plugin_manager()
             self._contributed = state, contributed_entities(self._plugins, StoredRegions(processed))
@@ -97,10 +97,9 @@ class FeatureStore:
     def behind(self, entities: list[str] | None = None) -> bool:
         """Whether the processed store changed after the last build of ``entities`` (default: those built;
         when none is, whether anything is stored)."""
-        files = ParquetStore(self.home.processed).files()
-        if not files:
+        changed = Lake(self.home).changed_at()
+        if changed is None:
             return False
-        changed = max(f.stat().st_mtime for f in files)
         built = records.last_built(self._db)
         names = list(built) if entities is None else entities
         if entities is None and not built:

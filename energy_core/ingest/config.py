@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_core.errors import ConfigError
+from energy_core.home import Home
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import Budget, Source
 
@@ -18,10 +19,11 @@ class RunConfig:
     sources: tuple[str, ...]
     start: datetime
     end: datetime
-    home: Path = Path("data")
+    home: Home | Path = Path("data")
+    """A folder, or a :class:`Home` (whose lake may be on object storage)."""
     regions: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
-    sinks: tuple[str, ...] = ("parquet",)
+    sinks: tuple[str, ...] = ("lake",)
     offline: bool = False
     simulate: bool = False
     refresh: bool = False

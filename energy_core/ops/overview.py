@@ -21,7 +21,7 @@ from energy_core.ingest.catalog import Catalog, RunStatus
 from energy_core.ingest.report import WindowStatus
 from energy_core.ops import issued, live
 from energy_core.ops.status import status
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 
 RECENT_RUNS = 20
 QUALITY_PROBLEMS = 20
@@ -141,13 +141,13 @@ class OverviewReader:
         self._reports: dict[str, dict[str, dict[str, int]]] = {}
 
     def stamp(self) -> tuple[Any, ...]:
-        """Changes whenever anything an overview reads changes (a few milliseconds for thousands of partitions):
-        the catalog, run reports, stored partitions, feature exports, quality flags and issued forecasts."""
+        """Changes whenever anything an overview reads changes:
+        the catalog, run reports, the lake's table versions, feature exports, quality flags and issued forecasts."""
         home = self.home
         files = [home.catalog, home.catalog.with_name(home.catalog.name + "-wal"), home.runs, home.quality_flags,
-                 home.feature_exports, *ParquetStore(home.processed).files(),
+                 home.feature_exports,
                  *(max(entity.glob("month=*"), default=entity) for entity in issued.log_root(home).glob("entity=*"))]
-        return tuple(live.stamp(path) for path in files)
+        return *(live.stamp(path) for path in files), Lake(home).versions()
 
     def read(self, now: datetime | None = None) -> Overview:
         now = now or datetime.now(UTC)

@@ -26,7 +26,7 @@ from energy_core.plugin.contributions import QualityCheck
 from energy_core.storage.flags import FLAG_SCHEMA
 from energy_core.storage.flags import MASKED_CHECKS as MASKED_CHECKS  # re-exported for `energy quality`
 from energy_core.storage.flags import save as save  # re-exported for `energy quality`
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import IMPUTED, KEY
 
 CONSUMPTION = ("demand", "demand_forecast", "load")
@@ -48,7 +48,7 @@ def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str,
     """Run every per-series check over the stored data (optionally narrowed), then each of ``checks``
     (the plugins' own, from ``registry.quality_checks``) whose datasets are all among those checked;
     return the flags."""
-    store = ParquetStore(Home.of(home).processed)
+    store = Lake(home)
     flags, frames = [], {}
     for dataset in datasets or store.datasets():
         scan = store.scan(dataset)

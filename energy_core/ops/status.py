@@ -12,7 +12,7 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.home import Home
 from energy_core.ingest.catalog import Catalog
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Status:
 
 def status(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> Status:
     home = Home.of(home)
-    scan = ParquetStore(home.processed).scan()
+    scan = Lake(home).scan()
     if datasets:
         scan = scan.filter(pl.col("dataset").is_in(datasets))
     if regions:
@@ -54,7 +54,7 @@ def status(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str
 def trace(home: Home | Path, *, dataset: str, region: str, series: str, ts: datetime) -> tuple[dict, list[dict]]:
     """The stored row for a key, and the window(s), runs and requests that wrote it."""
     home = Home.of(home)
-    row = (ParquetStore(home.processed).scan(dataset)
+    row = (Lake(home).scan(dataset)
            .filter(pl.col("region") == region, pl.col("series") == series, pl.col("ts") == ts).collect())
     if row.height == 0:
         raise ConfigError(f"no stored row for {dataset} {region} {series} at {ts:%Y-%m-%dT%H:%M}Z; "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from energy_core.errors import ConfigError
+from energy_core.home import Home
 
 TOKEN_VARIABLE = "ENERGY_SERVE_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -16,7 +17,7 @@ _MAKE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 @dataclass(frozen=True)
 class ServeSettings:
-    home: Path
+    home: Home | Path
     token: str | None = field(default=None, repr=False)
     """Every request but ``/healthz`` and the API docs must carry it (``Authorization: Bearer ...``)."""
     cors_origins: tuple[str, ...] = ()

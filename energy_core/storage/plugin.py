@@ -1,4 +1,4 @@
-"""The built-in ``parquet`` sink as a plugin: the entry point ``parquet`` names this module.
+"""The built-in ``lake`` sink as a plugin: the entry point ``lake`` names this module.
 
 The hook imports the sink when it is called, so loading the plugin (every ``energy`` command does,
 ``energy --help`` too) does not import polars.
@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_sinks() -> list[type[Sink]]:
-    from energy_core.storage.sinks import ParquetSink
+    from energy_core.storage.sinks import LakeSink
 
-    return [ParquetSink]
+    return [LakeSink]

@@ -18,18 +18,18 @@ import polars as pl
 from energy_core.home import Home
 from energy_core.ops.monitor.settings import Objective, describe_duration, hours
 from energy_core.plugin.alerting import CheckKind, CheckResult
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 
 _HOUR = timedelta(hours=1)
 
 
 def check_objectives(home: Home | Path, objectives: Sequence[Objective], now: datetime) -> list[CheckResult]:
     """One result per objective, region and limit (freshness, completeness)."""
-    store = ParquetStore(Home.of(home).processed)
+    store = Lake(home)
     return [result for objective in objectives for result in _check(store, objective, now)]
 
 
-def _check(store: ParquetStore, objective: Objective, now: datetime) -> list[CheckResult]:
+def _check(store: Lake, objective: Objective, now: datetime) -> list[CheckResult]:
     since = now - objective.within
     scan = store.scan(objective.dataset).filter(pl.col("value").is_not_null(), pl.col("ts") < now)
     if objective.series:

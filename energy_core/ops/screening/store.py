@@ -20,8 +20,8 @@ from energy_core.home import Home
 from energy_core.ops.screening.imputation import METHOD, impute
 from energy_core.ops.screening.rules import FLAGS, PAPER, Category, ScreeningConfig, screen
 from energy_core.storage.flags import FLAG_SCHEMA
+from energy_core.storage.lake import Lake, UpsertStats
 from energy_core.storage.lock import StoreLock
-from energy_core.storage.parquet import ParquetStore, UpsertStats
 from energy_core.storage.schema import COLUMNS, IMPUTED, POLARS_SCHEMA, validate_observations
 
 SCREENED = ("demand",)
@@ -50,7 +50,7 @@ def screen_store(home: Home | Path, datasets: tuple[str, ...] = (), regions: tup
                  config: ScreeningConfig = PAPER, now: datetime | None = None) -> Screening:
     """Screen and impute every stored series of :data:`SCREENED` (optionally narrowed); ``now`` stamps the
     imputed values' ``retrieved_at`` (when they were made)."""
-    store = ParquetStore(Home.of(home).processed)
+    store = Lake(home)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     wanted = [*SCREENED, *(imputed_series(s) for s in SCREENED)]
     flags, imputed, counts = [], [], []
@@ -79,7 +79,7 @@ def save_imputed(home: Home | Path, screening: Screening) -> UpsertStats:
     home = Home.of(home)
     rows = validate_observations(screening.imputed, producer="screening")
     with StoreLock(home.processed_lock):
-        return ParquetStore(home.processed).upsert(rows)
+        return Lake(home).upsert(rows)
 
 
 def _screen_one(rows: pl.DataFrame, earlier: pl.DataFrame, config: ScreeningConfig, now: datetime) -> Screening:

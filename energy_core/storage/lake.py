@@ -1,0 +1,234 @@
+"""The processed store: one Delta Lake table per dataset, partitioned by year and month, local or on S3.
+
+Writes are upserts on the key (dataset, region, series, ts) that keep every revision
+(:mod:`energy_core.storage.revisions`): reads give the latest values, or the values as they were known
+at any time (``as_of``). Each write replaces one month of one dataset in a single Delta commit, so a
+reader sees the month before or after it, never half of it; two writers of one month (two machines
+sharing a lake) cannot both commit: the later one reads the month again, merges again and retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from energy_core.crash_points import fault_point
+from energy_core.errors import StorageError
+from energy_core.home import Home
+from energy_core.storage import revisions
+from energy_core.storage.revisions import STORED_COLUMNS, STORED_SCHEMA
+from energy_core.storage.schema import COLUMNS, KEY
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+logger = logging.getLogger(__name__)
+
+PARTITION_BY = ("year", "month")
+COMMIT_ATTEMPTS = 12
+"""How many times a write whose commit lost a race reads, merges and commits again."""
+
+
+@dataclass
+class UpsertStats:
+    rows_in: int = 0
+    rows_new: int = 0
+    rows_changed: int = 0
+    files_written: int = 0
+    """Commits made (each replaces the files of one month)."""
+
+    def add(self, other: UpsertStats) -> None:
+        for name in ("rows_in", "rows_new", "rows_changed", "files_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Lake:
+    """The home's processed store (``<home>/lake``, or ``s3://.../lake`` when the home is a lake)."""
+
+    def __init__(self, home: Home | Path | str) -> None:
+        self.home = Home.of(home)
+        self.root = self.home.processed
+        self._options = self.home.storage_options()
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def upsert(self, observations: pl.DataFrame) -> UpsertStats:
+        """Merge validated canonical observations into their months."""
+        stats = UpsertStats()
+        for partition, rows in partitions(observations):
+            stats.add(self.upsert_partition(partition, rows))
+        return stats
+
+    def upsert_partition(self, partition: tuple[str, int, int], new: pl.DataFrame) -> UpsertStats:
+        """Merge rows that all belong to one (dataset, year, month) in one commit."""
+        from deltalake.exceptions import CommitFailedError
+
+        dataset, year, month = partition
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self.table(dataset)
+            old = self.read_month(table, year, month) if table is not None else _empty()
+            merged = revisions.merge(old, new)
+            if merged is None:
+                return UpsertStats(rows_in=new.height)
+            try:
+                self._commit(dataset, table, merged.rows, year, month)
+            except CommitFailedError as exc:  # another writer committed this month first: merge with its rows
+                logger.info("commit to %s %04d-%02d lost a race (%s); merging again", dataset, year, month,
+                            str(exc).splitlines()[0])
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+                continue
+            return UpsertStats(rows_in=new.height, rows_new=merged.added, rows_changed=merged.changed,
+                               files_written=1)
+        raise StorageError(f"could not commit {dataset} {year:04d}-{month:02d} to {self.root}: other writers "
+                           f"committed it first {COMMIT_ATTEMPTS} times running; nothing of this write is "
+                           "stored, run again")
+
+    def _commit(self, dataset: str, table: DeltaTable | None, rows: pl.DataFrame, year: int, month: int) -> None:
+        from deltalake import WriterProperties, write_deltalake
+
+        data = _with_partition(rows, year, month)
+        fault_point("lake_before_commit")
+        properties = WriterProperties(compression="ZSTD")
+        try:
+            if table is None:  # a new table: creating it is itself a commit, which a racing writer may win
+                write_deltalake(self.table_uri(dataset), data, mode="append", partition_by=list(PARTITION_BY),
+                                storage_options=self._options, writer_properties=properties)
+            else:
+                write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY),
+                                predicate=f"year = {year} AND month = {month}", writer_properties=properties)
+        except OSError as exc:
+            raise StorageError(f"could not write {dataset} {year:04d}-{month:02d} to {self.root}: {exc}; "
+                               "nothing of this write is visible, run again") from exc
+        except Exception as exc:
+            _raise_conflict(exc)
+            raise
+        fault_point("lake_after_commit")
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def table_uri(self, dataset: str) -> str:
+        return f"{self.root}/{dataset}"
+
+    def datasets(self) -> list[str]:
+        """The datasets with a table in the lake."""
+        if self.home.lake is None:
+            root = Path(self.root)
+            return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.exists() else []
+        return sorted(_object_store_tables(self.root, self._options))
+
+    def scan(self, dataset: str | None = None, *, as_of: datetime | None = None) -> pl.LazyFrame:
+        """The stored observations (of one dataset), lazily: the latest values, or those known at ``as_of``.
+        An empty frame when nothing is stored."""
+        keep = revisions.current() if as_of is None else revisions.known_at(as_of)
+        return self.revisions(dataset).filter(keep).select(COLUMNS)
+
+    def revisions(self, dataset: str | None = None) -> pl.LazyFrame:
+        """Every revision stored (of one dataset), with ``superseded_at``: null for the latest."""
+        names = [dataset] if dataset is not None else self.datasets()
+        frames = [self._scan_table(name) for name in names if self.table(name) is not None]
+        if not frames:
+            return pl.LazyFrame(schema=STORED_SCHEMA)
+        return pl.concat(frames, how="vertical")
+
+    def versions(self) -> dict[str, int]:
+        """Each table's version: the state a cache of what the lake holds is keyed on."""
+        return {name: table.version() for name in self.datasets() if (table := self.table(name)) is not None}
+
+    def changed_at(self) -> float | None:
+        """When data was last committed to any table (seconds since the epoch), None when nothing is stored."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        latest = None
+        for name in self.datasets():
+            table = self.table(name)
+            if table is None:
+                continue
+            actions = pa.table(table.get_add_actions(flatten=True))
+            if actions.num_rows:
+                moment = pc.max(actions["modification_time"]).as_py()
+                seconds = moment.timestamp() if isinstance(moment, datetime) else moment / 1000
+                latest = seconds if latest is None else max(latest, seconds)
+        return latest
+
+    def table(self, dataset: str) -> DeltaTable | None:
+        """The dataset's table at its latest version (a snapshot: reads through it are consistent), None
+        when the dataset has none."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.table_uri(dataset), storage_options=self._options)
+        except TableNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"could not read the table {dataset} of {self.root}: {exc}") from exc
+
+    def _scan_table(self, dataset: str) -> pl.LazyFrame:
+        return pl.scan_delta(self.table_uri(dataset), storage_options=self._options).select(STORED_COLUMNS) \
+            .cast(STORED_SCHEMA)
+
+    @staticmethod
+    def read_month(table: DeltaTable, year: int, month: int) -> pl.DataFrame:
+        """Every revision stored in one month of ``table``."""
+        data = table.to_pyarrow_table(filters=[("year", "=", year), ("month", "=", month)])
+        frame = pl.from_arrow(data)
+        assert isinstance(frame, pl.DataFrame)
+        return frame.select(STORED_COLUMNS).cast(STORED_SCHEMA)
+
+
+def partitions(observations: pl.DataFrame) -> list[tuple[tuple[str, int, int], pl.DataFrame]]:
+    """Split observations by (dataset, year, month); a batch inside one month is not copied."""
+    if observations.height == 0:
+        return []
+    first, last = observations.select(first=pl.col("ts").min(), last=pl.col("ts").max()).row(0)
+    datasets = observations["dataset"].unique()
+    if len(datasets) == 1 and (first.year, first.month) == (last.year, last.month):
+        return [((datasets[0], first.year, first.month), observations)]
+    keyed = observations.with_columns(_year=pl.col("ts").dt.year(), _month=pl.col("ts").dt.month())
+    return [((d, y, m), part.drop("_year", "_month"))
+            for (d, y, m), part in keyed.group_by("dataset", "_year", "_month", maintain_order=True)]
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=STORED_SCHEMA)
+
+
+def _with_partition(rows: pl.DataFrame, year: int, month: int) -> pa.Table:
+    return rows.select(STORED_COLUMNS).with_columns(year=pl.lit(year, pl.Int32), month=pl.lit(month, pl.Int32)) \
+        .to_arrow()
+
+
+def _raise_conflict(exc: Exception) -> None:
+    """A racing writer that created the table first fails ours with a plain error: treat it as a lost race."""
+    from deltalake.exceptions import CommitFailedError
+
+    if "already exists" in str(exc) or "version 0" in str(exc).lower():
+        raise CommitFailedError(str(exc)) from exc
+
+
+def _object_store_tables(root: str, options: dict[str, str] | None) -> Iterable[str]:
+    """The datasets under a lake on object storage: the folders that hold a ``_delta_log``."""
+    import pyarrow.fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(root)
+    try:
+        listing = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    except OSError as exc:
+        raise StorageError(f"could not list the lake {root}: {exc}") from exc
+    for info in listing:
+        if info.type == pafs.FileType.Directory:
+            marker = filesystem.get_file_info(f"{info.path}/_delta_log")
+            if marker.type == pafs.FileType.Directory:
+                yield info.path.rsplit("/", 1)[-1]
+
+
+__all__ = ["KEY", "Lake", "UpsertStats", "partitions"]
