@@ -35,15 +35,20 @@ def s3():
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3"])
-def lake_home(request, tmp_path, monkeypatch):
-    """A home whose lake is a local folder, then one whose lake is a bucket on the loopback S3 server."""
+@pytest.fixture
+def s3_home(s3, tmp_path, monkeypatch):
+    """A home whose lake is a fresh bucket on the loopback S3 server (the AWS variables point at it)."""
     from energy_core.home import LOCAL_HOME_VARIABLE, Home
 
-    if request.param == "local":
-        return Home(tmp_path / "home")
-    s3 = request.getfixturevalue("s3")
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(LOCAL_HOME_VARIABLE, str(tmp_path / "local"))
     return Home.of(f"s3://{s3.new_bucket()}/team")
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_home(request, tmp_path):
+    """A home whose lake is a local folder, then one whose lake is a bucket on the loopback S3 server."""
+    from energy_core.home import Home
+
+    return Home(tmp_path / "home") if request.param == "local" else request.getfixturevalue("s3_home")

@@ -38,24 +38,26 @@ DEFAULT_SPLIT = (0.8, 0.1)
 
 
 def build_entities(db: DBConnection, home: Home, entities: Sequence[Entity], *, splits: Splits, runs: list[str],
-                   exports: Path, on_built: Callable[[BuildInfo], object] | None = None) -> list[BuildInfo]:
-    """Build each of ``entities`` from ``home``'s processed store, under the feature store's lock;
-    hours that ``energy quality`` distrusts become gaps. ``on_built`` hears of each build as it ends."""
+                   exports: Path, on_built: Callable[[BuildInfo], object] | None = None,
+                   as_of: datetime | None = None) -> list[BuildInfo]:
+    """Build each of ``entities`` from ``home``'s processed store (as it was known at ``as_of``, or the latest),
+    under the feature store's lock; hours that ``energy quality`` distrusts become gaps. ``on_built`` hears of
+    each build as it ends."""
     processed = Lake(home)
     masked = masked_hours(home)
     built = []
     with StoreLock(home.features_lock):
         for entity in entities:
             read_at = datetime.now(UTC)  # a file the store changes after this moment makes the build behind
-            built.append(build_one(db, fuse(processed, entity, masked), entity.target, splits=splits, runs=runs,
-                                   exports=exports, read_at=read_at))
+            built.append(build_one(db, fuse(processed, entity, masked, as_of=as_of), entity.target, splits=splits,
+                                   runs=runs, exports=exports, read_at=read_at, as_of=as_of))
             if on_built:
                 on_built(built[-1])
     return built
 
 
 def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, runs: list[str], exports: Path,
-              read_at: datetime) -> BuildInfo:
+              read_at: datetime, as_of: datetime | None = None) -> BuildInfo:
     """Write one fused entity and record the build; ``read_at`` is when its observations were read, the
     build's ``built_at`` (so a run that stores while the build fuses leaves the build behind)."""
     name = lance.table_name(fused.entity)
@@ -70,6 +72,7 @@ def build_one(db: DBConnection, fused: Fused, target: str, *, splits: Splits, ru
         table_version=table.version, features=list(fused.features), stats=train_stats(fused, val_start),
         splits={"val_start": iso(val_start), "test_start": iso(test_start)}, runs=runs, rows=len(fused.ts),
         changed_rows=changed, first_ts=iso(fused.ts[0]), last_ts=iso(fused.ts[-1]), target=target,
+        as_of=iso(as_of) if as_of is not None else None,
     )
     records.append(db, info)
     export.write(table.to_arrow(), info, exports)

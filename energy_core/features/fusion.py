@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -41,12 +42,12 @@ class Fused:
     mask: np.ndarray
 
 
-def fuse(store: Lake, entity: Entity, masked: pl.DataFrame | None = None) -> Fused:
-    """Read ``entity``'s rows from the store and lay them on its hourly grid.
+def fuse(store: Lake, entity: Entity, masked: pl.DataFrame | None = None, *, as_of: datetime | None = None) -> Fused:
+    """Read ``entity``'s rows from the store (as known at ``as_of``, or the latest) and lay them on its hourly grid.
 
     :param masked: (dataset, region, series, ts) of hours the quality checks distrust; they become gaps.
     """
-    scan = store.scan()
+    scan = store.scan(as_of=as_of)
     if masked is not None and masked.height:
         scan = scan.join(masked.lazy(), on=["dataset", "region", "series", "ts"], how="anti")
     datasets = store.datasets()

@@ -47,12 +47,18 @@ class BuildInfo:
     first_ts: str
     last_ts: str
     target: str
+    as_of: str | None = None
+    """Built from the data as it was known at this time (ISO UTC); None: the latest known."""
 
 
 def append(db: DBConnection, info: BuildInfo) -> None:
     record = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in asdict(info).items()}
     if BUILDS_TABLE in db.list_tables().tables:
-        db.open_table(BUILDS_TABLE).add([record])
+        table = db.open_table(BUILDS_TABLE)
+        missing = [name for name in record if name not in table.schema.names]
+        if missing:  # a record field added after this store was made (``as_of``): null for the older builds
+            table.add_columns({name: "CAST(NULL AS STRING)" for name in missing})
+        table.add([record])
     else:
         db.create_table(BUILDS_TABLE, [record])
 

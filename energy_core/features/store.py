@@ -10,6 +10,7 @@ record, export), :mod:`~energy_core.features.lance` (table I/O), :mod:`~energy_c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,9 +78,12 @@ class FeatureStore:
         return touched(self.definitions(), stored)
 
     def build(self, entities: list[str] | None = None, *, splits: Splits | None = None,
-              runs: list[str] | None = None, on_built: Callable[[BuildInfo], object] | None = None) -> list[BuildInfo]:
+              runs: list[str] | None = None, on_built: Callable[[BuildInfo], object] | None = None,
+              as_of: datetime | None = None) -> list[BuildInfo]:
         """Fuse and store ``entities`` (default: every entity of :meth:`definitions`); ``splits`` default
-        to 80% train, 10% validation, 10% test. ``on_built`` hears of each entity as its build ends."""
+        to 80% train, 10% validation, 10% test. ``as_of`` builds from the data as it was known then (a
+        reproduction of an earlier state; the next plain build returns to the latest). ``on_built`` hears of
+        each entity as its build ends."""
         defined = self.definitions()
         names = list(defined) if entities is None else entities
         if entities is None and not defined:
@@ -92,7 +96,7 @@ class FeatureStore:
                               f"with `energy run` or define it in {self.home.entities_file}")
         return build_entities(self._db, self.home, [defined[name] for name in names], splits=splits or Splits(),
                            runs=self.home.run_ids() if runs is None else runs, exports=self.exports,
-                           on_built=on_built)
+                           on_built=on_built, as_of=as_of)
 
     def behind(self, entities: list[str] | None = None) -> bool:
         """Whether the processed store changed after the last build of ``entities`` (default: those built;

@@ -33,7 +33,7 @@ from energy_core.ingest.planning import (
     plan_windows,
     quota_problem,
 )
-from energy_core.ingest.redaction import SecretScope, redacted_errors
+from energy_core.ingest.redaction import SecretScope, redact, redacted_errors
 from energy_core.ingest.regions import region_shares
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.worker import ProgressCallback, SourceResult, run_source
@@ -41,6 +41,7 @@ from energy_core.plugin.interfaces import FetchRequest, Sink, Source, SourceCont
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
 from energy_core.plugin.simulator import Simulator
+from energy_core.storage.journal import Journal
 
 __all__ = ["PlanCallback", "RunConfig", "plan", "run"]
 
@@ -118,12 +119,25 @@ def run(config: RunConfig, *, registry: Registry | None = None, on_plan: PlanCal
             try:
                 if begun:
                     catalog.finish_run(_finished(report, stored=stored))
+                    if home.lake is not None:
+                        _journal(home, catalog, report)
             finally:
                 catalog.close()
         datasets = [d for cls in source_classes for d in config.datasets_of(cls)]
         report.gaps = gaps(sinks, datasets, config.start, config.end, config.regions)
         report.write(home.run_report(report.run_id))
     return report
+
+
+def _journal(home: Home, catalog: Catalog, report: RunReport) -> None:
+    """Append the run and its windows to the shared lake's journal, where the team's ``energy status`` reads them."""
+    try:
+        [record] = [r for r in catalog.runs() if r.run_id == report.run_id]
+        Journal(home).record(asdict(record), catalog.windows(report.run_id))
+    except Exception as exc:  # the data and this machine's catalog are written: say so, lose nothing
+        message = f"the run is stored, but its record could not be added to the lake's journal: {exc}"
+        logger.warning("%s", message)
+        report.warnings.append(redact(message))
 
 
 def plan(config: RunConfig, *, registry: Registry | None = None) -> list[SourcePlan]:
