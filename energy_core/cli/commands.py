@@ -19,6 +19,7 @@ from energy_core.cli.run import run_command
 from energy_core.cli.runs import runs_command
 from energy_core.cli.serve import serve_command
 from energy_core.cli.status import lineage_command, status_command
+from energy_core.cli.store import store_group
 from energy_core.hookspecs import hookimpl
 
 
@@ -36,6 +37,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(monitor_command)
     cli.add_command(serve_command)
     cli.add_command(cache_group)
+    cli.add_command(store_group)
     cli.add_command(features_group)
     for command in (train_command, evaluate_command, forecast_command, backtest_command):
         cli.add_command(command)

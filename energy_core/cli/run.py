@@ -90,7 +90,9 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
     from energy_core.features import FeatureStore
     from energy_core.ingest.report import WindowStatus
     from energy_core.ingest.runner import RunConfig, plan, run
+    from energy_core.ops.migrate import require_migrated
 
+    require_migrated(home)
     end_at = _end(end)
     start_at = start[0] if start else end_at - timedelta(days=7)
     config = RunConfig(sources=sources, start=start_at, end=end_at, home=home, regions=regions, datasets=datasets,

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json: bool, home: Home) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
     home = Home.of(home)
+    from energy_core.ops.migrate import require_migrated  # light: no data library
+
+    require_migrated(home)
     if home.lake is None and not Path(home.processed).exists() and not home.catalog.exists():  # no run yet
         click.echo(json.dumps({"coverage": [], "runs": [], "pending": []}, indent=2) if as_json else _nothing(home))
         return
@@ -56,8 +59,11 @@ def _nothing(home: Home) -> str:
 @click.option("--ts", "moment", required=True, type=UtcDate(), help="The hour (UTC), e.g. 2024-01-05T03:00.")
 @home_option
 def lineage_command(dataset: str, region: str, series: str, moment: tuple[datetime, bool], home: Home) -> None:
-    """Trace a stored value to the run, window and requests that wrote it."""
-    from energy_core.ops.status import trace
+    """Trace a stored value to the run, window and requests that wrote it, with every earlier value the
+    key had (its revisions) and when each was known."""
+    from energy_core.ops.status import history
 
-    row, windows = trace(home, dataset=dataset, region=region, series=series, ts=moment[0])
-    click.echo(json.dumps({"row": row, "written_by": windows}, indent=2, default=str))
+    revisions = history(home, dataset=dataset, region=region, series=series, ts=moment[0])
+    latest = {k: v for k, v in revisions[-1].items() if k not in ("superseded_at", "written_by")}
+    click.echo(json.dumps({"row": latest, "written_by": revisions[-1]["written_by"], "revisions": revisions},
+                          indent=2, default=str))
