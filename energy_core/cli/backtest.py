@@ -35,6 +35,8 @@ from energy_core.home import Home
 @click.option("--future", "future_names", multiple=True, metavar="FEATURE",
               help="Known-future inputs read at each forecast hour (repeatable; 'none' for none). Default: the "
               "calendar and every @forecast feature, such as a stored weather forecast.")
+@click.option("--point-in-time", is_flag=True, help="Train and forecast from the values known at each window's "
+              "issue time (every revision kept by the lake), never a later revision.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Where the backtest's features, models and hours go. Default: <home>/backtests/<entity>.")
 @click.option("--json", "as_json", is_flag=True, help="Print the monthly table as JSON.")
@@ -42,8 +44,8 @@ from energy_core.home import Home
 def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datetime, bool],
                      retrain_months: int | None, warm_epochs: int, reference: str | None, seq_len: int, epochs: int,
                      batch_size: int, learning_rate: float, d_model: int, n_layers: int, seed: int,
-                     feature_names: tuple[str, ...], future_names: tuple[str, ...], out: Path | None, as_json: bool,
-                     home: Home) -> None:
+                     feature_names: tuple[str, ...], future_names: tuple[str, ...], point_in_time: bool,
+                     out: Path | None, as_json: bool, home: Home) -> None:
     """Train on the past and score every month of --start..--end with 24-hour forecasts issued at 00:00 UTC,
     beside the seasonal-naive baselines (and --reference); the hours scored go to <out>/hours.parquet.
 
@@ -60,7 +62,7 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
     if timed:
         raise ConfigError("--end is a day: the backtest scores whole days")
     plan = BacktestPlan(first, last + timedelta(days=1), retrain_months=retrain_months, warm_epochs=warm_epochs,
-                        reference=reference)
+                        reference=reference, point_in_time=point_in_time)
     config = TrainConfig(entity=entity, seq_len=seq_len, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, d_model=d_model, n_layers=n_layers, seed=seed,
                          features=list(feature_names) or None,

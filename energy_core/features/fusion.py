@@ -15,6 +15,7 @@ hours: an imputed value never stands in the reported feature, and the target is 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +27,6 @@ from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features
 from energy_core.features.entities import Entity
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import IMPUTED
-
-_UTC = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)
@@ -50,25 +49,32 @@ def fuse(store: Lake, entity: Entity, masked: pl.DataFrame | None = None, *, as_
     scan = store.scan(as_of=as_of)
     if masked is not None and masked.height:
         scan = scan.join(masked.lazy(), on=["dataset", "region", "series", "ts"], how="anti")
-    datasets = store.datasets()
+    long = selected(scan, entity, store.datasets()).group_by("ts", "feature").agg(pl.col("value").mean()).collect()
+    long = _without_imputed_hours(long.filter(pl.col("value").is_not_null() & pl.col("value").is_finite()))
+    if long.height == 0:
+        raise StorageError(f"no stored observations for entity {entity.name!r}; run `energy run` for its "
+                           f"sources first (selectors: {[(s.dataset, s.region) for s in entity.selectors]})")
+    return _grid(entity, long)
+
+
+def selected(scan: pl.LazyFrame, entity: Entity, datasets: list[str], keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """The rows of ``scan`` that ``entity``'s selectors choose, as (ts truncated to the hour, feature, value)
+    and the columns ``keep``."""
     parts = []
     for selector in entity.selectors:
         chosen = [d for d in datasets if selector.matches(d)]
         if not chosen:
             continue
         parts.append(scan.filter(pl.col("dataset").is_in(chosen), pl.col("region") == selector.region).select(
+            *keep,
             ts=pl.col("ts").dt.truncate("1h"),
             feature=pl.col("dataset").str.split(".").list.first() + pl.lit(".") + pl.col("series")
             + pl.lit(f"@{selector.suffix}" if selector.suffix else ""),
             value="value",
         ))
-    long = (pl.concat(parts).group_by("ts", "feature").agg(pl.col("value").mean()).collect()
-            if parts else pl.DataFrame(schema={"ts": _UTC, "feature": pl.String, "value": pl.Float64}))
-    long = _without_imputed_hours(long.filter(pl.col("value").is_not_null() & pl.col("value").is_finite()))
-    if long.height == 0:
-        raise StorageError(f"no stored observations for entity {entity.name!r}; run `energy run` for its "
-                           f"sources first (selectors: {[(s.dataset, s.region) for s in entity.selectors]})")
-    return _grid(entity, long)
+    if not parts:
+        return scan.select(*keep, "ts", feature=pl.lit("", pl.String), value="value").clear()
+    return pl.concat(parts)
 
 
 def _without_imputed_hours(long: pl.DataFrame) -> pl.DataFrame:

@@ -30,6 +30,7 @@ import mlx.core as mx  # noqa: E402
 
 if TYPE_CHECKING:
     from energy_core.features.records import BuildInfo
+    from energy_core.features.vintages import Vintages
 
 SPLITS = ("train", "val", "test", "all")
 FORECAST_SUFFIX = "@forecast"
@@ -130,9 +131,10 @@ def window_starts(info: BuildInfo, ts: np.ndarray, split: str, seq_len: int, hor
 def training_sequences(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask: np.ndarray, *, seq_len: int,
                        stride: int, features: list[str] | None, split: str, batch_size: int, horizon: int,
                        target: str | None, shuffle_seed: int | None = None,
-                       future: Sequence[str] = ()) -> Iterator[Batch]:
+                       future: Sequence[str] = (), vintages: Vintages | None = None) -> Iterator[Batch]:
     """Batches of the windows of ``split`` over one build's arrays (see :meth:`FeatureStore.arrays`), with
-    the known-future inputs ``future`` (feature names) of each window's forecast hours."""
+    the known-future inputs ``future`` (feature names) of each window's forecast hours. With ``vintages``
+    each window's inputs are the values known at its issue time (point in time; its targets stay the latest)."""
     target = target or info.target
     if target not in info.features:
         raise ConfigError(f"target {target!r} is not a feature of {info.entity}; it has {info.features}")
@@ -158,8 +160,21 @@ def training_sequences(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask
     for i in range(0, len(starts), batch_size):
         rows = starts[i: i + batch_size]
         pick = slice(rows[0], rows[-1] + 1, stride) if shuffle_seed is None else rows  # ordered: a strided view
-        yield Batch(mx.array(x[pick]), mx.array(m[pick]), mx.array(y[pick]), mx.array(ym[pick]), ts[rows],
+        inputs, seen = x[pick], m[pick]
+        if vintages is not None and len(vintages):
+            windows = [known_window(info, ts, values, mask, vintages, s, seq_len, columns) for s in rows]
+            inputs, seen = np.stack([w for w, _ in windows]), np.stack([o for _, o in windows])
+        yield Batch(mx.array(inputs), mx.array(seen), mx.array(y[pick]), mx.array(ym[pick]), ts[rows],
                     None if ahead is None else mx.array(ahead[pick]))
+
+
+def known_window(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask: np.ndarray, vintages: Vintages,
+                 start: int, seq_len: int, columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The window of ``seq_len`` hours from row ``start`` as it was known when its forecast was issued (at the
+    hour after it): normalized inputs (L, F) and their mask."""
+    raw, observed = values[start: start + seq_len].copy(), mask[start: start + seq_len].copy()
+    vintages.patch(raw, observed, start, ts[start + seq_len])
+    return normalized(info, raw, observed, columns), np.ascontiguousarray(observed[:, columns])
 
 
 def real_time_context(info: BuildInfo, ts: np.ndarray, values: np.ndarray, mask: np.ndarray, *,

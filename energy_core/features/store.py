@@ -23,10 +23,12 @@ from energy_core.features import export, lance, records
 from energy_core.features.build import build_entities
 from energy_core.features.entities import Entity, StoredRegions, read_config, resolve, touched
 from energy_core.features.records import BuildInfo, Splits
+from energy_core.features.vintages import Vintages, vintages
 from energy_core.home import Home
 from energy_core.plugin.contributions import EntitySpec
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import entities as contributed_entities
+from energy_core.storage.flags import masked_hours
 from energy_core.storage.lake import Lake
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ class FeatureStore:
         """The plugins' entities and the state of the lake (its tables' versions) they saw."""
         self._db = lance.connect(self.uri)
         self._cache: dict[tuple[str, int], Arrays] = {}
+        self._vintages: dict[tuple[str, int], Vintages] = {}
 
     # -- building ---------------------------------------------------------------------------------
 
@@ -134,6 +137,20 @@ class FeatureStore:
             self._cache = {key: (info, ts, values, mask)}  # one entity at a time: memory stays one array
         return self._cache[key]
 
+    def vintages(self, entity: str) -> Vintages:
+        """The values that revisions replaced in the latest build of ``entity``, with when each was known: what
+        point-in-time windows are patched with (see :mod:`energy_core.features.vintages`)."""
+        info, ts, _, _ = self.arrays(entity)
+        key = (entity, info.build)
+        if key not in self._vintages:
+            definitions = self.definitions()
+            if entity not in definitions:
+                raise ConfigError(f"{entity!r} is built but no longer defined, so its stored series are unknown; "
+                                  f"point-in-time windows need its definition (defined: {', '.join(definitions)})")
+            self._vintages = {key: vintages(Lake(self.home), definitions[entity], info.features, ts,
+                                            masked_hours(self.home))}
+        return self._vintages[key]
+
     def latest_hours(self, entity: str, hours: int, *, source: str = "lancedb") -> Arrays:
         """The last ``hours`` rows of the latest build, read from LanceDB (``ts`` index, the build's last
         hour as the watermark) or from the Parquet export (only its last row groups)."""
@@ -161,14 +178,15 @@ class FeatureStore:
     def get_training_sequences(self, entity: str, seq_len: int = 8760, stride: int = 24,
                                features: list[str] | None = None, split: str = "train", batch_size: int = 8,
                                horizon: int = 24, target: str | None = None,
-                               shuffle_seed: int | None = None) -> Iterator[Batch]:
+                               shuffle_seed: int | None = None, point_in_time: bool = False) -> Iterator[Batch]:
         """Batches of windows (see :mod:`energy_core.features.serving`); ``shuffle_seed`` draws windows
-        in a random order (each batch then copies its own windows)."""
+        in a random order (each batch then copies its own windows); ``point_in_time`` gives each window
+        the values known at its issue time (see :meth:`vintages`)."""
         from energy_core.features.serving import training_sequences  # MLX: only for those who serve
 
         return training_sequences(*self.arrays(entity), seq_len=seq_len, stride=stride, features=features,
                                   split=split, batch_size=batch_size, horizon=horizon, target=target,
-                                  shuffle_seed=shuffle_seed)
+                                  shuffle_seed=shuffle_seed, vintages=self.vintages(entity) if point_in_time else None)
 
     def get_real_time_context(self, entity: str, lookback_hours: int = 168, features: list[str] | None = None,
                               *, source: str = "lancedb") -> Context:

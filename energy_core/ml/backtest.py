@@ -44,6 +44,9 @@ class BacktestPlan:
     reference: str | None = None
     """A feature of the entity that holds a forecast published before the issue time (EIA-930's
     ``eia.demand_forecast``: each BA's day-ahead forecast), scored on the same hours as the model."""
+    point_in_time: bool = False
+    """Train and forecast from the values known at each window's issue time, so no forecast and no training
+    window sees a revision published after it (see :mod:`energy_core.features.vintages`)."""
 
     def periods(self) -> list[tuple[datetime, datetime]]:
         """The scored spans, one per model: [start, end) each."""
@@ -84,9 +87,10 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
         progress(f"{config.entity}: trained to {splits.val_start:%Y-%m-%d}, validated on the month to "
                  f"{start:%Y-%m-%d}, scored to {end:%Y-%m-%d} ({epochs} epochs"
                  f"{', warm' if previous else ''})")
-        train(store, replace(config, epochs=epochs), folder, warm_start=previous,
-              progress=lambda line: progress(f"  {line}"))
-        scored = held_out_forecasts(store, folder, split="test").filter(pl.col("ts") < plan.test_end)
+        train(store, replace(config, epochs=epochs, point_in_time=config.point_in_time or plan.point_in_time),
+              folder, warm_start=previous, progress=lambda line: progress(f"  {line}"))
+        scored = held_out_forecasts(store, folder, split="test", point_in_time=plan.point_in_time) \
+            .filter(pl.col("ts") < plan.test_end)
         if previous is None and plan.retrain_months is not None:
             first_model = scored.select("ts", pl.col("model").alias(FIRST_MODEL))
         scored = scored.filter(pl.col("ts") < end).with_columns(period=pl.lit(start).dt.replace_time_zone("UTC"))

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from energy_core.features import BuildInfo, FeatureStore
-from energy_core.features.serving import future_inputs, normalized, window_starts
+from energy_core.features.serving import future_inputs, known_window, normalized, window_starts
+from energy_core.features.vintages import Vintages
 from energy_core.ml.model import QUANTILES, recent_target
 from energy_core.ml.predict import predict, predict_latest
 from energy_core.ml.train import load_model
@@ -84,10 +85,13 @@ def against_best_baseline(scored: dict[str, Scores]) -> tuple[str, float]:
 
 
 def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "test",
-                       batch_size: int = 16) -> pl.DataFrame:
+                       batch_size: int = 16, point_in_time: bool = False) -> pl.DataFrame:
     """Back-to-back forecasts over ``split``: ts, actual, model, its quantiles (:data:`BANDS`) and each
     baseline with its empirical quantiles (its value plus the quantiles of its errors over the year
-    before validation: a seasonal-naive forecaster's honest interval), on the scored hours."""
+    before validation: a seasonal-naive forecaster's honest interval), on the scored hours.
+
+    ``point_in_time``: the model and the baselines read each forecast's inputs as they were known when it
+    was issued (see :mod:`energy_core.features.vintages`); actual values are the latest."""
     model, meta = load_model(checkpoint)
     entity, train = meta["feature_store"]["entity"], meta["train"]
     info, ts, values, mask = store.arrays(entity)
@@ -102,23 +106,32 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
     ahead = future_inputs(values[:, picked], mask[:, picked], meta["feature_store"]["future_stats"], future) \
         if future else None
     starts = window_starts(info, ts, split, seq_len, horizon, horizon)  # back-to-back 24-hour forecasts
-    scored, predicted, quantiles = [], [], []
+    replaced = store.vintages(entity) if point_in_time else None
+    scored, predicted, quantiles, baselines = [], [], [], []
     for i in range(0, len(starts), batch_size):
         rows = starts[i: i + batch_size]
-        x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
-        m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
+        if replaced is not None:
+            windows = [known_window(info, ts, values, mask, replaced, s, seq_len, columns) for s in rows]
+            x, m = mx.array(np.stack([w for w, _ in windows])), mx.array(np.stack([o for _, o in windows]))
+        else:
+            x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
+            m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
         recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
         known = None if ahead is None else mx.array(np.stack([ahead[s + seq_len: s + seq_len + horizon] for s in rows]))
         point, bands = model.forecast(x, m, length=seq_len, recent=recent, future=known)
         out, out_bands = np.array(point) * std + mean, np.array(bands) * std + mean
         for k, s in enumerate(rows):
             hours = np.arange(s + seq_len, s + seq_len + horizon)
+            past, seen, lo = _known_past(values, mask, replaced, ts, s + seq_len, target)
             usable = mask[hours, target].astype(bool)
             for lag in BASELINES.values():
-                usable &= (hours - lag >= 0) & mask[np.maximum(hours - lag, 0), target].astype(bool)
+                within = (hours - lag >= lo) & (hours - lag - lo < len(past))
+                usable &= within & seen[np.clip(hours - lag - lo, 0, len(past) - 1)].astype(bool)
             scored.append(hours[usable])
             predicted.append(out[k][usable])
             quantiles.append(out_bands[k][:, usable])
+            baselines.append(np.stack([past[hours[usable] - lag - lo] for lag in BASELINES.values()]).reshape(
+                len(BASELINES), -1))
     if not scored or not np.concatenate(scored).size:
         raise ValueError(f"no {split} hours to score for {entity}")
     hours = np.concatenate(scored)
@@ -126,12 +139,23 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
                           "model": np.concatenate(predicted).astype(np.float64),
                           **dict(zip(BANDS, np.concatenate(quantiles, axis=1).astype(np.float64), strict=True))})
     errors = _baseline_error_quantiles(info, ts, values[:, target], mask[:, target])
-    for name, lag in BASELINES.items():
-        baseline = values[hours - lag, target].astype(np.float64)
+    for name, baseline in zip(BASELINES, np.concatenate(baselines, axis=1).astype(np.float64), strict=True):
         frame = frame.with_columns(pl.Series(name, baseline),
                                    *(pl.Series(f"{name} {band}", baseline + offset)
                                      for band, offset in zip(BANDS, errors[name], strict=True)))
     return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+
+def _known_past(values: np.ndarray, mask: np.ndarray, known: Vintages | None, ts: np.ndarray, issue_row: int,
+                target: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The target's values and mask before the forecast issued at row ``issue_row``, as known then (``known``)
+    or the latest, from the earliest row a baseline reads; and that row."""
+    if known is None:
+        return values[:, target], mask[:, target], 0
+    lo = max(0, issue_row - max(BASELINES.values()))
+    past, seen = values[lo: issue_row].copy(), mask[lo: issue_row].copy()
+    known.patch(past, seen, lo, ts[issue_row])
+    return past[:, target], seen[:, target], lo
 
 
 def _baseline_error_quantiles(info: BuildInfo, ts: np.ndarray, target: np.ndarray,

@@ -60,6 +60,9 @@ class TrainConfig:
     """A target hour this many standard deviations (of the training hours) from the same hour yesterday
     is left out of the losses as a data fault (see :func:`scored_targets`); None keeps every hour, for
     a target whose jumps are real, such as a price."""
+    point_in_time: bool = False
+    """Build each window's inputs from the values known at its issue time, never a later revision (see
+    :mod:`energy_core.features.vintages`); its targets stay the latest values."""
 
 
 @dataclass
@@ -112,7 +115,8 @@ def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed:
     return training_sequences(*store.arrays(config.entity), seq_len=config.seq_len, stride=config.stride,
                               features=config.features, split=split, batch_size=config.batch_size,
                               horizon=config.horizon, target=None, shuffle_seed=shuffle_seed,
-                              future=config.future or ())
+                              future=config.future or (),
+                              vintages=store.vintages(config.entity) if config.point_in_time else None)
 
 
 def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.array:
