@@ -2,16 +2,17 @@
 
 Writes are upserts on the key (dataset, region, series, ts) that keep every revision
 (:mod:`energy_core.storage.revisions`): reads give the latest values, or the values as they were known
-at any time (``as_of``). Each write replaces one month of one dataset in a single Delta commit, so a
-reader sees the month before or after it, never half of it; two writers of one month (two machines
-sharing a lake) cannot both commit: the later one reads the month again, merges again and retries.
+at any time (``as_of``). A write replaces the months of one dataset it touches in a single Delta
+commit, so a reader sees them before or after it, never half of it; two writers of one month (two
+machines sharing a lake) cannot both commit: the later one reads its months again, merges again and
+retries.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,10 +44,11 @@ class UpsertStats:
     rows_new: int = 0
     rows_changed: int = 0
     files_written: int = 0
-    """Commits made (each replaces the files of one month)."""
+    """Months written (each month's files are replaced whole)."""
+    commits: int = 0
 
     def add(self, other: UpsertStats) -> None:
-        for name in ("rows_in", "rows_new", "rows_changed", "files_written"):
+        for name in ("rows_in", "rows_new", "rows_changed", "files_written", "commits"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -61,40 +63,49 @@ class Lake:
     # -- writing ---------------------------------------------------------------------------------------
 
     def upsert(self, observations: pl.DataFrame) -> UpsertStats:
-        """Merge validated canonical observations into their months."""
+        """Merge validated canonical observations into their months: one commit per dataset."""
+        by_dataset: dict[str, dict[tuple[int, int], pl.DataFrame]] = {}
+        for (dataset, year, month), rows in partitions(observations):
+            by_dataset.setdefault(dataset, {})[(year, month)] = rows
         stats = UpsertStats()
-        for partition, rows in partitions(observations):
-            stats.add(self.upsert_partition(partition, rows))
+        for dataset, months in by_dataset.items():
+            stats.add(self.upsert_months(dataset, months))
         return stats
 
-    def upsert_partition(self, partition: tuple[str, int, int], new: pl.DataFrame) -> UpsertStats:
-        """Merge rows that all belong to one (dataset, year, month) in one commit."""
+    def upsert_months(self, dataset: str, months: Mapping[tuple[int, int], pl.DataFrame]) -> UpsertStats:
+        """Merge rows of one dataset, given by (year, month) (each frame within its month), in one commit."""
         from deltalake.exceptions import CommitFailedError
 
-        dataset, year, month = partition
+        rows_in = sum(frame.height for frame in months.values())
         for attempt in range(COMMIT_ATTEMPTS):
             table = self.table(dataset)
-            old = self.read_month(table, year, month) if table is not None else _empty()
-            merged = revisions.merge(old, new)
-            if merged is None:
-                return UpsertStats(rows_in=new.height)
+            stored = {(int(p["year"]), int(p["month"])) for p in table.partitions()} if table is not None else set()
+            merged = {}
+            for (year, month), new in months.items():
+                old = self.read_month(table, year, month) if table is not None and (year, month) in stored else _empty()
+                result = revisions.merge(old, new)
+                if result is not None:
+                    merged[(year, month)] = result
+            if not merged:
+                return UpsertStats(rows_in=rows_in)
             try:
-                self._commit(dataset, table, merged.rows, year, month)
-            except CommitFailedError as exc:  # another writer committed this month first: merge with its rows
-                logger.info("commit to %s %04d-%02d lost a race (%s); merging again", dataset, year, month,
-                            str(exc).splitlines()[0])
+                self._commit(dataset, table, merged)
+            except CommitFailedError as exc:  # another writer committed these months first: merge with its rows
+                logger.info("commit to %s lost a race (%s); merging again", dataset, str(exc).splitlines()[0])
                 time.sleep(min(0.05 * 2**attempt, 2.0))
                 continue
-            return UpsertStats(rows_in=new.height, rows_new=merged.added, rows_changed=merged.changed,
-                               files_written=1)
-        raise StorageError(f"could not commit {dataset} {year:04d}-{month:02d} to {self.root}: other writers "
-                           f"committed it first {COMMIT_ATTEMPTS} times running; nothing of this write is "
-                           "stored, run again")
+            return UpsertStats(rows_in=rows_in, rows_new=sum(m.added for m in merged.values()),
+                               rows_changed=sum(m.changed for m in merged.values()), files_written=len(merged),
+                               commits=1)
+        raise StorageError(f"could not commit {dataset} to {self.root}: other writers committed the same months "
+                           f"first {COMMIT_ATTEMPTS} times running; nothing of this write is stored, run again")
 
-    def _commit(self, dataset: str, table: DeltaTable | None, rows: pl.DataFrame, year: int, month: int) -> None:
+    def _commit(self, dataset: str, table: DeltaTable | None,
+                merged: Mapping[tuple[int, int], revisions.Merged]) -> None:
+        import pyarrow as pa
         from deltalake import WriterProperties, write_deltalake
 
-        data = _with_partition(rows, year, month)
+        data = pa.concat_tables([_with_partition(m.rows, year, month) for (year, month), m in merged.items()])
         fault_point("lake_before_commit")
         properties = WriterProperties(compression="ZSTD")
         try:
@@ -102,11 +113,12 @@ class Lake:
                 write_deltalake(self.table_uri(dataset), data, mode="append", partition_by=list(PARTITION_BY),
                                 storage_options=self._options, writer_properties=properties)
             else:
-                write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY),
-                                predicate=f"year = {year} AND month = {month}", writer_properties=properties)
+                months = " OR ".join(f"(year = {year} AND month = {month})" for year, month in merged)
+                write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY), predicate=months,
+                                writer_properties=properties)
         except OSError as exc:
-            raise StorageError(f"could not write {dataset} {year:04d}-{month:02d} to {self.root}: {exc}; "
-                               "nothing of this write is visible, run again") from exc
+            raise StorageError(f"could not write {dataset} to {self.root}: {exc}; nothing of this write is "
+                               "visible, run again") from exc
         except Exception as exc:
             _raise_conflict(exc)
             raise
@@ -133,7 +145,7 @@ class Lake:
     def revisions(self, dataset: str | None = None) -> pl.LazyFrame:
         """Every revision stored (of one dataset), with ``superseded_at``: null for the latest."""
         names = [dataset] if dataset is not None else self.datasets()
-        frames = [self._scan_table(name) for name in names if self.table(name) is not None]
+        frames = [_scan(table) for name in names if (table := self.table(name)) is not None]
         if not frames:
             return pl.LazyFrame(schema=STORED_SCHEMA)
         return pl.concat(frames, how="vertical")
@@ -172,10 +184,6 @@ class Lake:
         except OSError as exc:
             raise StorageError(f"could not read the table {dataset} of {self.root}: {exc}") from exc
 
-    def _scan_table(self, dataset: str) -> pl.LazyFrame:
-        return pl.scan_delta(self.table_uri(dataset), storage_options=self._options).select(STORED_COLUMNS) \
-            .cast(STORED_SCHEMA)
-
     @staticmethod
     def read_month(table: DeltaTable, year: int, month: int) -> pl.DataFrame:
         """Every revision stored in one month of ``table``."""
@@ -196,6 +204,10 @@ def partitions(observations: pl.DataFrame) -> list[tuple[tuple[str, int, int], p
     keyed = observations.with_columns(_year=pl.col("ts").dt.year(), _month=pl.col("ts").dt.month())
     return [((d, y, m), part.drop("_year", "_month"))
             for (d, y, m), part in keyed.group_by("dataset", "_year", "_month", maintain_order=True)]
+
+
+def _scan(table: DeltaTable) -> pl.LazyFrame:
+    return pl.scan_delta(table).select(STORED_COLUMNS).cast(STORED_SCHEMA)
 
 
 def _empty() -> pl.DataFrame:

@@ -69,10 +69,13 @@ class LakeSink(Sink):
             self._flush(keep)
 
     def _flush(self, keep: Collection[Partition]) -> None:
+        by_dataset: dict[str, dict[tuple[int, int], pl.DataFrame]] = {}
         for partition in [p for p in self._buffer if p not in keep]:
             rows = pl.concat(self._buffer.pop(partition), rechunk=False)
             self._buffered -= rows.height
-            result = self.store.upsert_partition(partition, rows)
+            by_dataset.setdefault(partition[0], {})[partition[1:]] = rows
+        for dataset, months in by_dataset.items():
+            result = self.store.upsert_months(dataset, months)
             self.stats.rows_written += result.rows_new + result.rows_changed
             self.stats.files_written += result.files_written
 
