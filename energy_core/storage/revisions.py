@@ -51,13 +51,15 @@ def merge(old: pl.DataFrame, new: pl.DataFrame) -> Merged | None:
     current one, or a key repeated in ``new``, rebuilds that key's history (rare: a replayed old answer).
     """
     new = new.select(COLUMNS)
+    repeated = new.filter(pl.struct(KEY).is_duplicated()).select(KEY)
+    if old.height == 0 and repeated.height == 0:  # a new month: every row is a first revision
+        return Merged(_fresh(new), new.height, 0)
     known = old.filter(current()).select(*KEY, old_value="value", old_at="retrieved_at")
     joined = new.join(known, on=KEY, how="left", nulls_equal=True)
     is_new = pl.col("old_at").is_null()
     later = pl.col("retrieved_at") >= pl.col("old_at")
     differs = pl.col("value").ne_missing(pl.col("old_value"))
-    rebuild = pl.concat([joined.filter(~is_new & ~later).select(KEY),
-                         new.filter(pl.struct(KEY).is_duplicated()).select(KEY)]).unique()
+    rebuild = pl.concat([joined.filter(~is_new & ~later).select(KEY), repeated]).unique()
     joined = joined.join(rebuild, on=KEY, how="anti", nulls_equal=True)
     appended = joined.filter(is_new).select(COLUMNS)
     revised = joined.filter(~is_new & later & differs).select(COLUMNS)
@@ -67,8 +69,12 @@ def merge(old: pl.DataFrame, new: pl.DataFrame) -> Merged | None:
         added, changed = added + rebuilt_added, changed + rebuilt_changed
     if added == 0 and changed == 0 and (rebuild.height == 0 or _same_rows(rows, old)):
         return None
-    fresh = pl.concat([appended, revised]).with_columns(pl.lit(None, STORED_SCHEMA[SUPERSEDED_AT]).alias(SUPERSEDED_AT))
-    return Merged(pl.concat([rows, fresh]), added, changed)
+    return Merged(pl.concat([rows, _fresh(pl.concat([appended, revised]))]), added, changed)
+
+
+def _fresh(rows: pl.DataFrame) -> pl.DataFrame:
+    """Canonical rows as the latest revisions of their keys."""
+    return rows.with_columns(pl.lit(None, STORED_SCHEMA[SUPERSEDED_AT]).alias(SUPERSEDED_AT))
 
 
 def _supersede(rows: pl.DataFrame, revised: pl.DataFrame) -> pl.DataFrame:
