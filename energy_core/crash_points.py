@@ -15,8 +15,8 @@ VARIABLE = "ENERGY_FAULT"
 POINTS = (
     "raw_cached",                          # a response is in the raw cache, nothing else is
     "validated",                           # a batch is normalized and validated, not yet handed to a sink
-    "lake_before_commit",                  # a month's rows are merged, nothing of them is written yet
-    "lake_after_commit",                   # a month is committed to the lake, the catalog knows nothing yet
+    "lake_before_commit",                  # a dataset's months are merged, nothing of them is written yet
+    "lake_after_commit",                   # a dataset's months are committed, the catalog knows nothing yet
     "catalog_before_commit",               # the catalog transaction that closes a run is open
     "lance_before_commit",                 # a feature table merge is about to commit
     "lance_after_commit_before_manifest",  # the table committed, its build record is not yet written

@@ -104,6 +104,7 @@ class Lake:
                 merged: Mapping[tuple[int, int], revisions.Merged]) -> None:
         import pyarrow as pa
         from deltalake import WriterProperties, write_deltalake
+        from deltalake.exceptions import CommitFailedError
 
         data = pa.concat_tables([_with_partition(m.rows, year, month) for (year, month), m in merged.items()])
         fault_point("lake_before_commit")
@@ -116,12 +117,12 @@ class Lake:
                 months = " OR ".join(f"(year = {year} AND month = {month})" for year, month in merged)
                 write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY), predicate=months,
                                 writer_properties=properties)
-        except OSError as exc:
+        except Exception as exc:  # deltalake's errors (DeltaError) are not OSErrors: a full disk raises one too
+            _raise_conflict(exc)
+            if isinstance(exc, CommitFailedError):
+                raise
             raise StorageError(f"could not write {dataset} to {self.root}: {exc}; nothing of this write is "
                                "visible, run again") from exc
-        except Exception as exc:
-            _raise_conflict(exc)
-            raise
         fault_point("lake_after_commit")
 
     # -- reading ---------------------------------------------------------------------------------------

@@ -40,8 +40,8 @@ class StoreLock:
         except BlockingIOError:
             holder = _holder(fh)
             fh.close()
-            raise StorageError(f"{self.path.parent} is locked by {holder}, which is writing it; wait for it to "
-                               "finish and run again") from None
+            raise StorageError(f"{self.path} is locked by {holder}, which is writing the store it guards; wait "
+                               "for it to finish and run again") from None
         fh.seek(0)
         left = fh.read().strip()
         if left:  # the holder died without unlocking (the OS released its flock): take the lock over
