@@ -6,9 +6,9 @@ Usage: python examples/02_read_store.py [HOME]   (after 01_run_pipeline.py)
 import polars as pl
 from _home import home
 
-from energy_core import ParquetStore
+from energy_core import Lake
 
-store = ParquetStore(home() / "processed")
+store = Lake(home())
 
 daily_peak = (store.scan("eia.region")
               .filter(pl.col("region") == "PACW", pl.col("series") == "demand")

@@ -16,7 +16,7 @@ from energy_core.ops.plot import plot_entity
 from energy_core.ops.quality import check
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import declared_settings, plot_panels, quality_checks
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.processes import energy
 from tests.test_plugins import install_plugin
@@ -54,7 +54,7 @@ class MeterPlugin:
 
 
 def test_a_plugins_quality_check_runs_when_its_datasets_are_checked(tmp_path):
-    store = ParquetStore(tmp_path / "processed")
+    store = Lake(tmp_path)
     store.upsert(pl.concat([rows("meter.main", [10, 11, 50, 12]), rows("meter.backup", [10, 11, 12, 12])]))
     checks = quality_checks(get_plugin_manager(extra=(MeterPlugin(),)))
 
@@ -66,7 +66,7 @@ def test_a_plugins_quality_check_runs_when_its_datasets_are_checked(tmp_path):
 
 
 def test_a_check_that_returns_no_flags_table_is_refused_naming_it(tmp_path):
-    ParquetStore(tmp_path / "processed").upsert(rows("meter.main", [1.0]))
+    Lake(tmp_path).upsert(rows("meter.main", [1.0]))
     broken = QualityCheck("half_done", ("meter.main",), lambda frames: frames["meter.main"])
     with pytest.raises(PluginError, match="quality check 'half_done' returned flags without .*'check'"):
         check(tmp_path, checks=[broken])

@@ -12,7 +12,7 @@ from energy_core.features import FeatureStore, Splits
 from energy_core.features.build import split_points
 from energy_core.features.calendar import CALENDAR_FEATURES, holiday_share
 from energy_core.features.serving import normalized, window_starts
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import POLARS_SCHEMA
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -28,7 +28,7 @@ def observations(dataset: str, region: str, series: str, start: datetime, values
 
 
 def store_with(home, *frames: pl.DataFrame) -> None:
-    ParquetStore(home / "processed").upsert(pl.concat(frames))
+    Lake(home).upsert(pl.concat(frames))
 
 
 def demand(hours: int, start=T0, region="PACW") -> pl.DataFrame:
@@ -157,7 +157,7 @@ def test_normalization_statistics_come_from_training_only(tmp_path):
     before = store.latest("PACW").stats["eia.demand"]
     late = observations("eia.region", "PACW", "demand", datetime(2024, 3, 25, tzinfo=UTC), [1e6] * 48,
                         ).with_columns(retrieved_at=pl.lit(FETCHED + timedelta(days=1), dtype=pl.Datetime("us", "UTC")))
-    ParquetStore(tmp_path / "processed").upsert(late)
+    Lake(tmp_path).upsert(late)
     after = store.build(["PACW"], splits=Splits(datetime(2024, 3, 20, tzinfo=UTC), datetime(2024, 4, 10, tzinfo=UTC)))
     assert after[0].stats["eia.demand"] == before and after[0].changed_rows == 48
 
@@ -169,10 +169,10 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
     more = pl.concat([demand(24 * 14).with_columns(value=pl.col("value") + 1,
                                                    retrieved_at=pl.lit(FETCHED + timedelta(days=1),
                                                                        dtype=pl.Datetime("us", "UTC")))])
-    ParquetStore(tmp_path / "a" / "processed").upsert(more)
+    Lake(tmp_path / "a").upsert(more)
     second = incremental.build(["PACW"])[0]
     store_with(tmp_path / "b", demand(24 * 10))
-    ParquetStore(tmp_path / "b" / "processed").upsert(more)
+    Lake(tmp_path / "b").upsert(more)
     full = FeatureStore(tmp_path / "b")
     full.build(["PACW"])
     assert second.build == 2 and second.changed_rows == 24 * 14  # every hour's value changed or is new

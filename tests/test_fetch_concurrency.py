@@ -13,7 +13,7 @@ from energy_core.ingest.report import WindowStatus
 from energy_core.ingest.runner import run
 from energy_core.plugin.interfaces import RateBudget
 from energy_core.plugin.simulator import Throttle
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST
 
@@ -24,7 +24,7 @@ BAS = ("PACW", "ERCO", "ISNE")
 def run_against(sim: EiaSimulator, home, budget: RateBudget) -> tuple:
     report = run(RunConfig(sources=("eia",), start=SPAN[0], end=SPAN[1], home=home, regions=BAS, env=sim.env(),
                            retry=FAST, budgets={"eia": budget}))
-    stored = ParquetStore(home / "processed").scan().drop("retrieved_at", "ingested_at", strict=False).collect()
+    stored = Lake(home).scan().drop("retrieved_at", "ingested_at", strict=False).collect()
     assert stored.height == sum(w.rows for w in report.windows) > 0
     return report, stored.sort("dataset", "region", "series", "ts")
 

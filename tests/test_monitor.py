@@ -40,8 +40,8 @@ from energy_core.plugin.alerting import AlertContext, Alerter, AlertStatus, Aler
 from energy_core.plugin.interfaces import Window
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.storage.flags import FLAG_SCHEMA, save
+from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
-from energy_core.storage.parquet import ParquetStore
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.processes import child_env, energy, energy_command
 
@@ -129,7 +129,7 @@ def test_an_alert_fires_once_per_incident_and_resolves_once_when_it_clears(home,
 def test_completeness_names_the_longest_gap_and_a_stored_null_is_missing(tmp_path):
     hours = [NOW - timedelta(hours=h) for h in range(1, 49) if not 20 <= h <= 23]  # 4 hours never stored
     values = [None if ts == NOW - timedelta(hours=24) else 100.0 for ts in hours]  # and a null beside them
-    ParquetStore(Home(tmp_path).processed).upsert(pl.DataFrame({
+    Lake(tmp_path).upsert(pl.DataFrame({
         "ts": hours, "source": "eia", "dataset": "eia.region", "region": "PACW", "series": "demand",
         "value": values, "unit": "MWh", "retrieved_at": NOW}, schema=POLARS_SCHEMA).select(COLUMNS))
     first_missing = NOW - timedelta(hours=24)
@@ -480,7 +480,7 @@ def test_an_ingest_waits_for_the_store_lock_and_skips_having_written_nothing(hom
 
     before = runs()
     lock = StoreLock(Home(home).processed_lock).__enter__()
-    with pytest.raises(StoreBusyError, match=r"ingest of eia skipped: .*processed is locked by pid \d+"):
+    with pytest.raises(StoreBusyError, match=r"ingest of eia skipped: .*\.lake\.lock is locked by pid \d+"):
         jobs.ingest_source(home, "eia", regions=["PACW"], datasets=["eia.region"], days=1, simulate=True,
                            wait_s=0.3)
     assert runs() == before

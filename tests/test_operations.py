@@ -4,6 +4,7 @@ reach the feature store, SQL, plots and energy.toml."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from energy_core.ingest.runner import RunConfig, run
 from energy_core.ops.quality import check, save
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import quality_checks
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FaultyEia, edit_json, json_response
@@ -51,8 +52,8 @@ def test_runs_fetch_only_what_the_store_lacks_unless_asked_to_refetch(tmp_path):
 def test_plan_says_what_is_stored_cached_or_to_fetch_and_sends_nothing(tmp_path):
     with EiaSimulator(respondents=("PACW",)) as sim:
         assert run_eia(tmp_path, sim).ok
-        for partition in (tmp_path / "processed" / "eia.fuel").rglob("data.parquet"):
-            partition.unlink()  # January's fuel data is gone from the store but still in the raw cache
+        shutil.rmtree(Lake(tmp_path).table_uri("eia.fuel"))  # the fuel data is gone, but still in the raw cache
+        versions = Lake(tmp_path).versions()
         sent = len(sim.requests)
         result = energy("run", "--source", "eia", "--region", "PACW", "--start", "2024-01-01", "--end", "2024-02-29",
                         "--plan", "--home", str(tmp_path), env=sim.env())
@@ -67,8 +68,7 @@ def test_plan_says_what_is_stored_cached_or_to_fetch_and_sends_nothing(tmp_path)
         "eia.fuel 2024-02-01T00..2024-03-01T00": "fetch",
     }
     assert "at least 2 request(s), about 3 call(s) of the budget" in result.stdout
-    assert not (tmp_path / "processed" / "eia.fuel").exists() or not list((tmp_path / "processed" / "eia.fuel")
-                                                                          .rglob("*.parquet")), "a plan writes nothing"
+    assert Lake(tmp_path).versions() == versions and Lake(tmp_path).table("eia.fuel") is None, "a plan writes nothing"
 
 
 # -- status and lineage -------------------------------------------------------------------------
@@ -115,6 +115,11 @@ def test_every_stored_value_traces_to_its_run_and_requests(tmp_path):
         assert [w["run_id"] for w in traced["written_by"]] == [expected_run]
         assert traced["written_by"][0]["requests"] and key not in result.stdout
         assert value is None or traced["row"]["value"] == value
+    kept = (Lake(tmp_path).revisions("eia.region").filter(region="PACW", series="demand", ts=datetime(2024, 1, 5, 3,
+                                                                                                      tzinfo=UTC))
+            .sort("retrieved_at").collect())
+    assert kept["value"][1] == 4321.0 and kept["value"][0] != 4321.0, "the revised value is the latest"
+    assert kept["superseded_at"].to_list() == [kept["retrieved_at"][1], None], "the first value is kept, superseded"
 
 
 # -- quality --------------------------------------------------------------------------------------
@@ -140,7 +145,7 @@ def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_
     interchange[900] = 500.0  # demand no longer matches generation minus interchange
     fuels = [g * 0.5 for g in generation]
     fuels[950] = 10.0  # fuels no longer add up
-    store = ParquetStore(tmp_path / "processed")
+    store = Lake(tmp_path)
     store.upsert(pl.concat([observations("demand", demand), observations("net_generation", generation),
                             observations("interchange", interchange)]))
     store.upsert(pl.concat([observations("gen.gas", fuels, "eia.fuel"), observations("gen.coal", fuels, "eia.fuel")]))
@@ -183,7 +188,7 @@ def built(tmp_path_factory):
 
 
 def test_sql_sees_every_dataset_and_the_fused_table(built):
-    stored = ParquetStore(built / "processed").scan("eia.region").filter(series="demand").collect()
+    stored = Lake(built).scan("eia.region").filter(series="demand").collect()
     result = energy("query", "SELECT count(*) AS n, sum(value) AS total FROM eia_region WHERE series = 'demand'",
                     "--format", "json", "--home", str(built))
     assert result.returncode == 0, result.stderr
@@ -195,7 +200,11 @@ def test_sql_sees_every_dataset_and_the_fused_table(built):
                    str(built))
     assert every.stdout.split() == ["dataset", "eia.fuel", "eia.region"]
     wrong = energy("query", "SELECT * FROM nowhere", "--home", str(built))
-    assert wrong.returncode == 1 and "views: observations, eia_fuel, eia_region, features_PACW" in wrong.stderr
+    assert wrong.returncode == 1
+    assert "views: observations, revisions, eia_fuel, eia_region, features_PACW" in wrong.stderr
+    latest = energy("query", "SELECT count(*) AS n FROM revisions WHERE dataset = 'eia.region' AND series = 'demand' "
+                    "AND superseded_at IS NULL", "--format", "json", "--home", str(built))
+    assert json.loads(latest.stdout) == [{"n": stored.height}], "the latest revisions are the stored values"
 
 
 def test_plot_writes_a_png_of_the_fused_series(built, tmp_path):
@@ -238,7 +247,7 @@ burst = 1
 """)
     result = energy("run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "PACW" in result.stdout and (tmp_path / "home" / "processed").exists()
+    assert "PACW" in result.stdout and Lake(tmp_path / "home").datasets() == ["eia.fuel", "eia.region"]
     override = energy("run", "--region", "ERCO", cwd=tmp_path)
     assert "ERCO" in override.stdout and "PACW" not in override.stdout.split("rows received")[1]
     shown = json.loads(energy("config", "show", cwd=tmp_path, env={"EIA_API_KEY": "KEEP-ME-SECRET"}).stdout)

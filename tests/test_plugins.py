@@ -39,9 +39,9 @@ def install_plugin(root, name: str, module_source: str) -> None:
 
 def test_builtins_and_installed_plugins_load_through_entry_points():
     pm = get_plugin_manager()
-    assert {"parquet", "core_commands", "eia", "caiso"} <= {pm.get_name(p) for p in pm.get_plugins()}
+    assert {"lake", "core_commands", "eia", "caiso"} <= {pm.get_name(p) for p in pm.get_plugins()}
     registry = Registry(pm)
-    assert "parquet" in registry.sinks.names() and "eia" in registry.sources.names()
+    assert "lake" in registry.sinks.names() and "eia" in registry.sources.names()
 
 
 def test_plugin_object_registers_and_unregisters():
@@ -82,9 +82,9 @@ def test_broken_plugin_is_skipped_with_a_warning_naming_it(tmp_path, monkeypatch
 
 
 def test_disable_env_blocks_named_plugins(monkeypatch):
-    monkeypatch.setenv("ENERGY_DISABLE_PLUGINS", "eia, parquet")
+    monkeypatch.setenv("ENERGY_DISABLE_PLUGINS", "eia, lake")
     pm = get_plugin_manager()
-    assert not pm.has_plugin("eia") and not pm.has_plugin("parquet") and pm.has_plugin("core_commands")
+    assert not pm.has_plugin("eia") and not pm.has_plugin("lake") and pm.has_plugin("core_commands")
 
 
 def test_misspelled_hook_fails_loudly():

@@ -27,7 +27,7 @@ from energy_core.ops.screening import (
 )
 from energy_core.storage.flags import FLAG_SCHEMA
 from energy_core.storage.flags import save as save_flags
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.processes import energy
 from tests.recorded import recorded
@@ -185,12 +185,12 @@ def screened_home(tmp_path):
     values = demand()
     values[SPIKE] *= 3  # LOCAL_DEM_UP
     values[list(GAP)] = np.nan  # reported as null
-    ParquetStore(tmp_path / "processed").upsert(observations("demand", values))
+    Lake(tmp_path).upsert(observations("demand", values))
     return tmp_path
 
 
 def stored(home, series: str) -> pl.DataFrame:
-    return ParquetStore(home / "processed").scan("eia.region").filter(pl.col("series") == series).collect().sort("ts")
+    return Lake(home).scan("eia.region").filter(pl.col("series") == series).collect().sort("ts")
 
 
 def test_imputed_values_are_a_series_of_their_own_beside_the_untouched_reported_one(screened_home):
@@ -225,8 +225,11 @@ def test_the_build_masks_screened_hours_and_reads_the_imputed_series_as_a_featur
     assert (mask[:, reported] + mask[:, imputed] == 1).all(), "every hour is either observed or imputed"
 
     corrected = demand()[SPIKE]  # EIA revises the spike: the hour is OKAY now, and its imputed value goes
-    ParquetStore(screened_home / "processed").upsert(
+    Lake(screened_home).upsert(
         observations("demand", [corrected], start=START + timedelta(hours=SPIKE), retrieved=START + timedelta(days=91)))
+    as_reported = (Lake(screened_home).scan("eia.region", as_of=START + timedelta(days=90))
+                   .filter(series="demand", ts=START + timedelta(hours=SPIKE)).collect())
+    assert as_reported["value"].to_list() == [pytest.approx(3 * demand()[SPIKE])], "the spike stays known as reported"
     save_imputed(screened_home, screen_store(screened_home))
     assert stored(screened_home, imputed_series("demand")).filter(pl.col("value").is_not_null()).height == 3
     FeatureStore(screened_home).build(["PACW"])
@@ -290,7 +293,7 @@ def test_pjms_day_ahead_forecast_is_found_stamped_an_hour_early_from_february_20
                       dataset=pl.lit("eia.region"), region="region",
                       series=pl.col("type").replace_strict({"D": "demand", "DF": "demand_forecast"}),
                       value="value_mw", unit=pl.lit("MWh"), retrieved_at=pl.lit(START)).cast(dict(POLARS_SCHEMA))
-    ParquetStore(tmp_path / "processed").upsert(rows)
+    Lake(tmp_path).upsert(rows)
     found = check(tmp_path).filter(pl.col("check") == "misstamp")
     [flag] = found.iter_rows(named=True)
     assert (flag["region"], flag["series"]) == ("PJM", "demand_forecast")

@@ -17,13 +17,14 @@ from energy_core.ingest.runner import RunConfig, plan, run
 from energy_core.plugin.interfaces import Sink
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import KEY
-from energy_core.storage.sinks import ParquetSink
+from energy_core.storage.sinks import LakeSink
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
 from tests.sinks import SinksPlugin, TallySink
 
-READ_BACK = [("parquet",), ("sqlite",), ("parquet", "sqlite")]
+READ_BACK = [("lake",), ("sqlite",), ("lake", "sqlite")]
 """Every combination of sinks that can read back is held to the same guarantees."""
 GAP = datetime(2024, 1, 2, 4, tzinfo=UTC)
 """The hour ``drop_gap_hour`` removes from EIA's answer (EIA's period 2024-01-02T05 ends it)."""
@@ -100,17 +101,23 @@ def test_a_changed_value_replaces_the_row(tmp_path, registry, sinks):
     for sink in sinks:
         row = held(tmp_path, registry, sink).filter(pl.col("series") == "demand", pl.col("ts") == hour)
         assert row["value"].to_list() == [4321.0], sink
+    if "lake" in sinks:  # the lake keeps the value it replaced, as it was known until the revision
+        lake = Lake(tmp_path)
+        kept = lake.revisions("eia.region").filter(series="demand", ts=hour).collect().sort("retrieved_at")
+        assert kept["value"][1] == 4321.0 != kept["value"][0]
+        before = lake.scan("eia.region", as_of=kept["retrieved_at"][0]).filter(series="demand", ts=hour).collect()
+        assert before["value"].to_list() == [kept["value"][0]]
 
 
 def test_a_window_is_skipped_only_when_every_sink_holds_it(tmp_path, registry):
     with EiaSimulator(respondents=("PACW",)) as sim:
-        assert run_eia(tmp_path, sim, registry, ("parquet",)).ok
+        assert run_eia(tmp_path, sim, registry, ("lake",)).ok
         sent = len(sim.requests)
-        joined = run_eia(tmp_path, sim, registry, ("parquet", "sqlite"))
+        joined = run_eia(tmp_path, sim, registry, ("lake", "sqlite"))
         assert joined.skipped_stored == 0 and joined.windows, "the new sink holds nothing yet"
         assert len(sim.requests) == sent, "fetched again from the raw cache"
-        assert held(tmp_path, registry, "sqlite").equals(held(tmp_path, registry, "parquet"))
-        again = run_eia(tmp_path, sim, registry, ("parquet", "sqlite"))
+        assert held(tmp_path, registry, "sqlite").equals(held(tmp_path, registry, "lake"))
+        again = run_eia(tmp_path, sim, registry, ("lake", "sqlite"))
         assert again.skipped_stored == len(joined.windows) and again.windows == []
 
 
@@ -120,24 +127,24 @@ def test_a_write_only_sink_turns_skipping_off_for_the_run_and_reports_no_gaps_of
         assert first.ok and first.rows_stored > 0 and first.gaps == {}, "nothing to read gaps from"
         again = run_eia(tmp_path, sim, registry, ("tally",))
         assert again.skipped_stored == 0 and again.windows, "it cannot say what it holds: fetched again"
-        both = run_eia(tmp_path, sim, registry, ("parquet", "tally"))
+        both = run_eia(tmp_path, sim, registry, ("lake", "tally"))
         assert both.gaps and both.skipped_stored == 0
-        after = run_eia(tmp_path, sim, registry, ("parquet", "tally"))
+        after = run_eia(tmp_path, sim, registry, ("lake", "tally"))
         assert after.skipped_stored == 0 and after.windows, "the tally sink cannot read back"
 
 
 def test_a_plan_reads_the_sinks_without_opening_them(tmp_path, registry):
     with EiaSimulator(respondents=("PACW",)) as sim:
         assert run_eia(tmp_path, sim, registry, ("sqlite",)).ok
-        with ParquetSink(Home(tmp_path)):  # another process's run holds the processed store's lock
+        with LakeSink(Home(tmp_path)):  # another process's run holds the processed store's lock
             [source_plan] = plan(RunConfig(sources=("eia",), start=JAN[0], end=JAN[1], home=tmp_path,
                                            regions=("PACW",), datasets=("eia.region",), env=sim.env(),
-                                           sinks=("parquet", "sqlite")), registry=registry)
+                                           sinks=("lake", "sqlite")), registry=registry)
     assert [w.state for w in source_plan.windows] == ["cached"], "parquet lacks it; the raw cache answers"
 
 
 def test_a_sink_takes_its_lock_when_entered_not_when_built(tmp_path):
-    first, second = ParquetSink(Home(tmp_path)), ParquetSink(Home(tmp_path))  # building takes nothing
+    first, second = LakeSink(Home(tmp_path)), LakeSink(Home(tmp_path))  # building takes nothing
     with first:
         with pytest.raises(StorageError, match="locked by pid"):
             second.__enter__()

@@ -63,8 +63,8 @@ def when_free(path: Path, what: str, work: Callable[[], T], *, wait_s: float, po
                 if holder is None:  # a failure of its own, not the lock
                     raise
         if time.monotonic() >= deadline:
-            raise StoreBusyError(f"{what} skipped: {path.parent} is locked by {holder}, which is writing it; "
-                                 f"waited {wait_s:g} s. Nothing was changed; the next run does this work")
+            raise StoreBusyError(f"{what} skipped: {path} is locked by {holder}, which is writing the store it "
+                                 f"guards; waited {wait_s:g} s. Nothing was changed; the next run does this work")
         time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
 
 

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from mlx.utils import tree_flatten
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore
 from energy_core.ml import TrainConfig, load_model
@@ -37,7 +37,7 @@ def stored_home(home: Path) -> Path:
     frames = [pl.DataFrame({"ts": ts, "source": "eia", "dataset": "eia.region", "region": "ERCO", "series": series,
                             "value": values.round(), "unit": "MWh", "retrieved_at": END}, schema=POLARS_SCHEMA)
               for series, values in (("demand", demand), ("demand_forecast", demand + rng.normal(0, 30, hours.size)))]
-    ParquetStore(home / "processed").upsert(pl.concat(frames).select(COLUMNS))
+    Lake(home).upsert(pl.concat(frames).select(COLUMNS))
     return home
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.features import FeatureStore, Splits
 from energy_core.features.serving import real_time_context
 from energy_core.ml import Forecaster, ModelConfig, TrainConfig, evaluate, forecast, load_model, train
@@ -49,7 +49,7 @@ def homes(tmp_path_factory):
         if weather:
             frames += [rows("weather.hourly", "temperature_2m", temperature[:hours.size]),
                        rows("weather.forecast", "temperature_2m", temperature, lead=timedelta(days=1))]
-        ParquetStore(home / "processed").upsert(pl.concat(frames))
+        Lake(home).upsert(pl.concat(frames))
         FeatureStore(home).build(["PACW"], splits=Splits(START + timedelta(days=56), START + timedelta(days=63)))
         made[name] = home
     return made

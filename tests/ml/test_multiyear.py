@@ -15,7 +15,7 @@ import mlx.core as mx
 import numpy as np
 import polars as pl
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.features import FeatureStore, Splits
 from energy_core.features.serving import Batch, window_starts
 from energy_core.ml import TrainConfig, evaluate, train
@@ -46,7 +46,7 @@ def planted() -> pl.DataFrame:
 
 def trained_from(home: Path, rows: pl.DataFrame, first: datetime) -> float:
     """December's model MAPE, trained on ``rows`` from ``first`` to October, as benchmarks/multiyear.py does."""
-    ParquetStore(home / "processed").upsert(rows.filter(pl.col("ts") >= first))
+    Lake(home).upsert(rows.filter(pl.col("ts") >= first))
     quality.save(quality.check(home), home)
     store = FeatureStore(home)
     store.build(["ERCO"], splits=SPLITS)
@@ -64,7 +64,7 @@ def test_training_on_more_years_is_at_least_as_good_on_the_final_month(tmp_path)
 def test_every_split_issues_its_forecasts_at_the_hour_validation_starts(tmp_path):
     """Training windows step back from the validation start: their forecasts begin at the hour of day
     the held-out ones do, whatever hour the stored data begin at."""
-    ParquetStore(tmp_path / "processed").upsert(planted().filter(pl.col("ts") >= datetime(2019, 8, 1, 5, tzinfo=UTC)))
+    Lake(tmp_path).upsert(planted().filter(pl.col("ts") >= datetime(2019, 8, 1, 5, tzinfo=UTC)))
     store = FeatureStore(tmp_path)
     store.build(["ERCO"], splits=SPLITS)
     info, ts, _, _ = store.arrays("ERCO")

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from mlx.utils import tree_flatten
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, forecast, train
 from energy_core.ml.evaluate import BANDS, BASELINES, held_out_forecasts, interval_scores
@@ -76,7 +76,7 @@ def trained(tmp_path_factory):
     hours = np.arange(int((END - START).total_seconds() // 3600))
     rng = np.random.default_rng(0)
     demand = 1000 + 250 * np.sin(2 * np.pi * (hours % 24) / 24) + rng.normal(0, 20, hours.size)
-    ParquetStore(home / "processed").upsert(pl.DataFrame(
+    Lake(home).upsert(pl.DataFrame(
         {"ts": [START + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
          "region": "ERCO", "series": "demand", "value": demand, "unit": "MWh", "retrieved_at": END},
         schema=POLARS_SCHEMA).select(COLUMNS))

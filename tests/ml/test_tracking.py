@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.errors import ConfigError, UnknownComponentError
 from energy_core.features import FeatureStore, Splits
 from energy_core.features import lance as lance_io
@@ -235,7 +235,7 @@ def more_demand(home: Path, days: int) -> None:
     """``days`` more days of PACW demand after the simulated span, then a build: a new table version."""
     start = datetime(2024, 2, 10, tzinfo=UTC)
     hours = [start + timedelta(hours=h) for h in range(24 * days)]
-    ParquetStore(home / "processed").upsert(pl.DataFrame({
+    Lake(home).upsert(pl.DataFrame({
         "ts": hours, "source": "eia", "dataset": "eia.region", "region": "PACW", "series": "demand",
         "value": [3000.0 + 500 * ((h.hour - 12) / 12) ** 2 for h in hours], "unit": "MWh", "retrieved_at": start,
     }, schema=POLARS_SCHEMA).select(COLUMNS))

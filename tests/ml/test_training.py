@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from mlx.utils import tree_flatten, tree_map
 
-from energy_core import ParquetStore
+from energy_core import Lake
 from energy_core.blas import blas_in_use, slow_blas_warning
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
@@ -52,7 +52,7 @@ def weekly(tmp_path_factory):
     weekend = (hours // 24) % 7 >= 5  # 2024-01-01 is a Monday
     noise = np.random.default_rng(0).normal(0, 10, hours.size)
     demand = (1000 + 200 * np.sin(2 * np.pi * hours / 24)) * np.where(weekend, 0.75, 1.0) + noise
-    ParquetStore(home / "processed").upsert(pl.DataFrame({
+    Lake(home).upsert(pl.DataFrame({
         "ts": [start + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
         "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": start,
     }, schema=POLARS_SCHEMA).select(COLUMNS))
@@ -117,7 +117,7 @@ def test_actuals_and_baselines_are_the_stored_demand_at_the_right_hours(home, tm
     values 24 and 168 hours earlier, read straight from the Parquet store."""
     train(FeatureStore(home), TrainConfig(entity="PACW", epochs=1, **SMALL), tmp_path, progress=lambda _: None)
     hours = held_out_forecasts(FeatureStore(home), tmp_path)
-    stored = (ParquetStore(home / "processed").scan("eia.region")
+    stored = (Lake(home).scan("eia.region")
               .filter(pl.col("region") == "PACW", pl.col("series") == "demand").select("ts", "value").collect())
     at = dict(zip(stored["ts"], stored["value"], strict=True))
     for row in hours.iter_rows(named=True):

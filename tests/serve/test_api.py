@@ -14,7 +14,7 @@ import pytest
 from energy_core.features import FeatureStore
 from energy_core.ml import forecast
 from energy_core.ops.issued import issued
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import POLARS_SCHEMA
 
 from .conftest import ENTITY
@@ -113,7 +113,7 @@ def test_observations_are_the_stored_rows_of_the_range(server, home):
     answer = server.get(f"{OBSERVATIONS}&series=demand&start=2024-01-31T22:00&end=2024-02-01T02:00Z")
     assert answer.status_code == 200
     body = answer.json()
-    stored = (ParquetStore(home / "processed").scan("eia.region")
+    stored = (Lake(home).scan("eia.region")
               .filter(pl.col("series") == "demand", pl.col("ts").is_between(datetime(2024, 1, 31, 22, tzinfo=UTC),
                                                                             datetime(2024, 2, 1, 1, tzinfo=UTC)))
               .sort("ts").collect())

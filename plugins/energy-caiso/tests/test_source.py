@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
-import polars as pl
 import pytest
 from energy_caiso import source as source_module
 from energy_caiso.archive import OasisError
@@ -16,6 +15,8 @@ from energy_caiso.source import OASIS_BUDGET, CaisoSource, oasis_params
 from energy_core.errors import SourceUnavailableError
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.plugin.interfaces import FetchRequest, SourceContext, Window
+from energy_core.storage.lake import Lake
+from energy_core.storage.schema import KEY
 from energy_core.testing import http_client
 
 MARCH = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
@@ -126,16 +127,16 @@ def test_two_source_simulated_run_aligns_ciso_and_reruns_identically(tmp_path):
                        datasets=("eia.region", "caiso.load", "caiso.fuelmix"), simulate=True)
     first = run(config)
     assert first.ok, first.failed
-    processed = tmp_path / "processed"
-    files = {p: p.read_bytes() for p in sorted(processed.rglob("*.parquet"))}
-    eia = pl.read_parquet(processed / "eia.region" / "year=2024" / "month=11" / "data.parquet")
-    caiso = pl.read_parquet(processed / "caiso.load" / "year=2024" / "month=11" / "data.parquet")
+    lake = Lake(tmp_path)
+    versions, stored = lake.versions(), lake.revisions().collect().sort([*KEY, "retrieved_at"])
+    eia, caiso = lake.scan("eia.region").collect(), lake.scan("caiso.load").collect()
     eia_hours = eia.filter(region="CISO", series="demand")["ts"].sort()
     caiso_hours = caiso.filter(region="CISO", series="load")["ts"].sort()
     assert eia_hours.equals(caiso_hours) and len(eia_hours) == 7 * 24  # fall-back week, one row per UTC hour
     second = run(config)
     assert second.ok and second.rows_stored == 0
-    assert {p: p.read_bytes() for p in sorted(processed.rglob("*.parquet"))} == files
+    assert lake.versions() == versions, "the re-run committed to the lake"
+    assert lake.revisions().collect().sort([*KEY, "retrieved_at"]).equals(stored)
 
 
 def test_its_regions_are_the_system_its_tac_areas_and_hubs_and_name_what_the_simulator_stores():

@@ -8,6 +8,7 @@ import polars as pl
 
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
+from energy_core.storage.lake import Lake
 from tests.recorded import recorded
 
 
@@ -18,7 +19,7 @@ def test_replayed_real_data_lands_shifted_to_interval_start(tmp_path, monkeypatc
                        home=tmp_path, regions=("PACW", "ERCO"), simulate=True, retry=RetryPolicy(backoff_base=0.01))
     report = run(config)
     assert report.ok, report.failed
-    stored = pl.read_parquet(tmp_path / "processed" / "eia.region" / "year=2019" / "month=03" / "data.parquet")
+    stored = Lake(tmp_path).scan("eia.region").collect()
     original = (pl.read_parquet(path)
                 .filter(pl.col("data_type") == "demand", pl.col("region").is_in(["PACW", "ERCO"]))
                 .select(region="region", ts=pl.col("timestamp").dt.replace_time_zone("UTC") - pl.duration(hours=1),
@@ -27,5 +28,5 @@ def test_replayed_real_data_lands_shifted_to_interval_start(tmp_path, monkeypatc
     joined = stored.filter(series="demand").join(original, on=["region", "ts"], how="full", coalesce=True)
     assert joined.height == original.height > 1400
     assert (joined["value"] == joined["expected"]).all()
-    fuels = pl.read_parquet(tmp_path / "processed" / "eia.fuel" / "year=2019" / "month=03" / "data.parquet")
+    fuels = Lake(tmp_path).scan("eia.fuel").collect()
     assert {"gen.coal", "gen.gas", "gen.wind", "gen.solar", "gen.hydro"} <= set(fuels["series"])

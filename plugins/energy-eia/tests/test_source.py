@@ -14,6 +14,7 @@ from energy_core.ingest.client import FetchMode
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import FetchRequest, Window
 from energy_core.plugin.simulator import SimResponse, Throttle
+from energy_core.storage.lake import Lake
 from energy_eia.simulator import EiaSimulator, Faults
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
@@ -163,7 +164,7 @@ def test_a_table_named_in_the_runs_env_is_replayed_not_the_cached_synthetic_data
                            datasets=("eia.region",), simulate=True, incremental=False, env=env,
                            retry=RetryPolicy(backoff_base=0.01))
         assert run(config).ok
-        stored = pl.read_parquet(tmp_path / "home" / "processed" / "eia.region" / "year=2024" / "month=01")
+        stored = Lake(tmp_path / "home").scan("eia.region").collect()
         return stored.filter(series="demand").sort("ts")
 
     synthetic = replay({})

@@ -20,8 +20,8 @@ from prefect.client.orchestration import get_client
 from energy_core.api import Home
 from energy_core.ingest.catalog import Catalog
 from energy_core.ops import issued
+from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
-from energy_core.storage.parquet import ParquetStore
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -72,7 +72,7 @@ def test_a_failed_ingest_resumes_from_its_pending_windows_on_the_next_run(tmp_pa
                               days=0.25, simulate=True, retries=0)  # six hours: the older failed window is not in it
     assert repaired["resumed"] >= 1 and repaired["failed"] == 0 and pending(tmp_path) == []
     first = min(datetime.fromisoformat(p["start"]) for p in failed)
-    stored = ParquetStore(Home(tmp_path).processed).scan("eia.region").filter(pl.col("series") == "demand")
+    stored = Lake(tmp_path).scan("eia.region").filter(pl.col("series") == "demand")
     assert stored.select(pl.col("ts").min()).collect().item() == first  # only the resumed window holds it
 
 
@@ -84,7 +84,7 @@ def test_an_ingest_that_meets_a_busy_store_waits_then_skips_having_written_nothi
     finally:
         lock.__exit__(None, None, None)
     assert "ingest of eia skipped" in skipped["skipped"] and "locked by pid" in skipped["skipped"]
-    assert not Home(tmp_path).catalog.exists() and not list(Home(tmp_path).processed.glob("*/"))
+    assert not Home(tmp_path).catalog.exists() and Lake(tmp_path).datasets() == []
 
 
 def test_the_monitor_flow_fails_naming_each_failed_check(tmp_path):

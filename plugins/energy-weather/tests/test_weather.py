@@ -13,7 +13,8 @@ from energy_weather.source import POINTS_PER_REQUEST, WeatherSource
 from energy_core.errors import ConfigError, InvalidRequestError, PayloadValidationError, QuotaExhaustedError
 from energy_core.ingest.runner import RunConfig, plan, run
 from energy_core.plugin.interfaces import FetchRequest, HttpResponse, RawBatch, SourceContext, Window
-from energy_core.storage.schema import validate_observations
+from energy_core.storage.lake import Lake
+from energy_core.storage.schema import KEY, validate_observations
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -158,10 +159,9 @@ def test_three_source_simulated_run_lines_weather_up_with_eia_and_reruns_identic
                        datasets=("eia.region", "caiso.load", "weather.hourly"), simulate=True)
     first = run(config)
     assert first.ok, first.failed
-    processed = tmp_path / "processed"
-    files = {p: p.read_bytes() for p in sorted(processed.rglob("*.parquet"))}
-    weather = pl.read_parquet(processed / "weather.hourly" / "year=2024" / "month=03" / "data.parquet")
-    eia = pl.read_parquet(processed / "eia.region" / "year=2024" / "month=03" / "data.parquet")
+    lake = Lake(tmp_path)
+    versions, stored = lake.versions(), lake.revisions().collect().sort([*KEY, "retrieved_at"])
+    weather, eia = lake.scan("weather.hourly").collect(), lake.scan("eia.region").collect()
     for ba in ("PACW", "CISO"):
         hours = weather.filter(region=ba, series="temperature_2m")["ts"].sort()
         assert hours.equals(eia.filter(region=ba, series="demand")["ts"].sort()) and len(hours) == 96
@@ -171,7 +171,8 @@ def test_three_source_simulated_run_lines_weather_up_with_eia_and_reruns_identic
     assert night["value"].to_list() == [0.0]  # 02:00 in California: dark
     second = run(config)
     assert second.ok and second.rows_stored == 0
-    assert {p: p.read_bytes() for p in sorted(processed.rglob("*.parquet"))} == files
+    assert lake.versions() == versions, "the re-run committed to the lake"
+    assert lake.revisions().collect().sort([*KEY, "retrieved_at"]).equals(stored)
 
 
 def test_a_misspelled_variable_is_refused_with_the_apis_reason():
@@ -205,9 +206,9 @@ def test_table_mode_replays_recorded_temperature_and_its_day_ahead_forecast(tmp_
     report = run(RunConfig(sources=("weather",), start=start, end=start + timedelta(days=3), home=tmp_path / "home",
                            regions=("ERCO",), datasets=("weather.hourly", "weather.forecast"), simulate=True, env=env))
     assert report.ok, report.failed
-    processed = tmp_path / "home" / "processed"
-    observed = pl.read_parquet(processed / "weather.hourly").filter(region="ERCO").sort("ts")
-    forecast = pl.read_parquet(processed / "weather.forecast").filter(region="ERCO").sort("ts")
+    lake = Lake(tmp_path / "home")
+    observed = lake.scan("weather.hourly").filter(region="ERCO").collect().sort("ts")
+    forecast = lake.scan("weather.forecast").filter(region="ERCO").collect().sort("ts")
     assert observed["value"].to_list() == pytest.approx(actual)
     assert forecast["value"].to_list() == pytest.approx([a + 2 for a in actual])
     # each forecast was known a day before its hour: a forecast issued at midnight covers the next 24 hours
