@@ -79,10 +79,10 @@ def smoke_rows() -> pl.DataFrame:
 
 
 def prepare(home: Path, rows: pl.DataFrame) -> None:
-    from energy_core import ParquetStore
+    from energy_core import Lake
     from energy_core.ops import quality
 
-    ParquetStore(home / "processed").upsert(rows)
+    Lake(home).upsert(rows)
     flags = quality.check(home)
     quality.save(flags, home)
     masked = flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))

@@ -52,18 +52,19 @@ def build(home: Path, size: Size) -> None:
     import polars as pl
 
     from energy_core.features import FeatureStore
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
     from energy_core.storage.schema import POLARS_SCHEMA
 
     rng = np.random.default_rng(0)
     ts = pl.datetime_range(START, START + timedelta(hours=size.hours - 1), "1h", time_zone="UTC", eager=True)
-    store = ParquetStore(home / "processed")
+    frames = []
     for k in range(size.series):
         values = 1000 + 100 * np.sin(np.arange(size.hours) * 2 * np.pi / 24 + k) + rng.normal(0, 10, size.hours)
         series = "demand" if k == 0 else f"gen.s{k:02d}"
-        store.upsert(pl.DataFrame({"ts": ts, "source": "eia", "dataset": "eia.region", "region": ENTITY,
-                                   "series": series, "value": values, "unit": "MWh",
-                                   "retrieved_at": datetime(2025, 1, 1, tzinfo=UTC)}, schema=POLARS_SCHEMA))
+        frames.append(pl.DataFrame({"ts": ts, "source": "eia", "dataset": "eia.region", "region": ENTITY,
+                                    "series": series, "value": values, "unit": "MWh",
+                                    "retrieved_at": datetime(2025, 1, 1, tzinfo=UTC)}, schema=POLARS_SCHEMA))
+    Lake(home).upsert(pl.concat(frames))  # one commit per month
     info = FeatureStore(home).build([ENTITY])[0]
     print(f"built {ENTITY}: {info.rows} hours x {len(info.features)} features", file=sys.stderr)
 

@@ -257,7 +257,7 @@ def run_energy(setup: Setup, result: Result) -> None:
 
     from energy_core.ingest.runner import RunConfig, run
     from energy_core.plugin.interfaces import FetchRequest
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
     from energy_eia.codes import ROUTES
     from energy_eia.source import EiaSource
 
@@ -275,7 +275,7 @@ def run_energy(setup: Setup, result: Result) -> None:
         traffic(result, simulator)
         if not report.ok:
             result.outcome = f"failed windows: {[w.error for w in report.failed][:3]}"
-        store = ParquetStore(Path(home) / "processed")
+        store = Lake(home)
         got = []
         for dataset in EIA_DATASETS:
             codes = {series: code for code, series in ROUTES[dataset].series.items()}

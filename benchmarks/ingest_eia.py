@@ -1,11 +1,11 @@
 """Ingest benchmark: a simulated year of EIA-930 pages for 65 balancing authorities, from raw JSON
-pages on disk, through parse + validate + normalize + the Parquet sink.
+pages on disk, through parse + validate + normalize + the lake sink (Delta Lake).
 
 Each path runs in its own fresh process, so peak RSS is that path's alone:
 
   decode  the limit: read the same bytes and orjson.loads them, nothing else
   energy  energy's pipeline: parse_page (pydantic, whole pages) -> assemble_window -> EiaNormalizer
-          -> validate_observations -> ParquetSink
+          -> validate_observations -> LakeSink
   naive   the peer: json.load + one pydantic model per row + pandas + to_parquet
 
     uv run --group bench python benchmarks/ingest_eia.py            # all three, prints the table
@@ -106,7 +106,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     from energy_core.home import Home
     from energy_core.ingest.worker import WINDOWS_IN_FLIGHT, WindowStore
     from energy_core.plugin.interfaces import HttpResponse
-    from energy_core.storage.sinks import ParquetSink
+    from energy_core.storage.sinks import LakeSink
     from energy_eia.codes import ROUTES
     from energy_eia.normalize import EiaNormalizer
     from energy_eia.parse import parse_page
@@ -117,7 +117,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
     by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
-    with ParquetSink(Home.of(home)) as sink:
+    with LakeSink(Home.of(home)) as sink:
         store = WindowStore(EiaNormalizer(), [sink])
 
         def fetch_and_store(item: tuple[int, list[dict]]) -> int:

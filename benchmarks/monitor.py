@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -48,11 +51,11 @@ def build(home: Path, size: Size) -> tuple[int, list[str]]:
     import polars as pl
 
     from energy_core.storage.flags import FLAG_SCHEMA, save
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
     from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
     regions = [f"BA{i:02d}" for i in range(size.regions)]
-    store, rows = ParquetStore(home / "processed"), 0
+    store, rows = Lake(home), 0
     start = NOW - timedelta(days=size.days)
     rng = np.random.default_rng(0)
     chunk = start
@@ -74,28 +77,32 @@ def build(home: Path, size: Size) -> tuple[int, list[str]]:
     return rows, regions
 
 
-def damage(home: Path, region: str) -> list[Path]:
-    """Take ``region``'s last day and 8 hours of the day before out of the store (the partitions touched
-    are kept aside); return the copies kept."""
+def damage(home: Path, region: str) -> pl.DataFrame:
+    """Delete ``region``'s last day and 8 hours of the day before from the store (a Delta delete: a new
+    version of the table); return the rows deleted."""
     import polars as pl
 
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
 
-    gone = (pl.col("region") == region) & ((pl.col("ts") >= NOW - timedelta(days=1)) | pl.col("ts").is_between(
-        NOW - timedelta(hours=48), NOW - timedelta(hours=40), closed="left"))
-    kept = []
-    for path in ParquetStore(home / "processed").files("eia.region")[-3:]:
-        rows = pl.read_parquet(path)
-        if rows.filter(gone).height:
-            kept.append(path.with_name("data.parquet.kept"))
-            shutil.copy2(path, kept[-1])
-            rows.filter(~gone).write_parquet(path)
+    lake = Lake(home)
+    start, gap = NOW - timedelta(days=1), (NOW - timedelta(hours=48), NOW - timedelta(hours=40))
+    gone = (pl.col("region") == region) & ((pl.col("ts") >= start) | pl.col("ts").is_between(*gap, closed="left"))
+    kept, rows = lake.scan("eia.region").filter(gone).collect(), lake.scan("eia.region").select(pl.len()).collect()
+    table = lake.table("eia.region")
+    assert table is not None
+    table.delete(f"region = '{region}' AND (ts >= '{start.isoformat()}' OR (ts >= '{gap[0].isoformat()}' "
+                 f"AND ts < '{gap[1].isoformat()}'))")
+    left = lake.scan("eia.region").select(pl.len()).collect().item()
+    if kept.height != 32 * len(SERIES) or left != rows.item() - kept.height:
+        sys.exit(f"the delete took {rows.item() - left} rows, not the {kept.height} meant")
     return kept
 
 
-def repair(kept: list[Path]) -> None:
-    for path in kept:
-        path.replace(path.with_name("data.parquet"))
+def repair(home: Path, kept: pl.DataFrame) -> None:
+    """Store the deleted rows again, as the next fetch would."""
+    from energy_core.storage.lake import Lake
+
+    Lake(home).upsert(kept)
 
 
 def monitor(home: Path, config: Path) -> tuple[int, float, dict, float]:
@@ -143,7 +150,7 @@ def main() -> None:
         kept = damage(home, regions[-1])
         status, seconds, report, peak = monitor(home, config)
         runs.append((f"{regions[-1]}: last day and 8 h gone", status, seconds, report, peak))
-        repair(kept)
+        repair(home, kept)
         status, seconds, report, peak = monitor(home, config)
         runs.append(("they are back", status, seconds, report, peak))
         print("| `energy monitor` | exit | checks | fired | resolved | wall s | peak MiB |")

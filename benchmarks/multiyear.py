@@ -87,11 +87,11 @@ def planted(entity: str = "ERCO", seed: int = 0) -> pl.DataFrame:
 
 def prepare(home: Path, rows: pl.DataFrame, first: datetime, entities: list[str]) -> None:
     """Store ``rows`` from ``first`` on, run the quality checks (their flagged hours become gaps) and build."""
-    from energy_core import ParquetStore
+    from energy_core import Lake
     from energy_core.features import FeatureStore, Splits
     from energy_core.ops import quality
 
-    ParquetStore(home / "processed").upsert(rows.filter(pl.col("ts") >= first))
+    Lake(home).upsert(rows.filter(pl.col("ts") >= first))
     flags = quality.check(home)
     quality.save(flags, home)
     masked = flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))

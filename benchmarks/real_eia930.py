@@ -52,7 +52,7 @@ def main() -> None:
 def replay_and_train(args: argparse.Namespace, span: tuple[datetime, datetime]) -> None:
     """Replay ``span`` of the recorded year into ``args.home``, check it, build, train and score each entity
     (trained before November, validated on November, tested on December)."""
-    from energy_core import ParquetStore
+    from energy_core import Lake
     from energy_core.features import FeatureStore, Splits
     from energy_core.ingest.runner import RunConfig, run
     from energy_core.ml import TrainConfig, evaluate, train
@@ -65,7 +65,7 @@ def replay_and_train(args: argparse.Namespace, span: tuple[datetime, datetime]) 
     report = run(RunConfig(sources=("eia",), start=span[0], end=span[1], home=home, regions=tuple(args.entities),
                            simulate=True, env={**os.environ, "ENERGY_EIA_SIMULATOR_TABLE": str(REAL)}))
     assert report.ok, report.failed
-    check_replayed(ParquetStore(home / "processed"), args.entities, span)
+    check_replayed(Lake(home), args.entities, span)
     flags = quality.check(home)
     quality.save(flags, home)  # the build masks the flagged hours (the recorded year has demand spikes)
     print(quality.summary(flags.filter(pl.col("check").is_in(quality.MASKED_CHECKS))), flush=True)

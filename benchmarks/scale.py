@@ -12,7 +12,7 @@ costs next to nothing and the run, not the simulator, is the bottleneck.
 Every step runs in a fresh process; its peak RSS and CPU time are that process's alone (``os.wait4``):
 
   decode    the limit: read the size's bodies and ``orjson.loads`` them, nothing else, one process
-  ingest    ``energy_core.run`` (HTTP, raw cache, parse, validate, normalize, Parquet) at an unlimited
+  ingest    ``energy_core.run`` (HTTP, raw cache, parse, validate, normalize, Delta Lake) at an unlimited
             budget; the clock starts after its imports, as in ``ingest_eia.py``
   features  ``energy features build`` (every entity), ``energy status``, ``energy quality`` and
             ``energy query`` (one aggregate over all observations), each timed as the whole command
@@ -364,6 +364,8 @@ def directory_size(path: Path) -> int:
 
 
 def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path, keep: bool) -> dict:
+    from energy_core.home import Home
+
     base = [sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
             "--start", size.start.isoformat(), "--end", size.end.isoformat()]
     result: dict = {**size.record(), "ba_count": len(balancing_authorities(size.bas)),
@@ -377,7 +379,8 @@ def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path,
     after = server.stats()
     result["ingest"] = {**json.loads(lines[-1]), **usage, "server_cpu_s": after["cpu_s"] - served["cpu_s"],
                         "served": after["requests"] - served["requests"], "misses": after["misses"] - served["misses"]}
-    result["store"] = {"processed": directory_size(home / "processed"), "raw": directory_size(home / "raw")}
+    layout = Home(home)
+    result["store"] = {"processed": directory_size(Path(layout.processed)), "raw": directory_size(layout.raw)}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
     env["ENERGY_HOME"] = str(home)
     for name, arguments in COMMANDS.items():
@@ -388,7 +391,7 @@ def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path,
         if name == "query":
             result[name]["groups"] = max(0, len(lines) - 1)
             result[name]["rows_counted"] = _counted("\n".join(lines))
-    result["store"]["features"] = directory_size(home / "features")
+    result["store"]["features"] = directory_size(Path(layout.features))
     if not keep:
         shutil.rmtree(home, ignore_errors=True)
     return result

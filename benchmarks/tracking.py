@@ -54,13 +54,13 @@ def build(home: Path, size: Size) -> None:
     import polars as pl
 
     from energy_core.features import FeatureStore
-    from energy_core.storage.parquet import ParquetStore
+    from energy_core.storage.lake import Lake
     from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
     hours = np.arange(size.days * 24)
     demand = (2500 + 400 * np.sin(2 * np.pi * hours / 24) - 300 * ((hours // 24) % 7 >= 5)
               + np.random.default_rng(0).normal(0, 30, hours.size))
-    ParquetStore(home / "processed").upsert(pl.DataFrame({
+    Lake(home).upsert(pl.DataFrame({
         "ts": [START + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
         "region": ENTITY, "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": START,
     }, schema=POLARS_SCHEMA).select(COLUMNS))

@@ -88,12 +88,12 @@ def prepare(home: Path, demand: pl.DataFrame, entities: list[str], table: Path |
     --simulate``, run the quality checks (the build masks what they flag) and build."""
     from energy_weather.api import TABLE_VARIABLE
 
-    from energy_core import ParquetStore
+    from energy_core import Lake
     from energy_core.features import FeatureStore, Splits
     from energy_core.ingest.runner import RunConfig, run
     from energy_core.ops import quality
 
-    ParquetStore(home / "processed").upsert(demand.filter(pl.col("ts") >= start))
+    Lake(home).upsert(demand.filter(pl.col("ts") >= start))
     if table is not None:
         report = run(RunConfig(sources=("weather",), start=start - timedelta(days=2), end=END, home=home,
                                regions=tuple(entities), datasets=("weather.hourly", "weather.forecast"),
@@ -108,13 +108,14 @@ def prepare(home: Path, demand: pl.DataFrame, entities: list[str], table: Path |
 def check_replay(home: Path, table: Path, entities: list[str], start: datetime) -> None:
     """The stored weather is the table's: the recorded value, and the forecast known a day before its hour
     (hours the table lacks are stored as missing)."""
-    processed = home / "processed"
+    from energy_core import Lake
+
+    lake = Lake(home)
     recorded = pl.read_parquet(table).filter(pl.col("region").is_in(entities), pl.col("ts").is_between(start, END,
                                                                                                        closed="left"))
     for dataset, column in (("weather.hourly", "temperature_c"), ("weather.forecast", "forecast_temperature_c")):
-        stored = pl.read_parquet(processed / dataset).filter(pl.col("region").is_in(entities),
-                                                              pl.col("value").is_not_null(),
-                                                              pl.col("ts").is_between(start, END, closed="left"))
+        stored = lake.scan(dataset).filter(pl.col("region").is_in(entities), pl.col("value").is_not_null(),
+                                           pl.col("ts").is_between(start, END, closed="left")).collect()
         column = column if column in recorded.columns else "temperature_c"
         joined = stored.join(recorded, on=["ts", "region"], how="inner")
         if joined.height != stored.height or joined.height < recorded.height or \

@@ -13,6 +13,7 @@ from tests.processes import ROOT, child_env
 SMOKES = {  # script: what its smoke run prints once its checks have passed
     "ingest_eia.py": "checks passed: every path ended with the",
     "features_serving.py": "checks passed: every path served the same windows",
+    "lake.py": "checks passed: every path stored the",
     "attention.py": "checks passed: every rank reported",
     "real_eia930.py": "demand hours equal the recorded year's",
     "fetch.py": "smoke checks passed: every row right, no 1-s span over the budget",

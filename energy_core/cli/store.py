@@ -36,6 +36,28 @@ def migrate_command(home: Home) -> None:
     click.echo(f"the old store is kept at {done.kept_at}: delete it once you no longer need it")
 
 
+@store_group.command("repair")
+@home_option
+def repair_command(home: Home) -> None:
+    """Take damaged or missing data files out of the lake's tables.
+
+    A data file the log names may be lost or cut short after the commit (a power cut, a bad disk, a bad
+    copy of the home): the lake then refuses to read that table. This removes such files from their tables
+    (kept beside as *.damaged) so the rest reads again; fetch their months again with `energy run
+    --full-refresh` (the raw cache replays what it holds)."""
+    from energy_core.storage.lake import Lake
+    from energy_core.storage.lock import StoreLock
+
+    with StoreLock(home.processed_lock):
+        repaired = Lake(home).repair()
+    if not repaired:
+        click.echo(f"every data file of {home.processed} is whole")
+        return
+    for dataset, files in repaired.items():
+        months = sorted({"-".join(part.split("=")[1].zfill(2) for part in f.parent.parts[-2:]) for f in files})
+        click.echo(f"{dataset}: took {len(files)} damaged file(s) out; fetch again: {', '.join(months)}")
+
+
 @store_group.command("vacuum")
 @click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True,
               help="Delete only files that left the tables at least this long ago.")

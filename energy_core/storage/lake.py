@@ -172,6 +172,27 @@ class Lake:
                 latest = seconds if latest is None else max(latest, seconds)
         return latest
 
+    def repair(self) -> dict[str, list[Path]]:
+        """Take the damaged or missing data files out of each table of a local lake (one commit per table,
+        the damaged files kept beside as ``*.damaged``); returns them by dataset. Their rows are gone from the
+        lake: fetch their months again."""
+        from deltalake import DeltaTable
+
+        if self.home.lake is not None:
+            raise StorageError(f"{self.root} is on object storage, whose files are checked by the store itself; "
+                               "repair checks the files of a local lake")
+        repaired: dict[str, list[Path]] = {}
+        for dataset in self.datasets():
+            table = DeltaTable(self.table_uri(dataset))
+            damaged = [path for path, _ in _damaged(table)]
+            for path in damaged:
+                if path.exists():
+                    path.rename(path.with_name(path.name + ".damaged"))
+            if damaged:
+                table.repair()
+                repaired[dataset] = damaged
+        return repaired
+
     def table(self, dataset: str) -> DeltaTable | None:
         """The dataset's table at its latest version (a snapshot: reads through it are consistent), None
         when the dataset has none."""
@@ -179,11 +200,14 @@ class Lake:
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            return DeltaTable(self.table_uri(dataset), storage_options=self._options)
+            table = DeltaTable(self.table_uri(dataset), storage_options=self._options)
         except TableNotFoundError:
             return None
         except OSError as exc:
             raise StorageError(f"could not read the table {dataset} of {self.root}: {exc}") from exc
+        if self.home.lake is None:
+            _check_files(dataset, table)
+        return table
 
     @staticmethod
     def read_month(table: DeltaTable, year: int, month: int) -> pl.DataFrame:
@@ -192,6 +216,46 @@ class Lake:
         frame = pl.from_arrow(data)
         assert isinstance(frame, pl.DataFrame)
         return frame.select(STORED_COLUMNS).cast(STORED_SCHEMA)
+
+
+_whole: set[tuple[str, int, int]] = set()
+"""Local data files found whole, by (path, size, mtime): each is read for its footer once per process."""
+
+
+def _check_files(dataset: str, table: DeltaTable) -> None:
+    """Refuse a local table whose log names a data file that is missing, short or not Parquet (a power cut
+    after a commit, a bad disk or a bad copy), with an error naming it, before a reader trips on it."""
+    for path, found in _damaged(table)[:1]:
+        raise StorageError(f"the lake's table {dataset} names a damaged data file, {path} ({found}); run `energy "
+                           "store repair` to take it out of the table, then fetch its month again with `energy run "
+                           "--full-refresh` (the raw cache replays it)")
+
+
+def _damaged(table: DeltaTable) -> list[tuple[Path, str]]:
+    """The local data files the table's log names that are missing, not the size committed, or not Parquet."""
+    import pyarrow as pa
+
+    damaged = []
+    for action in pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"]).to_pylist():
+        path = Path(table.table_uri.removeprefix("file://")) / action["path"]
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            damaged.append((path, "missing"))
+            continue
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _whole:
+            continue
+        if st.st_size != action["size_bytes"]:
+            damaged.append((path, f"{st.st_size:,} bytes, not the {action['size_bytes']:,} committed"))
+            continue
+        with open(path, "rb") as fh:
+            fh.seek(max(st.st_size - 4, 0))
+            if fh.read(4) != b"PAR1":
+                damaged.append((path, "not a Parquet file"))
+                continue
+        _whole.add(key)
+    return damaged
 
 
 def partitions(observations: pl.DataFrame) -> list[tuple[tuple[str, int, int], pl.DataFrame]]:

@@ -22,7 +22,7 @@ from energy_core.errors import IncompleteFetchError
 from energy_core.ingest.redaction import SecretScope, redact
 from energy_core.ingest.retry import RetryPolicy, parse_retry_after
 from energy_core.plugin.interfaces import RawBatch, Window
-from energy_core.storage.parquet import ParquetStore
+from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, KEY, POLARS_SCHEMA
 from energy_eia.codes import ROUTES
 from energy_eia.parse import Page
@@ -48,34 +48,39 @@ def observations(draw, retrieved: datetime | None = None) -> pl.DataFrame:
     }, schema=POLARS_SCHEMA).select(COLUMNS)
 
 
-def contents(store: ParquetStore) -> pl.DataFrame:
+def contents(store: Lake) -> pl.DataFrame:
     return store.scan().collect().sort(KEY)
+
+
+def history(store: Lake) -> pl.DataFrame:
+    return store.revisions().collect().sort(*KEY, "retrieved_at")
 
 
 @pytest.mark.fault(35)
 @BOUNDED
 @given(batch=observations())
 def test_running_twice_equals_running_once(tmp_path_factory, batch):
-    store = ParquetStore(tmp_path_factory.mktemp("store"))
+    store = Lake(tmp_path_factory.mktemp("home"))
     store.upsert(batch)
-    once = contents(store)
-    files = {p: p.read_bytes() for p in store.root.rglob("*.parquet")}
+    once, versions = history(store), store.versions()
     assert store.upsert(batch).files_written == 0
-    assert contents(store).equals(once)
-    assert {p: p.read_bytes() for p in files} == files
+    assert history(store).equals(once)
+    assert store.versions() == versions, "no commit"
 
 
 @pytest.mark.fault(29)
 @BOUNDED
 @given(a=observations(T0 + timedelta(days=300)), b=observations(T0 + timedelta(days=301)))
 def test_the_order_of_batches_does_not_change_the_result(tmp_path_factory, a, b):
-    """Last write wins by retrieval time, not by arrival, so two orders give one result."""
-    forward, backward = (ParquetStore(tmp_path_factory.mktemp(name)) for name in ("ab", "ba"))
+    """Revisions are ordered by retrieval time, not by arrival, so two orders give one result: the same
+    latest values and the same history of every key."""
+    forward, backward = (Lake(tmp_path_factory.mktemp(name)) for name in ("ab", "ba"))
     forward.upsert(a)
     forward.upsert(b)
     backward.upsert(b)
     backward.upsert(a)
     assert contents(forward).equals(contents(backward))
+    assert history(forward).equals(history(backward))
     assert contents(forward).select(KEY).is_duplicated().sum() == 0
 
 

@@ -12,6 +12,9 @@ from energy_caiso.simulator import CaisoSimulator
 
 from energy_core.features import FeatureStore
 from energy_core.ingest.report import RunReport
+from energy_core.storage.lake import Lake
+from energy_core.storage.revisions import SUPERSEDED_AT
+from energy_core.storage.schema import KEY
 from tests.faults.conftest import FaultyCaiso, FaultyEia, edit_json, run_caiso, run_eia, stored
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -64,7 +67,7 @@ def test_f28_spring_forward_day_has_23_hours_and_values_at_a_missing_time_are_re
         report = run_fuelmix(tmp_path / "filled", sim, span)
     (window,) = report.windows
     assert window.status == "failed" and "do not exist (the spring-forward hour)" in window.error
-    assert not (tmp_path / "filled" / "processed").exists() or stored(tmp_path / "filled").height == 0
+    assert stored(tmp_path / "filled").height == 0
 
 
 def edit_csv_plain(change):
@@ -75,13 +78,15 @@ def edit_csv_plain(change):
 
 
 @pytest.mark.fault(29)
-def test_f29_a_revision_replaces_the_value_once_and_the_old_one_stays_in_the_previous_lance_version(tmp_path):
-    """The Parquet store keeps one row per key (no history); the previous value stays readable in the
-    feature table's previous LanceDB version, which the earlier build record names."""
+def test_f29_a_revision_is_read_as_the_latest_value_and_the_old_one_as_of_its_time(tmp_path):
+    """The lake keeps every revision: a read gives the later retrieval's value, a read as of a time
+    before it the value known then. The feature table's previous LanceDB version, which the earlier
+    build record names, keeps the old value too."""
     span = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 15, tzinfo=UTC))
     with FaultyEia() as sim:
         assert run_eia(tmp_path, sim, span=span).ok
     first = FeatureStore(tmp_path).build(["PACW"])[0]
+    before, known_before = stored(tmp_path), datetime.now(UTC)
     hour = datetime(2024, 1, 2, 5, tzinfo=UTC)
     period = f"{hour + timedelta(hours=1):%Y-%m-%dT%H}"
 
@@ -93,7 +98,13 @@ def test_f29_a_revision_replaces_the_value_once_and_the_old_one_stays_in_the_pre
     with FaultyEia(edit_json(revise)) as sim:
         assert run_eia(tmp_path, sim, span=span, refresh=True).ok
     demand = stored(tmp_path).filter(series="demand", ts=hour)
-    assert demand["value"].to_list() == [99999.0], "one row per key, the later retrieval wins"
+    assert demand["value"].to_list() == [99999.0], "one current row per key, the later retrieval wins"
+    lake = Lake(tmp_path)
+    assert lake.scan(as_of=known_before).collect().sort(KEY).equals(before), "as known before the revision"
+    history = lake.revisions().filter(series="demand", ts=hour).sort("retrieved_at").collect()
+    assert history["value"].to_list() == [before.filter(series="demand", ts=hour)["value"].item(), 99999.0]
+    assert history[SUPERSEDED_AT].to_list() == [history["retrieved_at"][1], None]
+    assert lake.revisions().collect().height == before.height + 1, "the values that did not change made no revision"
 
     store = FeatureStore(tmp_path)
     second = store.build(["PACW"])[0]
