@@ -159,7 +159,8 @@ def measure_target(directory: Path, where: str) -> dict:
     check_reads(where, before, read["latest"], read["as of"])
     return {"rows": rows, "ingest_s": ingest_s, "rows_per_s": rows / ingest_s,
             "revision_rows": revision.height, "revision_changed": stats.rows_changed, "revision_s": revise_s,
-            "revision_months": stats.files_written, "revision_commits": stats.commits, "ba": region, "ba_rows": before.height,
+            "revision_months": stats.files_written, "revision_commits": stats.commits,
+            "ba": region, "ba_rows": before.height,
             "read_latest_s": read_s["latest"], "read_as_of_s": read_s["as of"], **size(lake, where)}
 
 

@@ -42,7 +42,7 @@ def test_a_bad_minute_of_500s_and_slowdowns_is_retried_and_stores_everything(s3,
         proxy.rules += [every_nth(3, error(503, "SlowDown"), method="PUT"),
                         every_nth(5, error(500, "InternalError"), method="GET")]
         process = energy_run(s3_home, tmp_path / "local", proxy.endpoint)
-        out, err = process.communicate(timeout=300)
+        _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert proxy.injected >= 4, "the faults must have happened for the test to mean anything"
     assert stored(s3_home).equals(clean_run(tmp_path))
@@ -69,6 +69,6 @@ def test_a_writer_killed_between_its_data_files_and_its_commit_leaves_nothing_ha
     assert stored(s3_home).height == 0, "no commit: nothing of the killed write is visible"
 
     again = energy_run(s3_home, tmp_path / "local", s3.endpoint)
-    out, err = again.communicate(timeout=300)
+    _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert stored(s3_home).equals(clean_run(tmp_path))

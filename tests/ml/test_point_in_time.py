@@ -85,7 +85,7 @@ def test_history_backfilled_later_reads_its_first_known_values(tmp_path):
 
 
 def test_a_point_in_time_backtest_forecasts_from_what_was_known(revised_home, tmp_path):
-    home, store, base = revised_home
+    _, store, base = revised_home
     config = TrainConfig(entity="PACW", seq_len=7 * 24, epochs=1, batch_size=4, d_model=8, n_heads=2, n_layers=1)
     store.build(["PACW"], splits=Splits(datetime(2024, 1, 21, tzinfo=UTC), datetime(2024, 1, 22, tzinfo=UTC)))
     train(store, config, tmp_path / "model")
