@@ -117,6 +117,10 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
     if not no_features and not extras.installed()["features"]:
         click.echo("features: not rebuilt: the feature store needs the 'features' extra "
                    "(pip install 'energy-core[features]'); the data are stored", err=True)
+    elif not no_features and home.lake is not None:
+        click.echo(f"features: not rebuilt: the feature store of a shared lake is built by one machine at a time (two "
+                   f"builds at once would race); run `energy features build --home {home}` from one, such as a "
+                   "scheduled flow", err=True)
     elif not no_features:
         store = FeatureStore(home, entities=user_config(ctx).entities, plugins=plugin_manager(ctx))
         _build_features(store, _entities(store, report), report.run_id, to_stderr=as_json)

@@ -78,11 +78,11 @@ class Lake:
 
         rows_in = sum(frame.height for frame in months.values())
         for attempt in range(COMMIT_ATTEMPTS):
-            table = self.table(dataset)
-            stored = {(int(p["year"]), int(p["month"])) for p in table.partitions()} if table is not None else set()
+            table = self.table(dataset) or self._create(dataset)
+            stored = {(int(p["year"]), int(p["month"])) for p in table.partitions()}
             merged = {}
             for (year, month), new in months.items():
-                old = self.read_month(table, year, month) if table is not None and (year, month) in stored else _empty()
+                old = self.read_month(table, year, month) if (year, month) in stored else _empty()
                 result = revisions.merge(old, new)
                 if result is not None:
                     merged[(year, month)] = result
@@ -100,7 +100,23 @@ class Lake:
         raise StorageError(f"could not commit {dataset} to {self.root}: other writers committed the same months "
                            f"first {COMMIT_ATTEMPTS} times running; nothing of this write is stored, run again")
 
-    def _commit(self, dataset: str, table: DeltaTable | None,
+    def _create(self, dataset: str) -> DeltaTable:
+        """Create the dataset's table, empty, unless a racing writer just did: rows are only ever written by an
+        overwrite of the months they belong to, whose commit fails if another writer's rows reached them
+        first (an append that creates a table would add its rows beside a racing creator's, keys and all)."""
+        from deltalake import DeltaTable
+
+        try:
+            DeltaTable.create(self.table_uri(dataset), schema=_with_partition(_empty(), 1, 1).schema,
+                              partition_by=list(PARTITION_BY), mode="ignore", storage_options=self._options)
+        except Exception as exc:  # the racing creator won version 0: its table is the same
+            logger.info("creating %s lost a race (%s); using the winner's table", dataset, str(exc).splitlines()[0])
+        table = self.table(dataset)
+        if table is None:
+            raise StorageError(f"could not create the table {dataset} in {self.root}; run again")
+        return table
+
+    def _commit(self, dataset: str, table: DeltaTable,
                 merged: Mapping[tuple[int, int], revisions.Merged]) -> None:
         import pyarrow as pa
         from deltalake import WriterProperties, write_deltalake
@@ -109,18 +125,13 @@ class Lake:
         data = pa.concat_tables([_with_partition(m.rows, year, month) for (year, month), m in merged.items()])
         fault_point("lake_before_commit")
         properties = WriterProperties(compression="ZSTD")
+        months = " OR ".join(f"(year = {year} AND month = {month})" for year, month in merged)
         try:
-            if table is None:  # a new table: creating it is itself a commit, which a racing writer may win
-                write_deltalake(self.table_uri(dataset), data, mode="append", partition_by=list(PARTITION_BY),
-                                storage_options=self._options, writer_properties=properties)
-            else:
-                months = " OR ".join(f"(year = {year} AND month = {month})" for year, month in merged)
-                write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY), predicate=months,
-                                writer_properties=properties)
+            write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY), predicate=months,
+                            writer_properties=properties)
+        except CommitFailedError:
+            raise
         except Exception as exc:  # deltalake's errors (DeltaError) are not OSErrors: a full disk raises one too
-            _raise_conflict(exc)
-            if isinstance(exc, CommitFailedError):
-                raise
             raise StorageError(f"could not write {dataset} to {self.root}: {exc}; nothing of this write is "
                                "visible, run again") from exc
         fault_point("lake_after_commit")
@@ -282,14 +293,6 @@ def _empty() -> pl.DataFrame:
 def _with_partition(rows: pl.DataFrame, year: int, month: int) -> pa.Table:
     return rows.select(STORED_COLUMNS).with_columns(year=pl.lit(year, pl.Int32), month=pl.lit(month, pl.Int32)) \
         .to_arrow()
-
-
-def _raise_conflict(exc: Exception) -> None:
-    """A racing writer that created the table first fails ours with a plain error: treat it as a lost race."""
-    from deltalake.exceptions import CommitFailedError
-
-    if "already exists" in str(exc) or "version 0" in str(exc).lower():
-        raise CommitFailedError(str(exc)) from exc
 
 
 def _object_store_tables(root: str, options: dict[str, str] | None) -> Iterable[str]:
