@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 CACHE = Path(__file__).parent / ".cache" / "eia_year"
 YEAR = (datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
@@ -49,14 +50,15 @@ def plan(covered: dict) -> list:
     return EiaSource.plan(EiaSource.__new__(EiaSource), request)
 
 
-def generate(directory: Path, covered: dict) -> None:
-    """Write the pages energy's planner would request, as the simulator answers them."""
+def generate(directory: Path, covered: dict, simulator: Any = None) -> None:
+    """Write the pages energy's planner would request, as ``simulator`` (an ``EiaSimulator`` with the key
+    ``BENCH-KEY``; default: its synthetic data, 40% of values as numbers, 60% as strings) answers them."""
     from energy_core.plugin.simulator import SimRequest
     from energy_eia.codes import ROUTES
     from energy_eia.simulator import EiaSimulator
     from energy_eia.source import PAGE_LENGTH, page_params
 
-    simulator = EiaSimulator(api_key="BENCH-KEY", numeric_values=0.4)  # 40% numbers, 60% strings
+    simulator = simulator or EiaSimulator(api_key="BENCH-KEY", numeric_values=0.4)
     windows = plan(covered)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = []

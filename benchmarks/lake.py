@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ingest_eia import coverage, pages, plan, read_manifest, run_decode
+from ingest_eia import generate as generate_pages
 
 REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eia930_2019" / "eia930_2019_6ba.parquet"
 CACHE = Path(__file__).parent / ".cache" / "eia2019_6ba"
@@ -51,27 +52,9 @@ T = TypeVar("T")
 
 def generate(directory: Path, covered: dict) -> None:
     """Write the pages energy's planner would request, as the EIA simulator's table mode answers them."""
-    from energy_core.plugin.simulator import SimRequest
-    from energy_eia.codes import ROUTES
     from energy_eia.simulator import EiaSimulator
-    from energy_eia.source import PAGE_LENGTH, page_params
 
-    simulator = EiaSimulator(api_key="BENCH-KEY", table=REAL)
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest = []
-    for w_index, window in enumerate(plan(covered)):
-        route = ROUTES[window.dataset]
-        offset, total = 0, None
-        while total is None or offset < total:
-            query = [*page_params(route, window, offset), ("api_key", "BENCH-KEY")]
-            response = simulator.handle(SimRequest(f"/v2/{route.path}/data/", query, {}))
-            total = int(json.loads(response.body)["response"]["total"]) if total is None else total
-            name = f"w{w_index:04d}_o{offset:06d}.json"
-            (directory / name).write_bytes(response.body)
-            manifest.append({"file": name, "window": w_index})
-            offset += PAGE_LENGTH
-    (directory / "manifest.json").write_text(json.dumps({"covers": covered, "pages": manifest}))
-    print(f"generated {len(manifest)} pages in {directory}", file=sys.stderr)
+    generate_pages(directory, covered, EiaSimulator(api_key="BENCH-KEY", table=REAL))
 
 
 # -- one target, in its own process ------------------------------------------------------------------------
