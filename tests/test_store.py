@@ -149,3 +149,15 @@ def test_a_second_writer_on_one_machine_is_refused_with_the_holder(tmp_path):
             StoreLock(tmp_path / ".lock").__enter__()
     with StoreLock(tmp_path / ".lock"):
         pass  # released: the next writer gets it
+
+
+def test_a_snapshot_is_reused_until_the_table_changes(tmp_path):
+    lake = Lake(tmp_path)
+    assert lake.snapshot("eia.region") is None
+    lake.upsert(rows([1.0, 2.0]))
+    first = lake.snapshot("eia.region")
+    assert first is not None and lake.snapshot("eia.region") is first, "nothing changed: no new open"
+    Lake(tmp_path).upsert(rows([3.0], start=T0 + timedelta(hours=2)))  # another writer commits
+    latest = lake.snapshot("eia.region")
+    assert latest is not None and latest.version() > first.version()
+    assert Lake.read_month(latest, 2024, 2).height == 1  # the new hour, 00:00 on 1 February

@@ -58,7 +58,7 @@ class ObservationReader:
 
     def series_by_region(self, dataset: str) -> dict[str, list[str]]:
         """Region -> the series stored for it, in ``dataset`` (read again only after the table changed)."""
-        table = self.store.table(dataset)
+        table = self.store.snapshot(dataset)
         version = -1 if table is None else table.version()
         with self._lock:
             known = self._names.get(dataset)
@@ -76,7 +76,7 @@ class ObservationReader:
     def read(self, selection: Selection, limit: int) -> tuple[pl.DataFrame, bool]:
         """The rows of ``selection`` sorted by hour and series, at most ``limit`` of them, and whether
         more were stored."""
-        table = self.store.table(selection.dataset)
+        table = self.store.snapshot(selection.dataset)
         if table is None:
             return POLARS_SCHEMA.to_frame(), False
         first, end = (_microseconds(selection.start), _microseconds(selection.end))

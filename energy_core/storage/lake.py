@@ -11,6 +11,7 @@ retries.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Lake:
         self.home = Home.of(home)
         self.root = self.home.processed
         self._options = self.home.storage_options()
+        self._snapshots: dict[str, tuple[tuple[int, int], DeltaTable | None]] = {}
+        self._snapshots_lock = threading.Lock()
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -203,6 +206,28 @@ class Lake:
                 table.repair()
                 repaired[dataset] = damaged
         return repaired
+
+    def snapshot(self, dataset: str) -> DeltaTable | None:
+        """:meth:`table`, opened again only once the table may have changed, for a reader that asks often (the
+        server): a local table when its log folder changed (or a second passed: file times are coarse), one on
+        object storage after a second. Never an older version than one it returned before."""
+        stamp: tuple[int, int] = (0, int(time.monotonic()))
+        if self.home.lake is None:
+            try:
+                stamp = (Path(self.table_uri(dataset), "_delta_log").stat().st_mtime_ns, stamp[1])
+            except FileNotFoundError:
+                return None
+        with self._snapshots_lock:
+            known = self._snapshots.get(dataset)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        table = self.table(dataset)
+        with self._snapshots_lock:
+            known = self._snapshots.get(dataset)
+            if known is not None and known[1] is not None and (table is None or known[1].version() > table.version()):
+                return known[1]  # a racing caller opened a newer version meanwhile
+            self._snapshots[dataset] = stamp, table
+        return table
 
     def table(self, dataset: str) -> DeltaTable | None:
         """The dataset's table at its latest version (a snapshot: reads through it are consistent), None
