@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from datetime import UTC, datetime
@@ -208,16 +209,16 @@ def test_progress_shows_the_time_the_budget_needs_until_the_pace_says_longer():
     from energy_core.plugin.interfaces import Window
 
     clock = Clock()
-    progress = RunProgress(live=False, clock=clock)
-    progress.plan({"eia": Estimate(windows=4, calls=95, seconds=18.0, stats=HttpStats())})
-    window = Window("eia", "eia.region", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
-    assert progress.left("eia") == 18.0
-    clock.now = 6.0
-    progress.window(WindowOutcome(window, WindowStatus.OK))
-    assert progress.left("eia") == 18.0, "one window in 6 s: three more take 18 s, more than the budget's 12"
-    clock.now = 8.0
-    progress.window(WindowOutcome(window, WindowStatus.OK))
-    assert progress.left("eia") == 10.0, "the budget's 10 s left outweigh the pace's 8"
-    for _ in range(2):
+    with RunProgress(io.StringIO(), live=False, clock=clock) as progress:  # its ticker stops with the block
+        progress.plan({"eia": Estimate(windows=4, calls=95, seconds=18.0, stats=HttpStats())})
+        window = Window("eia", "eia.region", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+        assert progress.left("eia") == 18.0
+        clock.now = 6.0
         progress.window(WindowOutcome(window, WindowStatus.OK))
-    assert progress.left("eia") == 0.0
+        assert progress.left("eia") == 18.0, "one window in 6 s: three more take 18 s, more than the budget's 12"
+        clock.now = 8.0
+        progress.window(WindowOutcome(window, WindowStatus.OK))
+        assert progress.left("eia") == 10.0, "the budget's 10 s left outweigh the pace's 8"
+        for _ in range(2):
+            progress.window(WindowOutcome(window, WindowStatus.OK))
+        assert progress.left("eia") == 0.0
