@@ -109,7 +109,7 @@ def run_command(ctx: click.Context, sources: tuple[str, ...], regions: tuple[str
         click.echo(json.dumps(report.to_json(), default=str, indent=2))
     else:
         click.echo(summary(report))
-        click.echo(f"report: {Home.of(home).run_report(report.run_id)}")
+        click.echo(f"report: {home.run_report(report.run_id)}")
     if stop.signal_number is not None:
         pending = sum(w.status is WindowStatus.INTERRUPTED for w in report.windows)
         raise RunInterruptedError(f"stopped by signal {stop.signal_number}: {pending} window(s) not started are "

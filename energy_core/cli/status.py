@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 @home_option
 def status_command(datasets: tuple[str, ...], regions: tuple[str, ...], as_json: bool, home: Home) -> None:
     """Per dataset and region: the covered range, missing hours, and the last run and its outcome."""
-    home = Home.of(home)
     from energy_core.ops.migrate import require_migrated  # light: no data library
 
     require_migrated(home)

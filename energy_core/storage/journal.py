@@ -23,7 +23,6 @@ RUN_SCHEMA = pl.Schema({"run_id": pl.String, "machine": pl.String, "command": pl
 WINDOW_SCHEMA = pl.Schema({"run_id": pl.String, "machine": pl.String, "source": pl.String, "dataset": pl.String,
                            "start": pl.String, "end": pl.String, "regions": pl.String, "status": pl.String,
                            "rows": pl.Int64, "finished_at": pl.String})
-_ATTEMPTS = 8
 
 
 class Journal:
@@ -56,22 +55,11 @@ class Journal:
         return rows
 
     def _append(self, name: str, frame: pl.DataFrame) -> None:
+        """Blind appends: deltalake commits a racing writer's as the next version (a lost create too)."""
         from deltalake import write_deltalake
-        from deltalake.exceptions import CommitFailedError
 
-        if frame.height == 0:
-            return
-        for attempt in range(_ATTEMPTS):
-            try:
-                write_deltalake(f"{self.root}/{name}", frame.to_arrow(), mode="append",
-                                storage_options=self._options)
-                return
-            except CommitFailedError:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-            except Exception as exc:  # two machines creating the table at once: the loser appends again
-                if "already exists" not in str(exc) or attempt == _ATTEMPTS - 1:
-                    raise
+        if frame.height:
+            write_deltalake(f"{self.root}/{name}", frame.to_arrow(), mode="append", storage_options=self._options)
 
     def _read(self, name: str, schema: pl.Schema) -> pl.DataFrame:
         from deltalake import DeltaTable

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,8 +49,8 @@ class UpsertStats:
     commits: int = 0
 
     def add(self, other: UpsertStats) -> None:
-        for name in ("rows_in", "rows_new", "rows_changed", "files_written", "commits"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 class Lake:
@@ -67,11 +67,8 @@ class Lake:
 
     def upsert(self, observations: pl.DataFrame) -> UpsertStats:
         """Merge validated canonical observations into their months: one commit per dataset."""
-        by_dataset: dict[str, dict[tuple[int, int], pl.DataFrame]] = {}
-        for (dataset, year, month), rows in partitions(observations):
-            by_dataset.setdefault(dataset, {})[(year, month)] = rows
         stats = UpsertStats()
-        for dataset, months in by_dataset.items():
+        for dataset, months in by_dataset(partitions(observations)).items():
             stats.add(self.upsert_months(dataset, months))
         return stats
 
@@ -305,6 +302,15 @@ def partitions(observations: pl.DataFrame) -> list[tuple[tuple[str, int, int], p
     keyed = observations.with_columns(_year=pl.col("ts").dt.year(), _month=pl.col("ts").dt.month())
     return [((d, y, m), part.drop("_year", "_month"))
             for (d, y, m), part in keyed.group_by("dataset", "_year", "_month", maintain_order=True)]
+
+
+def by_dataset(months: Iterable[tuple[tuple[str, int, int], pl.DataFrame]]
+               ) -> dict[str, dict[tuple[int, int], pl.DataFrame]]:
+    """Rows by (dataset, year, month), regrouped as dataset -> (year, month) -> rows: what one commit takes."""
+    grouped: dict[str, dict[tuple[int, int], pl.DataFrame]] = {}
+    for (dataset, year, month), rows in months:
+        grouped.setdefault(dataset, {})[(year, month)] = rows
+    return grouped
 
 
 def _scan(table: DeltaTable) -> pl.LazyFrame:

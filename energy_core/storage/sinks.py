@@ -11,7 +11,7 @@ import polars as pl
 from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.plugin.interfaces import Sink, SinkStats
-from energy_core.storage.lake import Lake, partitions
+from energy_core.storage.lake import Lake, by_dataset, partitions
 from energy_core.storage.lock import StoreLock
 
 Partition = tuple[str, int, int]
@@ -69,12 +69,12 @@ class LakeSink(Sink):
             self._flush(keep)
 
     def _flush(self, keep: Collection[Partition]) -> None:
-        by_dataset: dict[str, dict[tuple[int, int], pl.DataFrame]] = {}
+        flushed = []
         for partition in [p for p in self._buffer if p not in keep]:
             rows = pl.concat(self._buffer.pop(partition), rechunk=False)
             self._buffered -= rows.height
-            by_dataset.setdefault(partition[0], {})[partition[1:]] = rows
-        for dataset, months in by_dataset.items():
+            flushed.append((partition, rows))
+        for dataset, months in by_dataset(flushed).items():
             result = self.store.upsert_months(dataset, months)
             self.stats.rows_written += result.rows_new + result.rows_changed
             self.stats.files_written += result.files_written
