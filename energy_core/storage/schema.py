@@ -58,14 +58,18 @@ def validate_observations(frame: pl.DataFrame, *, producer: str = "normalizer") 
     frame = frame.select(COLUMNS)
     if frame.height == 0:
         return frame
-    nulls = frame.select(pl.col(_NON_NULL).null_count()).row(0, named=True)
-    bad = {k: v for k, v in nulls.items() if v}
+    # every check in one select: windows in flight share the GIL, and each call into polars waits for it
+    found = frame.select(
+        *(pl.col(name).null_count() for name in _NON_NULL),
+        _non_finite=(pl.col("value").is_infinite() | pl.col("value").is_nan()).sum(),
+        _distinct_keys=pl.struct(KEY).hash().n_unique(),
+    ).row(0, named=True)
+    bad = {name: found[name] for name in _NON_NULL if found[name]}
     if bad:
         raise SchemaError(f"{producer} output has nulls in non-nullable columns: {bad}")
-    non_finite = frame.select((pl.col("value").is_infinite() | pl.col("value").is_nan()).sum()).item()
-    if non_finite:
-        raise SchemaError(f"{producer} output has {non_finite} non-finite values; use null for missing")
-    if frame.select(pl.struct(KEY).hash().n_unique()).item() == frame.height:
+    if found["_non_finite"]:
+        raise SchemaError(f"{producer} output has {found['_non_finite']} non-finite values; use null for missing")
+    if found["_distinct_keys"] == frame.height:
         return frame  # distinct hashes prove distinct keys; only a collision needs the exact check below
     duplicated = frame.select(pl.struct(KEY).is_duplicated().sum()).item()
     if duplicated:

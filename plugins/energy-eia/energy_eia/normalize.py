@@ -19,28 +19,31 @@ class EiaNormalizer(Normalizer):
 
     def normalize(self, batch: RawBatch) -> pl.DataFrame:
         route = ROUTES[batch.window.dataset]
-        series = pl.col("code").replace_strict(
-            route.series, default=pl.lit(route.series_prefix) + pl.col("code").str.to_lowercase(),
-            return_dtype=pl.String,
-        )
-        return batch.rows.select(
-            ts=_interval_start(batch.rows["period"], route),
+        codes = batch.rows["code"].unique().to_list()  # a handful: name each once rather than row by row
+        series = {code: route.series.get(code) or route.series_for_unknown(code) for code in codes}
+        # one select, so the batch is a single call into polars (windows in flight share the GIL)
+        observations = batch.rows.select(
+            ts=_INTERVAL_START,
             source=pl.lit("eia"),
             dataset=pl.lit(route.dataset),
             region=pl.col("respondent"),
-            series=series,
+            series=pl.col("code").replace_strict(series, return_dtype=pl.String),
             value=pl.col("value"),
             unit=pl.lit(UNIT),
             retrieved_at=pl.lit(batch.retrieved_at, dtype=pl.Datetime("us", "UTC")),
         )
+        if observations["ts"].null_count():
+            raise _period_error(batch.rows["period"], observations["ts"].is_null(), route)
+        return observations
 
 
-def _interval_start(period: pl.Series, route: Route) -> pl.Series:
-    """``YYYY-MM-DDTHH`` hour-ending UTC text -> interval start; any other form is rejected, never guessed."""
-    ending = (period + ":00").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M", strict=False)
-    bad = ending.is_null()
-    if bad.any():
-        raise PayloadValidationError(
-            f"eia: {route.dataset} has {bad.sum()} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
-            f"e.g. {period[bad.arg_true()[0]]!r}; other frequencies are not supported", source="eia")
-    return ending - timedelta(hours=1)
+_INTERVAL_START = (pl.col("period") + ":00").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M",
+                                                          strict=False) - timedelta(hours=1)
+"""``YYYY-MM-DDTHH`` hour-ending UTC text -> interval start; null for any other form."""
+
+
+def _period_error(period: pl.Series, bad: pl.Series, route: Route) -> PayloadValidationError:
+    """Other forms are rejected, never guessed."""
+    return PayloadValidationError(
+        f"eia: {route.dataset} has {bad.sum()} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
+        f"e.g. {period.filter(bad)[0]!r}; other frequencies are not supported", source="eia")
