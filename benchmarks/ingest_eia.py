@@ -119,8 +119,7 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
     by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
-    with LakeSink(Home.of(home)) as sink:
-        store = WindowStore(EiaNormalizer(), [sink])
+    with LakeSink(Home.of(home)) as sink, WindowStore(EiaNormalizer(), [sink]) as store:
 
         def fetch_and_store(item: tuple[int, list[dict]]) -> int:
             index, entries = item

@@ -86,8 +86,8 @@ def ingest(directory: Path, where: str | None, started: list[float]) -> int:
     windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
     by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
-    with LakeSink(Home.of(where)) if where is not None else nullcontext() as sink:
-        store = WindowStore(EiaNormalizer(), [sink] if sink is not None else [])
+    with (LakeSink(Home.of(where)) if where is not None else nullcontext()) as sink, \
+            WindowStore(EiaNormalizer(), [sink] if sink is not None else []) as store:
 
         def fetch_and_store(item: tuple[int, list[dict]]) -> int:
             index, entries = item
