@@ -58,7 +58,7 @@ def validate_observations(frame: pl.DataFrame, *, producer: str = "normalizer") 
     frame = frame.select(COLUMNS)
     if frame.height == 0:
         return frame
-    # every check in one select: windows in flight share the GIL, and each call into polars waits for it
+    # every check in one pass over the frame
     found = frame.select(
         *(pl.col(name).null_count() for name in _NON_NULL),
         _non_finite=(pl.col("value").is_infinite() | pl.col("value").is_nan()).sum(),

@@ -21,7 +21,6 @@ class EiaNormalizer(Normalizer):
         route = ROUTES[batch.window.dataset]
         codes = batch.rows["code"].unique().to_list()  # a handful: name each once rather than row by row
         series = {code: route.series.get(code) or route.series_for_unknown(code) for code in codes}
-        # one select, so the batch is a single call into polars (windows in flight share the GIL)
         observations = batch.rows.select(
             ts=_INTERVAL_START,
             source=pl.lit("eia"),
