@@ -38,6 +38,18 @@ def slow_run(home, timeout: float = 60) -> Iterator[subprocess.Popen]:
         yield child
 
 
+def until_line(child: subprocess.Popen, text: str) -> str:
+    """The child's standard error up to the first line holding ``text`` (all of it if the child ends first).
+
+    A second signal is sent only once the first was taken: two signals pending at once are handled in the
+    order of their numbers, whichever came first."""
+    assert child.stderr is not None
+    read = ""
+    while text not in read and (line := child.stderr.readline()):
+        read += line
+    return read
+
+
 def pending(home) -> int:
     catalog = Catalog(home)
     try:
@@ -84,11 +96,11 @@ def test_a_second_signal_stops_at_once_and_loses_nothing_stored(tmp_path, clean_
     home = tmp_path / "home"
     with slow_run(home) as child:
         child.send_signal(signal.SIGTERM)
-        time.sleep(0.1)
+        taken = until_line(child, "finishing the windows in progress")
         child.send_signal(signal.SIGINT)
         started = time.monotonic()
         _, err = child.communicate(timeout=120)
-    assert child.returncode == 130 and time.monotonic() - started < 2, err
+    assert child.returncode == 130 and time.monotonic() - started < 2, taken + err
     assert "stopping now" in err
     assert pending(home) == 48, "nothing was recorded as stored, so every window is still pending"
     values(home)  # whatever reached the store is whole and unique
