@@ -138,6 +138,7 @@ class OverviewReader:
 
     def __init__(self, home: Home | Path) -> None:
         self.home = Home.of(home)
+        self._lake = Lake(self.home)
         self._reports: dict[str, dict[str, dict[str, int]]] = {}
 
     def stamp(self) -> tuple[Any, ...]:
@@ -147,7 +148,10 @@ class OverviewReader:
         files = [home.catalog, home.catalog.with_name(home.catalog.name + "-wal"), home.runs, home.quality_flags,
                  home.feature_exports,
                  *(max(entity.glob("month=*"), default=entity) for entity in issued.log_root(home).glob("entity=*"))]
-        return *(live.stamp(path) for path in files), Lake(home).versions()
+        lake = self._lake  # snapshots: a table is opened again only once its log changed
+        versions = tuple((name, table.version()) for name in lake.datasets()
+                         if (table := lake.snapshot(name)) is not None)
+        return *(live.stamp(path) for path in files), versions
 
     def read(self, now: datetime | None = None) -> Overview:
         now = now or datetime.now(UTC)

@@ -12,6 +12,8 @@ from energy_core.ingest.report import WindowOutcome, WindowStatus
 from energy_core.ops.overview import QUALITY_PROBLEMS, OverviewReader, ProblemKind
 from energy_core.plugin.interfaces import Window
 from energy_core.storage.flags import FLAG_SCHEMA, save
+from energy_core.storage.lake import Lake
+from energy_core.storage.schema import POLARS_SCHEMA
 
 from .conftest import ENTITY
 
@@ -47,3 +49,19 @@ def test_a_quota_stop_pending_windows_and_quality_flags_are_open_problems(home):
     assert len(quality) == QUALITY_PROBLEMS + 1 and quality[-1].subject == "3 more flagged series"
     assert overview.quality_flags == {"stuck": QUALITY_PROBLEMS + 3}
     assert overview.runs_by_status == {"ok": 1, "failed": 1} and overview.windows_by_status["skipped"] == 1
+
+
+def test_the_overview_stamp_changes_when_the_lake_commits_and_only_then(tmp_path):
+    """The status endpoint rebuilds its overview when the stamp changes; a commit to the lake with nothing
+    else touched (another machine's run on a shared lake writes no local catalog) must change it."""
+    reader = OverviewReader(tmp_path)
+    empty = reader.stamp()
+    rows = pl.DataFrame({"ts": [datetime(2024, 3, 1, tzinfo=UTC)], "source": ["eia"], "dataset": ["eia.region"],
+                         "region": [ENTITY], "series": ["demand"], "value": [1.0], "unit": ["MWh"],
+                         "retrieved_at": [datetime(2024, 3, 2, tzinfo=UTC)]}, schema=POLARS_SCHEMA)
+    lake = Lake(tmp_path)
+    lake.upsert(rows)
+    stored = reader.stamp()
+    assert stored != empty and reader.stamp() == stored, "a commit changes it; reading again does not"
+    lake.upsert(rows.with_columns(value=pl.lit(2.0), retrieved_at=pl.lit(datetime(2024, 3, 3, tzinfo=UTC))))
+    assert reader.stamp() != stored
