@@ -99,11 +99,13 @@ def run_decode(directory: Path, started: list[float]) -> int:
     return rows
 
 
-def run_energy(directory: Path, home: Path, started: list[float]) -> int:
+def run_energy(directory: Path, home: Path | str | None, started: list[float]) -> int:
     """The same steps ``energy run`` takes after a page arrives: windows parsed, assembled and stored
-    several at a time, as the runner's window threads do, through its own store."""
+    several at a time, as the runner's window threads do, through its own store, into the lake of ``home``
+    (a path or an ``s3://`` URI; None: into no sink). Returns the rows stored."""
     import gc
     from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
     from itertools import groupby
 
     from energy_core.home import Home
@@ -120,7 +122,8 @@ def run_energy(directory: Path, home: Path, started: list[float]) -> int:
     windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
     by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
-    with LakeSink(Home.of(home)) as sink, WindowStore(EiaNormalizer(), [sink]) as store:
+    with (LakeSink(Home.of(home)) if home is not None else nullcontext()) as sink, \
+            WindowStore(EiaNormalizer(), [sink] if sink is not None else []) as store:
 
         def fetch_and_store(item: tuple[int, list[dict]]) -> int:
             index, entries = item

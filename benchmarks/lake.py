@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ingest_eia import coverage, pages, plan, read_manifest, run_decode
+from ingest_eia import coverage, pages, read_manifest, run_decode, run_energy
 from ingest_eia import generate as generate_pages
 
 REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eia930_2019" / "eia930_2019_6ba.parquet"
@@ -61,43 +61,12 @@ def generate(directory: Path, covered: dict) -> None:
 
 
 def ingest(directory: Path, where: str | None, started: list[float]) -> int:
-    """Store the pages through energy's pipeline into the lake at ``where`` (None: into no sink), as
-    ``energy run`` stores a fetched window (ingest_eia.py's energy path, with the lake sink); return the
-    rows stored."""
-    import gc
-    from concurrent.futures import ThreadPoolExecutor
-    from contextlib import nullcontext
-    from itertools import groupby
-
-    import deltalake  # noqa: F401  (the sink imports it on its first commit; the clock starts after imports)
+    """ingest_eia.py's energy path into the lake at ``where`` (None: into no sink), with deltalake and pyarrow
+    imported first (the sink imports them on its first commit; the clock starts after imports)."""
+    import deltalake  # noqa: F401
     import pyarrow  # noqa: F401
 
-    from energy_core.home import Home
-    from energy_core.ingest.worker import WINDOWS_IN_FLIGHT, WindowStore
-    from energy_core.plugin.interfaces import HttpResponse
-    from energy_core.storage.sinks import LakeSink
-    from energy_eia.codes import ROUTES
-    from energy_eia.normalize import EiaNormalizer
-    from energy_eia.parse import parse_page
-    from energy_eia.source import assemble_window
-
-    gc.freeze()  # as the CLI does after its imports
-    started.append(time.perf_counter())
-    windows = plan(read_manifest(directory)["covers"])
-    fetched_at = datetime.now(UTC)
-    by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
-    with (LakeSink(Home.of(where)) if where is not None else nullcontext()) as sink, \
-            WindowStore(EiaNormalizer(), [sink] if sink is not None else []) as store:
-
-        def fetch_and_store(item: tuple[int, list[dict]]) -> int:
-            index, entries = item
-            route = ROUTES[windows[index].dataset]
-            parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
-                                              e["file"]), route) for e in entries]
-            return int(store.store(assemble_window(route, windows[index], parsed, fetched_at))["len"].sum())
-
-        with ThreadPoolExecutor(WINDOWS_IN_FLIGHT) as pool:
-            return sum(pool.map(fetch_and_store, by_window))
+    return run_energy(directory, where, started)
 
 
 def timed(action: Callable[[], T]) -> tuple[float, T]:
