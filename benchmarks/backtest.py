@@ -5,12 +5,16 @@ Each BA-month is scored against the better seasonal-naive baseline, a LightGBM p
 same months with the same information, and the BA's own day-ahead forecast (EIA-930 type DF).
 
     uv run python benchmarks/backtest.py [--entities PACW ERCO ...] [--seeds 0 1 2] [--json out.json]
+    uv run python benchmarks/backtest.py --entities ERCO --weather forecast   # and the BA's temperature
     uv run python benchmarks/backtest.py --smoke    # a planted series, a tiny model: seconds
 
 Data: ``../shared/real/eia930_multi/eia930_D_DF_6ba_2015_2019.parquet`` (demand and the BA's
 day-ahead forecast), written straight into the processed store as the EIA normalizer stores them
 (see ``multiyear.py``), then the quality checks (the build masks what they flag) and the build. The
 model reads demand and the calendar (not the BA's forecast); the day-ahead forecast is only scored.
+With ``--weather``, each BA's recorded temperature (``../shared/real/weather_merra/``, 2016-2019) is
+replayed through the weather plugin as ``weather.py`` does, and the model also reads it, with the
+forecast of the hours ahead known at each issue time; the hours before 2016 have no weather (masked).
 
 The LightGBM peer forecasts each target hour from what is known at the issue time: the target's
 hour ahead, the calendar of the target hour, demand of the same hour 1, 2 and 7 days before, the last
@@ -33,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from multiyear import canonical, planted
+from weather import MERRA
+from weather import planted as planted_weather
 
 RECORDED = (Path(__file__).resolve().parents[1].parent / "shared" / "real" / "eia930_multi"
             / "eia930_D_DF_6ba_2015_2019.parquet")
@@ -40,6 +46,8 @@ HOME = Path(__file__).parent / ".cache" / "backtest"
 ENTITIES = ["PACW", "ERCO", "ISNE", "MISO", "NYIS", "PJM"]
 REFERENCE = "eia.demand_forecast"
 SERIES = {"D": "demand", "DF": "demand_forecast"}
+KEYS = ["entity", "inputs", "retrain"]
+"""What one row of the tables compares: a BA, what its model read, and how often it was trained."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,17 @@ def peer_forecast(ts: np.ndarray, demand: np.ndarray, calendar: np.ndarray, val_
 
 # -- one BA ------------------------------------------------------------------------------------------
 
-def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: int) -> pl.DataFrame:
+def add_weather(home: Path, entities: list[str], variant: str, temperature: pl.DataFrame, end: datetime) -> None:
+    """Replay ``temperature`` (ts, region, temperature_c) into ``home`` as ``weather.py``'s ``variant``: the
+    recorded value and, as the forecast known a day ahead, the same value ("actual") or with a realistic
+    error ("forecast", seed 0: the same error whatever the model's seed)."""
+    from weather import replay, tables
+
+    table = tables(temperature, home / "weather-tables", seed=0)[variant]
+    replay(home, table, entities, temperature["ts"].min(), end)
+
+
+def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: int, inputs: str) -> pl.DataFrame:
     """Every scored hour of ``entity``'s backtest, twice: the model trained once (the first period's,
     forecasting every period) and retrained every ``retrain_months``, each with a LightGBM peer
     trained as often beside it."""
@@ -178,8 +196,8 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     both = [hours.drop(FIRST_MODEL).join(again, on="ts").with_columns(retrain=pl.lit(retrained)),
             hours.drop("model", *BANDS).rename({FIRST_MODEL: "model"}).join(once, on="ts")  # its quantiles: not kept
             .with_columns(retrain=pl.lit("once"))]
-    return pl.concat(both, how="diagonal").with_columns(entity=pl.lit(entity), seed=pl.lit(seed),
-                                                        train_seconds=pl.lit(seconds))
+    return pl.concat(both, how="diagonal").with_columns(entity=pl.lit(entity), inputs=pl.lit(inputs),
+                                                        seed=pl.lit(seed), train_seconds=pl.lit(seconds))
 
 
 # -- the tables --------------------------------------------------------------------------------------
@@ -192,10 +210,10 @@ def monthly(hours: pl.DataFrame) -> pl.DataFrame:
     """Per BA, retraining, month and seed: MAPE and MAE of every forecaster, then means over seeds."""
     forecasters = ["model", "lightgbm", "same hour yesterday", "same hour last week", "reference"]
     per_seed = (hours.with_columns(month=pl.col("ts").dt.strftime("%Y-%m"))
-                .group_by("entity", "retrain", "month", "seed")
+                .group_by(*KEYS, "month", "seed")
                 .agg(pl.len().alias("hours"), *(mape(pl.col(f)).alias(f"{f} MAPE") for f in forecasters),
                      *((pl.col(f) - pl.col("actual")).abs().mean().alias(f"{f} MAE") for f in forecasters)))
-    table = (per_seed.group_by("entity", "retrain", "month")
+    table = (per_seed.group_by(*KEYS, "month")
              .agg(pl.col("hours").first(), pl.col("model MAPE").alias("model MAPE by seed"),
                   *(pl.col(c).mean() for c in per_seed.columns if c.endswith(("MAPE", "MAE")))))
     best = pl.min_horizontal("same hour yesterday MAPE", "same hour last week MAPE")
@@ -203,15 +221,16 @@ def monthly(hours: pl.DataFrame) -> pl.DataFrame:
             .with_columns(**{f"gain vs {name}": 100 * (1 - pl.col("model MAPE") / pl.col(column))
                              for name, column in (("baseline", "baseline"), ("lightgbm", "lightgbm MAPE"),
                                                   ("BA forecast", "reference MAPE"))})
-            .sort("entity", "retrain", "month"))
+            .sort(*KEYS, "month"))
 
 
 def markdown(table: pl.DataFrame) -> str:
-    lines = ["| BA | trained | month | model MAPE (seeds) | MAE | better baseline | LightGBM | BA's forecast "
-             "| gain vs baseline | vs LightGBM | vs BA's forecast |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| BA | inputs | trained | month | model MAPE (seeds) | MAE | better baseline | LightGBM | BA's forecast "
+             "| gain vs baseline | vs LightGBM | vs BA's forecast |", "|---" * 12 + "|"]
     for r in table.iter_rows(named=True):
         seeds = ", ".join(f"{m:.2f}" for m in r["model MAPE by seed"])
-        lines.append(f"| {r['entity']} | {r['retrain']} | {r['month']} | {r['model MAPE']:.2f}% ({seeds}) "
+        lines.append(f"| {r['entity']} | {r['inputs']} | {r['retrain']} | {r['month']} "
+                     f"| {r['model MAPE']:.2f}% ({seeds}) "
                      f"| {r['model MAE']:.0f} | {r['baseline']:.2f}% | {r['lightgbm MAPE']:.2f}% "
                      f"| {r['reference MAPE']:.2f}% | {r['gain vs baseline']:+.1f}% | {r['gain vs lightgbm']:+.1f}% "
                      f"| {r['gain vs BA forecast']:+.1f}% |")
@@ -220,16 +239,17 @@ def markdown(table: pl.DataFrame) -> str:
 
 def summary(table: pl.DataFrame, hours: pl.DataFrame) -> str:
     """Per BA and retraining: the year's MAPE of each forecaster and how many months meet each goal."""
-    lines = ["| BA | trained | model | LightGBM | better baseline (monthly) | BA's forecast | months >= 20% better "
-             "than the baseline | months better than LightGBM | months better than the BA's forecast |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    year = (hours.group_by("entity", "retrain", "seed")
+    lines = ["| BA | inputs | trained | model | LightGBM | better baseline (monthly) | BA's forecast | months >= 20% "
+             "better than the baseline | months better than LightGBM | months better than the BA's forecast |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    year = (hours.group_by(*KEYS, "seed")
             .agg(*(mape(pl.col(f)).alias(f) for f in ("model", "lightgbm", "reference")))
-            .group_by("entity", "retrain").agg(pl.col("model", "lightgbm", "reference").mean()))
-    for (entity, retrain), group in table.group_by("entity", "retrain", maintain_order=True):
-        y = year.filter(pl.col("entity") == entity, pl.col("retrain") == retrain).row(0, named=True)
+            .group_by(KEYS).agg(pl.col("model", "lightgbm", "reference").mean()))
+    for (entity, inputs, retrain), group in table.group_by(KEYS, maintain_order=True):
+        y = year.filter(pl.col("entity") == entity, pl.col("inputs") == inputs,
+                        pl.col("retrain") == retrain).row(0, named=True)
         n = group.height
-        lines.append(f"| {entity} | {retrain} | {y['model']:.2f}% | {y['lightgbm']:.2f}% "
+        lines.append(f"| {entity} | {inputs} | {retrain} | {y['model']:.2f}% | {y['lightgbm']:.2f}% "
                      f"| {group['baseline'].mean():.2f}% | {y['reference']:.2f}% "
                      f"| {(group['gain vs baseline'] >= 20).sum()}/{n} | {(group['gain vs lightgbm'] > 0).sum()}/{n} "
                      f"| {(group['gain vs BA forecast'] > 0).sum()}/{n} |")
@@ -241,18 +261,18 @@ def intervals(hours: pl.DataFrame) -> str:
     the model's quantiles against each baseline's empirical ones."""
     from energy_core.ml.evaluate import BASELINES, interval_scores
 
-    lines = ["| BA | model P10-P90 coverage | model pinball (MW) | " + " | ".join(
+    lines = ["| BA | inputs | model P10-P90 coverage | model pinball (MW) | " + " | ".join(
         f"{name}: coverage, pinball" for name in BASELINES) + " | pinball gain vs the better baseline |",
-        "|---|---|---|" + "---|" * len(BASELINES) + "---|"]
+        "|---|---|---|---|" + "---|" * len(BASELINES) + "---|"]
     if "p10" not in hours.columns:
         return "(these hours were scored before the forecasts had quantiles)"
     banded = hours.filter(pl.col("p10").is_not_null())
-    for (entity,), group in banded.group_by("entity", maintain_order=True):
+    for (entity, inputs), group in banded.group_by("entity", "inputs", maintain_order=True):
         per_seed = [interval_scores(seed) for _, seed in group.group_by("seed")]
         coverage = {n: statistics.mean(s[n].coverage for s in per_seed) for n in per_seed[0]}
         pinball = {n: statistics.mean(s[n].pinball for s in per_seed) for n in per_seed[0]}
         best = min(BASELINES, key=pinball.__getitem__)
-        lines.append(f"| {entity} | {coverage['model']:.1f}% | {pinball['model']:.0f} | " + " | ".join(
+        lines.append(f"| {entity} | {inputs} | {coverage['model']:.1f}% | {pinball['model']:.0f} | " + " | ".join(
             f"{coverage[n]:.1f}%, {pinball[n]:.0f}" for n in BASELINES)
             + f" | {100 * (1 - pinball['model'] / pinball[best]):+.1f}% |")
     return "\n".join(lines)
@@ -265,6 +285,10 @@ def main() -> None:
     parser.add_argument("--retrain-months", type=int, default=3, help="Months between retrainings (3: quarterly).")
     parser.add_argument("--epochs", type=int, default=FULL.epochs)
     parser.add_argument("--seq-len", type=int, default=FULL.seq_len)
+    parser.add_argument("--weather", choices=["actual", "forecast"],
+                        help="Also replay each BA's recorded temperature (2016-2019) through the weather plugin: "
+                             "'actual' serves the recorded value as the day-ahead forecast, 'forecast' adds "
+                             "weather.py's error (2 C RMSE, AR(1) over hours).")
     parser.add_argument("--home", type=Path, default=HOME)
     parser.add_argument("--json", type=Path, help="Also write every scored hour here (Parquet if it ends so).")
     parser.add_argument("--smoke", action="store_true", help="A planted series and a tiny model (seconds).")
@@ -272,7 +296,9 @@ def main() -> None:
                         help="Print the tables of earlier runs' hours (their --json .parquet files) together.")
     args = parser.parse_args()
     if args.report:
-        hours = pl.concat(pl.read_parquet(path) for path in args.report)
+        hours = pl.concat((pl.read_parquet(path) for path in args.report), how="diagonal")
+        hours = hours.with_columns(inputs=pl.col("inputs").fill_null("demand") if "inputs" in hours.columns
+                                   else pl.lit("demand"))  # runs from before --weather read demand only
         table = monthly(hours)
         print(markdown(table), summary(table, hours), intervals(hours), sep="\n\n")
         return
@@ -281,16 +307,23 @@ def main() -> None:
         scratch = tempfile.TemporaryDirectory()
         home, entities, seeds, setup, rows = Path(scratch.name), ["ERCO"], [0], SMOKE, smoke_rows()
         retrain_months = 1
+        temperature = planted_weather(datetime(2019, 7, 1, tzinfo=UTC), SMOKE.test_end)[1]
     else:
         home, entities, seeds = args.home, args.entities, args.seeds
         setup, rows = replace(FULL, epochs=args.epochs, seq_len=args.seq_len), recorded(args.entities)
         retrain_months = args.retrain_months
+        temperature = pl.read_parquet(MERRA).filter(pl.col("region").is_in(entities)) if args.weather else None
         if home.exists():
             import shutil
 
             shutil.rmtree(home)  # a fresh store and models for every run
     prepare(home, rows)
-    hours = pl.concat(run_one(home, entity, seed, setup, retrain_months) for entity in entities for seed in seeds)
+    inputs = "demand"
+    if args.weather:
+        add_weather(home, entities, args.weather, temperature, setup.test_end)
+        inputs = f"demand, weather ({args.weather})"
+    hours = pl.concat(run_one(home, entity, seed, setup, retrain_months, inputs)
+                      for entity in entities for seed in seeds)
     table = monthly(hours)
     print(markdown(table))
     print()
@@ -307,6 +340,11 @@ def main() -> None:
             args.json.write_text(json.dumps(table.to_dicts(), indent=1, default=str))
     if args.smoke:
         assert table.height == 4 and hours["lightgbm"].is_finite().all(), "every forecaster scored every month"
+        if args.weather:
+            from energy_core.features import FeatureStore
+
+            read = FeatureStore(home).latest(entities[0]).features
+            assert any(name.startswith("weather.") for name in read), f"the model read no weather: {read}"
         print("checks passed: the model, LightGBM, the baselines and the BA's forecast were scored each month")
 
 

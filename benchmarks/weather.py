@@ -84,38 +84,46 @@ def served(table: Path) -> Path:
 
 def prepare(home: Path, demand: pl.DataFrame, entities: list[str], table: Path | None, start: datetime,
             splits: tuple[datetime, datetime]) -> None:
-    """Store the demand and DF, replay the weather table (if any) through ``energy run --source weather
-    --simulate``, run the quality checks (the build masks what they flag) and build."""
-    from energy_weather.api import TABLE_VARIABLE
-
+    """Store the demand and DF, replay the weather table (if any), run the quality checks (the build
+    masks what they flag) and build."""
     from energy_core import Lake
     from energy_core.features import FeatureStore, Splits
-    from energy_core.ingest.runner import RunConfig, run
     from energy_core.ops import quality
 
     Lake(home).upsert(demand.filter(pl.col("ts") >= start))
     if table is not None:
-        report = run(RunConfig(sources=("weather",), start=start - timedelta(days=2), end=END, home=home,
-                               regions=tuple(entities), datasets=("weather.hourly", "weather.forecast"),
-                               simulate=True, env={TABLE_VARIABLE: str(served(table)),
-                                                   "ENERGY_WEATHER_VARIABLES": "temperature_2m"}))
-        if not report.ok:
-            raise SystemExit(f"weather replay failed: {report.failed}")
+        replay(home, table, entities, start, END)
     quality.save(quality.check(home), home)
     FeatureStore(home).build(entities, splits=Splits(*splits))
 
 
-def check_replay(home: Path, table: Path, entities: list[str], start: datetime) -> None:
+def replay(home: Path, table: Path, entities: list[str], start: datetime, end: datetime) -> None:
+    """Replay the hours [start, end) of a weather table (see :func:`tables`) through ``energy run --source
+    weather --simulate`` into ``home``, and check that the stored weather is the table's."""
+    from energy_weather.api import TABLE_VARIABLE
+
+    from energy_core.ingest.runner import RunConfig, run
+
+    report = run(RunConfig(sources=("weather",), start=start - timedelta(days=2), end=end, home=home,
+                           regions=tuple(entities), datasets=("weather.hourly", "weather.forecast"),
+                           simulate=True, env={TABLE_VARIABLE: str(served(table)),
+                                               "ENERGY_WEATHER_VARIABLES": "temperature_2m"}))
+    if not report.ok:
+        raise SystemExit(f"weather replay failed: {report.failed}")
+    check_replay(home, table, entities, start, end)
+
+
+def check_replay(home: Path, table: Path, entities: list[str], start: datetime, end: datetime) -> None:
     """The stored weather is the table's: the recorded value, and the forecast known a day before its hour
     (hours the table lacks are stored as missing)."""
     from energy_core import Lake
 
     lake = Lake(home)
-    recorded = pl.read_parquet(table).filter(pl.col("region").is_in(entities), pl.col("ts").is_between(start, END,
+    recorded = pl.read_parquet(table).filter(pl.col("region").is_in(entities), pl.col("ts").is_between(start, end,
                                                                                                        closed="left"))
     for dataset, column in (("weather.hourly", "temperature_c"), ("weather.forecast", "forecast_temperature_c")):
         stored = lake.scan(dataset).filter(pl.col("region").is_in(entities), pl.col("value").is_not_null(),
-                                           pl.col("ts").is_between(start, END, closed="left")).collect()
+                                           pl.col("ts").is_between(start, end, closed="left")).collect()
         column = column if column in recorded.columns else "temperature_c"
         joined = stored.join(recorded, on=["ts", "region"], how="inner")
         if joined.height != stored.height or joined.height < recorded.height or \
@@ -232,8 +240,6 @@ def main() -> None:
             shutil.rmtree(folder)  # a fresh store and models for every run
         table = paths.get(variant)
         prepare(folder, demand, entities, table, start, splits)
-        if table is not None:
-            check_replay(folder, table, entities, start)
         for entity in entities:
             scored[entity][variant] = run_one(folder, entity, args.seed, size)
     rows = {entity: compare(scored[entity]) for entity in entities}

@@ -26,7 +26,7 @@ SMOKES = {  # script: what its smoke run prints once its checks have passed
     "weather.py": "checks passed: the weather replayed as recorded, every variant scored the same hours",
 }
 
-OPTIONS = {"ingest_eia.py": ("--repeat", "2")}
+OPTIONS = {"ingest_eia.py": ("--repeat", "2"), "backtest.py": ("--weather", "forecast")}
 """Options a smoke run takes too, so that their code runs in the suite."""
 
 
