@@ -2,7 +2,9 @@
 
 Each entity's latest hours are held as one snapshot of its feature export (see
 :mod:`energy_core.ops.live`), keyed by the export file's identity: a request stats the file (a few
-microseconds) and reads it again only when a build replaced it. A forecast is keyed by (checkpoint
+microseconds) and reads it again only when a build replaced it. The first request after a build reads
+the new export (once, however many ask); requests that arrive while it is being read are answered from
+the previous snapshot, so a build never stalls readers. A forecast is keyed by (checkpoint
 record identity, snapshot identity). The first request after either changed computes the new forecast
 (one computation however many requests arrive: single flight) and records it in the issued-forecast
 log; requests that arrive while it is being computed get the previous forecast, marked stale, so a
@@ -81,6 +83,11 @@ class LiveService:
 
     async def snapshot(self, entity: str) -> live.Snapshot:
         """The entity's latest hours (up to ``max_hours``), read again only after a build replaced them."""
+        return (await self._snapshot(entity, wait=True))[0]
+
+    async def _snapshot(self, entity: str, *, wait: bool) -> tuple[live.Snapshot, bool]:
+        """:meth:`snapshot`, and whether it is the previous one: unless ``wait``, while a newer build is
+        being read (by an earlier request), the snapshot held until then is answered at once."""
         try:
             stamp = live.stamp(live.export_path(self.home, entity))
         except live.UnknownEntityError as exc:
@@ -90,7 +97,9 @@ class LiveService:
                                       f"build --entity {entity}` or `energy run`")
         held = self._snapshots.get(entity)
         if held is not None and held.stamp == stamp:
-            return held
+            return held, False
+        if held is not None and not wait and self._reads.running((entity, stamp)):
+            return held, True
         try:
             snapshot = await self._reads.run((entity, stamp), lambda: run_in_threadpool(
                 live.read, self.home, entity, self.max_hours))
@@ -99,13 +108,13 @@ class LiveService:
         held = self._snapshots.get(entity)
         if held is None or snapshot.info.build >= held.info.build:
             self._snapshots[entity] = snapshot
-        return snapshot
+        return snapshot, False
 
     # -- context ---------------------------------------------------------------------------------------
 
     async def context(self, entity: str, hours: int, fmt: Format) -> Encoded:
         """The last ``hours`` of the entity's features in their units (null where unobserved)."""
-        snapshot = await self.snapshot(entity)
+        snapshot, _ = await self._snapshot(entity, wait=False)
         key = (snapshot.stamp, hours, fmt)
         answer = self._answers.get(key)
         if answer is not None:
@@ -127,17 +136,20 @@ class LiveService:
     # -- forecasts -------------------------------------------------------------------------------------
 
     async def forecast(self, entity: str) -> ServedForecast:
-        snapshot = await self.snapshot(entity)
+        snapshot, previous = await self._snapshot(entity, wait=False)
         model_dir = self.home.model(entity)
         checkpoint = live.stamp(model_dir / issued.CHECKPOINT)
         if checkpoint is None:
             raise ApiError(404, f"no model for entity {entity!r}: train one with `energy train --entity {entity}` "
                                 f"(it writes {issued.CHECKPOINT} under <home>/models/{entity})",
                            models=_trained(self.home))
-        key = (checkpoint, snapshot.stamp)
         held = self._forecasts.get(entity)
+        if previous and (held is None or held.key != (checkpoint, snapshot.stamp)):
+            snapshot, previous = await self.snapshot(entity), False  # no forecast of the previous build: wait
+            held = self._forecasts.get(entity)
+        key = (checkpoint, snapshot.stamp)
         if held is not None and held.key == key:
-            return ServedForecast(_ok(held), stale=False)
+            return ServedForecast(_ok(held), stale=previous)
         if held is not None and held.error is None and self._computing.running((entity, key)):
             return ServedForecast(held, stale=True)
         computed = await self._computing.run((entity, key), lambda: self._compute(entity, key, snapshot))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import httpx
 
 from energy_core.features import FeatureStore
+from energy_core.home import Home
 from energy_core.ops.issued import issued
+from energy_core.serve.formats import Format
+from energy_core.serve.live import LiveService
 
 from .conftest import ENTITY, store_days, train_tiny
 
@@ -59,3 +63,33 @@ def test_a_model_that_cannot_read_the_features_is_a_409_until_either_changes(ser
     assert server.live.computed == 0 and issued(home, ENTITY).height == 0
     train_tiny(home)
     assert server.get(f"/v1/forecast/{ENTITY}").status_code == 200
+
+
+def test_readers_are_answered_from_the_previous_build_while_a_new_one_is_read(home):
+    """A build never stalls readers: the first request after it reads the new export, and every request
+    that arrives meanwhile gets the previous build at once (its forecast marked stale)."""
+    service = LiveService(Home.of(home), max_hours=1000)
+
+    async def scenario() -> None:
+        before = json.loads((await service.context(ENTITY, 24, Format.JSON)).body)["feature_build"]
+        assert not (await service.forecast(ENTITY)).stale
+
+        store_days(home, datetime(2024, 2, 10, tzinfo=UTC), datetime(2024, 2, 12, tzinfo=UTC))
+        FeatureStore(home).build([ENTITY])
+        first = asyncio.ensure_future(service.context(ENTITY, 24, Format.JSON))
+        await asyncio.sleep(0)  # the first request after the build has started reading it
+        meanwhile = json.loads((await service.context(ENTITY, 24, Format.JSON)).body)
+        forecast = await service.forecast(ENTITY)
+        assert meanwhile["feature_build"] == before, "answered from the previous build, without waiting"
+        assert forecast.stale and forecast.forecast.issue.feature_build == before
+
+        after = json.loads((await first).body)
+        assert after["feature_build"] == before + 1 and after["last_ts"] == "2024-02-11T23:00:00+00:00"
+        assert json.loads((await service.context(ENTITY, 24, Format.JSON)).body)["feature_build"] == before + 1
+        latest = await service.forecast(ENTITY)
+        assert not latest.stale and latest.forecast.issue.feature_build == before + 1
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close()
