@@ -238,13 +238,15 @@ def drive(url: str, size: Size, think: float, last_day: date, runs: list[str] | 
     return tally, asyncio.run(everyone())
 
 
-def write_days(home: Path, first: date, stop: threading.Event, runs: list[str]) -> None:
-    """`energy run` for one new day after another until ``stop`` (each run also rebuilds the features)."""
+def write_days(home: Path, first: date, stop: threading.Event, runs: list[str], nice: int = 0) -> None:
+    """`energy run` for one new day after another until ``stop`` (each run also rebuilds the features), at
+    ``nice`` (as a deployment runs batch work beside a server that must answer fast)."""
     day = first
     while not stop.is_set():
-        result = subprocess.run(energy("run", "--source", "eia", "--simulate", "--region", ENTITY, "--start",
-                                       str(day), "--end", str(day), "--home", str(home)),
-                                capture_output=True, text=True, cwd=ROOT)
+        command = energy("run", "--source", "eia", "--simulate", "--region", ENTITY, "--start", str(day), "--end",
+                         str(day), "--home", str(home))
+        result = subprocess.run(["nice", "-n", str(nice), *command] if nice else command, capture_output=True,
+                                text=True, cwd=ROOT)
         runs.append(f"{day}: exit {result.returncode}" + ("" if result.returncode == 0 else f": {result.stderr}"))
         day += timedelta(days=1)
 
@@ -293,6 +295,8 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.1,
                         help="seconds each client waits between requests, on average (0: closed loop)")
     parser.add_argument("--no-writer", action="store_true", help="read only, with no run writing meanwhile")
+    parser.add_argument("--writer-nice", type=int, default=0, metavar="N",
+                        help="run the writer's `energy run`s at this niceness (default 0: the server's priority)")
     args = parser.parse_args()
     base = SMOKE if args.smoke else FULL
     size = Size(base.days, args.clients or base.clients, args.seconds or base.seconds, base.seq_len)
@@ -319,7 +323,8 @@ def main() -> None:
             if warm.errors:
                 sys.exit(f"the warm-up failed: {warm.errors[:3]}")
             stop, runs = threading.Event(), []
-            writer = threading.Thread(target=write_days, args=(home, last_day + timedelta(days=1), stop, runs))
+            writer = threading.Thread(target=write_days, args=(home, last_day + timedelta(days=1), stop, runs,
+                                                                args.writer_nice))
             if not args.no_writer:
                 writer.start()
             load, cpu, before = os.getloadavg()[0], _cpu_seconds(server.pid), _histograms(url)

@@ -56,6 +56,11 @@ class ObservationReader:
         """The datasets stored (one listing of the store's folder)."""
         return self.store.datasets()
 
+    def version(self, dataset: str) -> int | None:
+        """The version :meth:`read` reads ``dataset`` at now, None when it has no table."""
+        table = self.store.snapshot(dataset)
+        return None if table is None else table.version()
+
     def series_by_region(self, dataset: str) -> dict[str, list[str]]:
         """Region -> the series stored for it, in ``dataset`` (read again only after the table changed)."""
         table = self.store.snapshot(dataset)

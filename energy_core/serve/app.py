@@ -17,6 +17,7 @@ from energy_core.ops.metrics import HomeCollector
 from energy_core.ops.monitor.metrics import MonitorCollector
 from energy_core.ops.observations import ObservationReader
 from energy_core.serve import errors, forecasts, health, observations, status
+from energy_core.serve.answers import Answers
 from energy_core.serve.live import LiveService
 from energy_core.serve.security import BearerAuth
 from energy_core.serve.settings import ServeSettings
@@ -37,6 +38,8 @@ class Services:
     home: Home
     live: LiveService
     observations: ObservationReader
+    answers: Answers
+    """Observation answers, by selection and table version."""
     overview: OverviewCache
     registry: CollectorRegistry
 
@@ -46,7 +49,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     registry = CollectorRegistry()
     overview = OverviewCache(home)
     services = Services(settings, home, LiveService(home, max_hours=settings.max_context_hours),
-                        ObservationReader(home), overview, registry)
+                        ObservationReader(home), Answers(settings.answer_cache_bytes), overview, registry)
     registry.register(HomeCollector(home, overview=lambda: overview.latest or overview.reader.read()))
     registry.register(MonitorCollector(home))  # what the last `energy monitor` found, once one has run
 

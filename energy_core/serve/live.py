@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from energy_core.errors import ConfigError, StorageError
 from energy_core.home import Home
 from energy_core.ops import issued, live
+from energy_core.serve.answers import Answers
 from energy_core.serve.errors import ApiError
 from energy_core.serve.flights import SingleFlight
 from energy_core.serve.formats import Encoded, Format, encode
@@ -72,9 +72,8 @@ class LiveService:
         self._forecasts: dict[str, Forecast] = {}
         self._computing: SingleFlight[tuple[str, ForecastKey], Forecast] = SingleFlight()
         self._models: dict[str, tuple[live.Stamp, Any, dict]] = {}
-        self._answers: OrderedDict[tuple[live.Stamp, int, Format], Encoded] = OrderedDict()
+        self._answers = Answers(context_cache_bytes)
         self._encoding: SingleFlight[tuple[live.Stamp, int, Format], Encoded] = SingleFlight()
-        self._answer_bytes, self._answer_limit = 0, context_cache_bytes
 
     def close(self) -> None:
         self._model_thread.shutdown(wait=False, cancel_futures=True)
@@ -117,21 +116,11 @@ class LiveService:
         snapshot, _ = await self._snapshot(entity, wait=False)
         key = (snapshot.stamp, hours, fmt)
         answer = self._answers.get(key)
-        if answer is not None:
-            self._answers.move_to_end(key)
-            return answer
-        answer = await self._encoding.run(key, lambda: run_in_threadpool(_context_answer, snapshot.last(hours), fmt))
-        self._keep(key, answer)
+        if answer is None:
+            answer = await self._encoding.run(key, lambda: run_in_threadpool(_context_answer, snapshot.last(hours),
+                                                                            fmt))
+            self._answers.keep(key, answer)
         return answer
-
-    def _keep(self, key: tuple[live.Stamp, int, Format], answer: Encoded) -> None:
-        if key in self._answers or len(answer.body) > self._answer_limit:
-            return
-        self._answers[key] = answer
-        self._answer_bytes += len(answer.body)
-        while self._answer_bytes > self._answer_limit:
-            _, evicted = self._answers.popitem(last=False)
-            self._answer_bytes -= len(evicted.body)
 
     # -- forecasts -------------------------------------------------------------------------------------
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import difflib
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from energy_core.ops.observations import ObservationReader, Selection
+from energy_core.serve.answers import Answers
 from energy_core.serve.errors import ApiError
 from energy_core.serve.formats import Encoded, Format, encode
-from energy_core.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from energy_core.serve.app import Services
 
 router = APIRouter(tags=["observations"])
 
@@ -35,8 +38,8 @@ async def observations(
     """Rows of the canonical schema (ts, source, dataset, region, series, value, unit, retrieved_at) with
     ``start <= ts < end``, sorted by hour and series. ``truncated`` (JSON) or ``X-Energy-Truncated`` says
     whether more rows were stored than ``limit``."""
-    settings: ServeSettings = request.app.state.energy.settings
-    reader: ObservationReader = request.app.state.energy.observations
+    services: Services = request.app.state.energy
+    settings = services.settings
     begin, finish = _instant("start", start), _instant("end", end)
     if finish <= begin:
         raise ApiError(422, f"end {end!r} is not after start {start!r}; the range is [start, end)")
@@ -47,22 +50,30 @@ async def observations(
     if not 1 <= rows <= settings.max_rows:
         raise ApiError(422, f"limit {rows} is not between 1 and {settings.max_rows}; ask for a shorter range instead")
     selection = Selection(dataset, region, series, begin, finish)
-    encoded = await run_in_threadpool(_answer, reader, selection, rows, format)
+    encoded = await run_in_threadpool(_answer, services.observations, services.answers, selection, rows, format)
     return Response(encoded.body, media_type=encoded.media_type, headers=encoded.headers)
 
 
-def _answer(reader: ObservationReader, selection: Selection, limit: int, fmt: Format) -> Encoded:
-    """On a worker thread: check the names, read and encode (one hop off the event loop per request)."""
-    stored = reader.datasets()
-    if selection.dataset not in stored:
+def _answer(reader: ObservationReader, answers: Answers, selection: Selection, limit: int, fmt: Format) -> Encoded:
+    """On a worker thread: check the names, read and encode, or answer as before while the dataset's
+    table has not changed (one hop off the event loop per request)."""
+    version = reader.version(selection.dataset)
+    if version is None:
+        stored = reader.datasets()
         raise ApiError(404, f"unknown dataset {selection.dataset!r}{_did_you_mean(selection.dataset, stored)}",
                        datasets=stored)
+    key = (selection, limit, fmt, version)
+    answer = answers.get(key)
+    if answer is not None:
+        return answer
     frame, truncated = reader.read(selection, limit)
     if frame.height == 0:  # only an empty answer costs a look at what is stored
         _check_names(reader, selection)
-    return encode(frame, fmt, {"dataset": selection.dataset, "region": selection.region, "series": selection.series,
-                               "start": selection.start.isoformat(), "end": selection.end.isoformat(),
-                               "truncated": truncated})
+    answer = encode(frame, fmt, {"dataset": selection.dataset, "region": selection.region, "series": selection.series,
+                                 "start": selection.start.isoformat(), "end": selection.end.isoformat(),
+                                 "truncated": truncated})
+    answers.keep(key, answer)
+    return answer
 
 
 def _instant(name: str, text: str) -> datetime:

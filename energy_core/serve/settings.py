@@ -29,6 +29,8 @@ class ServeSettings:
     default_rows: int = 100_000
     max_context_hours: int = 8760
     """The most hours ``/v1/context`` serves, and the hours of each entity the server keeps at hand."""
+    answer_cache_bytes: int = 64 * 2**20
+    """Memory for observation answers kept until their table changes (a repeated range is not read again)."""
 
 
 def is_loopback(host: str) -> bool:

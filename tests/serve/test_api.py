@@ -17,7 +17,7 @@ from energy_core.ops.issued import issued
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import POLARS_SCHEMA
 
-from .conftest import ENTITY
+from .conftest import ENTITY, store_days
 
 OBSERVATIONS = "/v1/observations?dataset=eia.region&region=PACW"
 
@@ -121,6 +121,18 @@ def test_observations_are_the_stored_rows_of_the_range(server, home):
     assert [row["value"] for row in body["data"]] == stored["value"].to_list()
     assert [row["ts"] for row in body["data"]] == [t.isoformat() for t in stored["ts"]]
     assert body["data"][0]["retrieved_at"] == stored["retrieved_at"][0].isoformat()
+
+
+def test_a_repeated_range_is_answered_again_only_until_its_table_changes(server, home):
+    """Answers are kept by table version: the same question is not read again, and a write is seen at once."""
+    ask = f"{OBSERVATIONS}&series=demand&start=2024-02-09T20:00Z&end=2024-02-10T04:00Z"
+    first = server.get(ask).json()
+    assert first["rows"] == 4 and server.get(ask).json() == first
+
+    store_days(home, datetime(2024, 2, 10, tzinfo=UTC), datetime(2024, 2, 11, tzinfo=UTC))
+    after = server.get(ask).json()
+    assert after["rows"] == 8 and after["data"][:4] == first["data"]
+    assert [row["ts"] for row in after["data"]][4:] == [f"2024-02-10T0{h}:00:00+00:00" for h in range(4)]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "arrow", "parquet"])
