@@ -13,7 +13,7 @@ import polars as pl
 from energy_core.features import BuildInfo, FeatureStore
 from energy_core.features.serving import future_inputs, known_window, normalized, window_starts
 from energy_core.features.vintages import Vintages
-from energy_core.ml.model import QUANTILES, recent_target
+from energy_core.ml.model import QUANTILES, recent_target, widened
 from energy_core.ml.predict import predict, predict_latest
 from energy_core.ml.train import load_model
 
@@ -100,6 +100,7 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
     target = info.features.index(meta["feature_store"]["target"])
     data = normalized(info, values, mask, columns)
     mean, std = meta["feature_store"]["target_stats"]
+    widening = meta["state"].get("interval_widening", 0.0)
     seq_len, horizon = train["seq_len"], train["horizon"]
     future = meta["feature_store"].get("future", [])  # none in a checkpoint older than known-future inputs
     picked = [info.features.index(f) for f in future]
@@ -119,7 +120,7 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
         recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
         known = None if ahead is None else mx.array(np.stack([ahead[s + seq_len: s + seq_len + horizon] for s in rows]))
         point, bands = model.forecast(x, m, length=seq_len, recent=recent, future=known)
-        out, out_bands = np.array(point) * std + mean, np.array(bands) * std + mean
+        out, out_bands = np.array(point) * std + mean, widened(np.array(bands), widening) * std + mean
         for k, s in enumerate(rows):
             hours = np.arange(s + seq_len, s + seq_len + horizon)
             past, seen, lo = _known_past(values, mask, replaced, ts, s + seq_len, target)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from energy_core.ml.ring import Ring, ring_attention
 
@@ -150,6 +151,14 @@ class Forecaster(nn.Module):
         median, below, above = mx.split(offsets.reshape(-1, 3, self.config.horizon), 3, axis=1)
         median = mx.stop_gradient(point)[:, None] + median
         return point, mx.concatenate([median - nn.softplus(below), median, median + nn.softplus(above)], axis=1)
+
+
+def widened(bands: np.ndarray, widening: float) -> np.ndarray:
+    """``bands`` (batch, :data:`QUANTILES`, horizon) with P10 moved down and P90 up by ``widening`` (a
+    checkpoint's :attr:`~energy_core.ml.train.TrainState.interval_widening`); a negative one narrows
+    them, never past P50."""
+    low, median, high = bands[:, 0], bands[:, 1], bands[:, -1]
+    return np.stack([np.minimum(low - widening, median), median, np.maximum(high + widening, median)], axis=1)
 
 
 def anchor(recent: mx.array, horizon: int) -> mx.array:

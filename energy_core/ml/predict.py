@@ -10,7 +10,7 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.features import BuildInfo
 from energy_core.features.serving import Context, ahead_of, real_time_context
-from energy_core.ml.model import QUANTILES, Forecaster, recent_target
+from energy_core.ml.model import QUANTILES, Forecaster, recent_target, widened
 
 
 def predict(model: Forecaster, meta: dict, context: Context, future: mx.array | None = None) -> pl.DataFrame:
@@ -30,7 +30,8 @@ def predict(model: Forecaster, meta: dict, context: Context, future: mx.array | 
     if names and future is None:
         future = mx.array(_calendar_only(meta, context, names))
     point, bands = model.forecast(context.x, context.mask, length=train["seq_len"], recent=recent, future=future)
-    prediction, quantiles = np.array(point)[0] * std + mean, np.array(bands)[0] * std + mean
+    quantiles = widened(np.array(bands), meta["state"].get("interval_widening", 0.0))[0] * std + mean
+    prediction = np.array(point)[0] * std + mean
     first = context.timestamps[-1] + np.timedelta64(1, "h")
     hours = first + np.arange(train["horizon"]).astype("timedelta64[h]")
     frame = pl.DataFrame({"ts": hours.astype("datetime64[us]"), store["target"]: prediction.astype(np.float64),

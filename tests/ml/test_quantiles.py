@@ -17,8 +17,8 @@ from energy_core import Lake
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import TrainConfig, forecast, train
 from energy_core.ml.evaluate import BANDS, BASELINES, held_out_forecasts, interval_scores
-from energy_core.ml.model import Forecaster, ModelConfig
-from energy_core.ml.train import masked_pinball
+from energy_core.ml.model import Forecaster, ModelConfig, widened
+from energy_core.ml.train import interval_widening, load_model, masked_pinball
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
 START, END = datetime(2018, 1, 1, tzinfo=UTC), datetime(2019, 4, 1, tzinfo=UTC)
@@ -69,6 +69,22 @@ def test_pinball_loss_and_coverage_are_computed_as_defined():
     assert interval_scores(hours)["same hour yesterday"].pinball == pytest.approx(1.5 * 30 / 6)
 
 
+def test_the_widening_is_the_least_that_covers_eighty_percent_of_the_hours_it_was_measured_on():
+    beyond = np.random.default_rng(0).normal(0.3, 1.0, 1000)  # intervals too narrow: 38% of hours outside
+    widening = interval_widening(beyond)
+    guaranteed = 0.8 * (beyond.size + 1) / beyond.size  # split conformal's finite-sample level
+    assert np.mean(beyond <= widening) >= guaranteed > np.mean(beyond < widening)
+    assert interval_widening(beyond - 5) < 0, "intervals far too wide are narrowed"
+    assert interval_widening(np.array([])) == 0.0
+
+
+def test_widened_bands_move_p10_and_p90_only_and_never_cross_the_median():
+    bands = np.array([[[1.0, 5.0], [2.0, 6.0], [4.0, 7.0]]])  # (batch, P10 P50 P90, horizon)
+    assert widened(bands, 0.5).tolist() == [[[0.5, 4.5], [2.0, 6.0], [4.5, 7.5]]]
+    assert widened(bands, -1.5).tolist() == [[[2.0, 6.0], [2.0, 6.0], [2.5, 6.0]]]
+    assert widened(bands, 0.0).tolist() == bands.tolist()
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A year and a quarter of hourly demand with a daily cycle and noise (std 20), and a tiny model."""
@@ -95,6 +111,15 @@ def test_a_trained_model_covers_about_eighty_percent_and_beats_the_baselines_pin
     scored = interval_scores(hours)
     assert 65 <= scored["model"].coverage <= 95, scored["model"]
     assert scored["model"].pinball < min(scored[name].pinball for name in BASELINES), scored
+
+
+def test_the_interval_is_calibrated_on_the_validation_hours_of_the_kept_epoch(trained):
+    store, model = trained
+    _, meta = load_model(model)
+    state, kept = meta["state"], meta["state"]["history"][meta["state"]["best_epoch"] - 1]
+    assert state["interval_widening"] == kept["interval_widening"] != 0
+    validation = interval_scores(held_out_forecasts(store, model, split="val"))["model"]
+    assert 78 <= validation.coverage <= 90, validation
 
 
 def test_the_baselines_quantiles_are_their_errors_over_the_year_before_validation(trained):
