@@ -48,6 +48,8 @@ class Size:
     batch_size: int
     epochs: int
     learning_rate: float
+    stride: int = 24
+    """Hours between training windows' issue times (24: one a day)."""
 
 
 def canonical(frame: pl.DataFrame, series: str = "demand") -> pl.DataFrame:
@@ -107,7 +109,7 @@ def run_one(home: Path, entity: str, seed: int, size: Size) -> dict:
     from energy_core.ml.evaluate import against_best_baseline
 
     store = FeatureStore(home)
-    config = TrainConfig(entity=entity, seq_len=size.seq_len, stride=24, epochs=size.epochs,
+    config = TrainConfig(entity=entity, seq_len=size.seq_len, stride=size.stride, epochs=size.epochs,
                          batch_size=size.batch_size, d_model=size.d_model, n_heads=size.n_heads,
                          n_layers=size.n_layers, learning_rate=size.learning_rate, seed=seed)
     folder = home / "models" / f"{entity}-seed{seed}"
@@ -157,6 +159,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="Initial weights and batch order.")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seq-len", type=int, default=168)
+    parser.add_argument("--stride", type=int, default=24,
+                        help="Hours between training windows (168: one a week, so that long contexts can be "
+                             "compared on the same windows on a small CPU).")
+    parser.add_argument("--spans", nargs="+", choices=list(SPANS), default=list(SPANS),
+                        help="Which training spans to run.")
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -175,8 +182,8 @@ def main() -> None:
     else:
         entities, seeds = args.entities, args.seeds
         size = Size(seq_len=args.seq_len, d_model=args.d_model, n_layers=args.layers, n_heads=4, batch_size=8,
-                    epochs=args.epochs, learning_rate=args.lr)
-        spans, home, rows = SPANS, args.home, recorded(args.entities)
+                    epochs=args.epochs, learning_rate=args.lr, stride=args.stride)
+        spans, home, rows = {span: SPANS[span] for span in args.spans}, args.home, recorded(args.entities)
     results: dict[str, list[dict]] = {}
     for span, first in spans.items():
         folder = home / span
