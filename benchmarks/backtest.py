@@ -19,7 +19,8 @@ forecast of the hours ahead known at each issue time; the hours before 2016 have
 The LightGBM peer forecasts each target hour from what is known at the issue time: the target's
 hour ahead, the calendar of the target hour, demand of the same hour 1, 2 and 7 days before, the last
 hour before the issue, and yesterday's mean, every level divided by yesterday's mean (it learns the
-shape, the mean carries the level). One model per period, trained on the same days as the forecaster
+shape, the mean carries the level); with ``--weather``, also the temperature forecast of the target
+hour and the temperature of the same hour yesterday. One model per period, trained on the same days as the forecaster
 and early-stopped on its validation month; it is scored on the same hours.
 """
 
@@ -46,6 +47,8 @@ HOME = Path(__file__).parent / ".cache" / "backtest"
 ENTITIES = ["PACW", "ERCO", "ISNE", "MISO", "NYIS", "PJM"]
 REFERENCE = "eia.demand_forecast"
 SERIES = {"D": "demand", "DF": "demand_forecast"}
+WEATHER = ("weather.temperature_2m", "weather.temperature_2m@forecast")
+"""The features ``--weather`` adds: the temperature, and its day-ahead forecast (a known-future input)."""
 KEYS = ["entity", "inputs", "retrain"]
 """What one row of the tables compares: a BA, what its model read, and how often it was trained."""
 
@@ -102,8 +105,11 @@ def prepare(home: Path, rows: pl.DataFrame) -> None:
 PEER_LAGS = (24, 48, 168)
 
 
-def peer_rows(demand: np.ndarray, calendar: np.ndarray, issues: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(features, target ratio, target row, yesterday's mean) for every hour 0-23 ahead of each issue row."""
+def peer_rows(demand: np.ndarray, calendar: np.ndarray, issues: np.ndarray,
+              weather: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """(features, target ratio, target row, yesterday's mean) for every hour 0-23 ahead of each issue row.
+    ``weather`` (hours, 2): the temperature and its day-ahead forecast, as the model reads them: the
+    forecast of the target hour, and the temperature of the same hour yesterday (NaN where missing)."""
     ahead = np.arange(24)
     target = (issues[:, None] + ahead[None, :]).ravel()
     issue = np.repeat(issues, 24)
@@ -111,14 +117,18 @@ def peer_rows(demand: np.ndarray, calendar: np.ndarray, issues: np.ndarray) -> t
     observed = np.isfinite(yesterday)
     level = np.repeat(np.where(observed, yesterday, 0).sum(axis=1) / np.maximum(observed.sum(axis=1), 1), 24)
     lags = [demand[target - lag] / level for lag in PEER_LAGS]
-    features = np.column_stack([np.tile(ahead, len(issues)), calendar[target], *lags, demand[issue - 1] / level])
+    known = [] if weather is None else [weather[target - 24, 0], weather[target, 1]]
+    features = np.column_stack([np.tile(ahead, len(issues)), calendar[target], *lags, demand[issue - 1] / level,
+                                *known])
     return features, demand[target] / level, target, level
 
 
 def peer_forecast(ts: np.ndarray, demand: np.ndarray, calendar: np.ndarray, val_start: datetime,
-                  test_start: datetime, test_end: datetime, seed: int) -> pl.DataFrame:
+                  test_start: datetime, test_end: datetime, seed: int, weather: np.ndarray | None = None
+                  ) -> pl.DataFrame:
     """LightGBM's forecasts of [test_start, test_end), trained before ``val_start`` and early-stopped on
-    [val_start, test_start), from forecasts issued at 00:00 UTC as the model's are."""
+    [val_start, test_start), from forecasts issued at 00:00 UTC as the model's are (``weather``: see
+    :func:`peer_rows`)."""
     import lightgbm
 
     midnights = np.flatnonzero(ts.astype("datetime64[h]").astype(np.int64) % 24 == 0)
@@ -128,7 +138,7 @@ def peer_forecast(ts: np.ndarray, demand: np.ndarray, calendar: np.ndarray, val_
         when = ts[midnights]
         lo64, hi64 = (np.datetime64(moment.replace(tzinfo=None), "us") for moment in (lo, hi))
         chosen = midnights[(when >= lo64) & (when < hi64)]
-        features, ratio, target, level = peer_rows(demand, calendar, chosen)
+        features, ratio, target, level = peer_rows(demand, calendar, chosen, weather)
         known = np.isfinite(ratio) & np.isfinite(level) & (level > 0)
         return features[known], ratio[known], target[known], level[known]
 
@@ -188,10 +198,14 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     demand = np.where(mask[:, info.features.index(info.target)] > 0, values[:, info.features.index(info.target)],
                       np.nan).astype(np.float64)
     calendar = values[:, [info.features.index(f) for f in CALENDAR_FEATURES]].astype(np.float64)
+    weather = None
+    if WEATHER[0] in info.features:  # the peer reads what the model reads
+        columns = [info.features.index(name) for name in WEATHER]
+        weather = np.where(mask[:, columns] > 0, values[:, columns], np.nan).astype(np.float64)
     periods = plan.periods()
     first = periods[0][0]
-    once = peer_forecast(ts, demand, calendar, add_months(first, -1), first, plan.test_end, seed)
-    again = pl.concat(peer_forecast(ts, demand, calendar, add_months(start, -1), start, end, seed)
+    once = peer_forecast(ts, demand, calendar, add_months(first, -1), first, plan.test_end, seed, weather)
+    again = pl.concat(peer_forecast(ts, demand, calendar, add_months(start, -1), start, end, seed, weather)
                       for start, end in periods)
     both = [hours.drop(FIRST_MODEL).join(again, on="ts").with_columns(retrain=pl.lit(retrained)),
             hours.drop("model", *BANDS).rename({FIRST_MODEL: "model"}).join(once, on="ts")  # its quantiles: not kept
