@@ -69,6 +69,6 @@ class Journal:
             table = DeltaTable(f"{self.root}/{name}", storage_options=self._options)
         except TableNotFoundError:
             return pl.DataFrame(schema=schema)
-        frame = pl.from_arrow(table.to_pyarrow_table())
-        assert isinstance(frame, pl.DataFrame)
-        return frame.select(schema.names()).cast(schema)
+        # polars reads the files itself: deltalake's pyarrow dataset (to_pyarrow_table) reads an object
+        # store on Arrow's threads, which now and then abort the process at exit (pola-rs/polars#24169)
+        return pl.scan_delta(table).select(schema.names()).cast(schema).collect()
