@@ -148,10 +148,7 @@ class OverviewReader:
         files = [home.catalog, home.catalog.with_name(home.catalog.name + "-wal"), home.runs, home.quality_flags,
                  home.feature_exports,
                  *(max(entity.glob("month=*"), default=entity) for entity in issued.log_root(home).glob("entity=*"))]
-        lake = self._lake  # snapshots: a table is opened again only once its log changed
-        versions = tuple((name, table.version()) for name in lake.datasets()
-                         if (table := lake.snapshot(name)) is not None)
-        return *(live.stamp(path) for path in files), versions
+        return *(live.stamp(path) for path in files), tuple(self._lake.versions().items())
 
     def read(self, now: datetime | None = None) -> Overview:
         now = now or datetime.now(UTC)

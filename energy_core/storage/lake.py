@@ -163,8 +163,9 @@ class Lake:
         return pl.concat(frames, how="vertical")
 
     def versions(self) -> dict[str, int]:
-        """Each table's version: the state a cache of what the lake holds is keyed on."""
-        return {name: table.version() for name in self.datasets() if (table := self.table(name)) is not None}
+        """Each table's version: the state a cache of what the lake holds is keyed on (from :meth:`snapshot`,
+        so a long-lived lake opens a table again only once it may have changed)."""
+        return {name: table.version() for name in self.datasets() if (table := self.snapshot(name)) is not None}
 
     def changed_at(self) -> float | None:
         """When data was last committed to any table (seconds since the epoch), None when nothing is stored."""
