@@ -321,7 +321,7 @@ def main() -> None:
         scratch = tempfile.TemporaryDirectory()
         home, entities, seeds, setup, rows = Path(scratch.name), ["ERCO"], [0], SMOKE, smoke_rows()
         retrain_months = 1
-        temperature = planted_weather(datetime(2019, 7, 1, tzinfo=UTC), SMOKE.test_end)[1]
+        temperature = planted_weather(datetime(2019, 7, 1, tzinfo=UTC), SMOKE.test_end)[1] if args.weather else None
     else:
         home, entities, seeds = args.home, args.entities, args.seeds
         setup, rows = replace(FULL, epochs=args.epochs, seq_len=args.seq_len), recorded(args.entities)
