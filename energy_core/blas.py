@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import importlib.util
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -30,6 +31,15 @@ SYSTEM_OPENBLAS = "libopenblas.so.0"
 
 BUNDLED = re.compile(r"/mlx[^/]*\.libs/libblas")
 """The path of the reference BLAS in MLX's Linux wheels (``.../mlx_cpu.libs/libblas-<hash>.so.3``)."""
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+"""The variables OpenBLAS reads for its thread count; when one is set, energy leaves the count to it."""
+
+THREADS = 1
+"""OpenBLAS threads for MLX unless one of :data:`THREAD_VARIABLES` says otherwise. The model's products
+are small (64 wide) and OpenBLAS's idle threads spin: on 2 cores, a step of the default model alone took
+about as long with one thread as with two, for a fraction of the system time, and with two trainings at
+once 160 instead of 236 ms (168 hours) and 1.8 instead of 2.3 s (672 hours); benchmarks/training_step.py."""
 
 INSTALL = ("install OpenBLAS and energy loads it before MLX: apt-get install libopenblas0-pthread (Debian/Ubuntu), "
            "or pip install cmeel-openblas (needs the system's libgfortran5)")
@@ -72,6 +82,8 @@ def load_global(candidates: Iterable[str]) -> str | None:
             log.debug("cannot load %s: %s", candidate, exc)
             continue
         if hasattr(library, "cblas_sgemm"):
+            if hasattr(library, "openblas_set_num_threads") and not any(map(os.environ.get, THREAD_VARIABLES)):
+                library.openblas_set_num_threads(THREADS)
             return _file_of(ctypes.cast(library.cblas_sgemm, ctypes.c_void_p).value) or candidate
     return None
 

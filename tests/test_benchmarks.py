@@ -23,6 +23,7 @@ SMOKES = {  # script: what its smoke run prints once its checks have passed
     "screening.py": "smoke checks passed: every published category reproduced as they ran it",
     "tracking.py": "checks passed: every mode trained to the same losses and every record holds each epoch and step",
     "monitor.py": "checks passed: the objectives held, the missing hours fired two incidents and they resolved",
+    "training_step.py": "checks passed: every training ran the OpenBLAS threads it was given",
     "weather.py": "checks passed: the weather replayed as recorded, every variant scored the same hours",
 }
 

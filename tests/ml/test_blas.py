@@ -11,7 +11,14 @@ import sys
 
 import pytest
 
-from energy_core.blas import bundled_blas, load_global, openblas_candidates, slow_blas_warning
+from energy_core.blas import (
+    THREAD_VARIABLES,
+    THREADS,
+    bundled_blas,
+    load_global,
+    openblas_candidates,
+    slow_blas_warning,
+)
 from tests.processes import ROOT, child_env
 
 REFERENCE = "/venv/site-packages/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0"
@@ -39,9 +46,10 @@ needs_bundled_blas = pytest.mark.skipif(bundled_blas() is None,
                                         reason="MLX here ships no reference BLAS (macOS, or a CUDA build)")
 
 
-def child(code: str) -> subprocess.CompletedProcess:
+def child(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in child_env({"LD_PRELOAD": ""}).items() if k not in THREAD_VARIABLES}
     result = subprocess.run([sys.executable, "-c", SERVING_SGEMM + code], capture_output=True, text=True, timeout=120,
-                            cwd=ROOT, env=child_env({"LD_PRELOAD": ""}))
+                            cwd=ROOT, env={**environ, **(env or {})})
     assert result.returncode == 0, result.stderr
     return result
 
@@ -56,6 +64,21 @@ def test_after_import_energy_core_ml_openblas_serves_mlx():
     serving, in_use = json.loads(result.stdout)
     assert "openblas" in serving.lower() and in_use == serving
     assert "reference BLAS" not in result.stderr
+
+
+THREADS_IN_USE = """
+import energy_core.ml
+print(ctypes.CDLL(None).openblas_get_num_threads())
+"""
+
+
+@needs_bundled_blas
+@pytest.mark.parametrize(("env", "expected"), [({}, THREADS), ({"OPENBLAS_NUM_THREADS": "2"}, 2)])
+def test_openblas_runs_one_thread_unless_the_user_sets_a_count(env, expected):
+    """Idle OpenBLAS threads spin and slow every other process on the machine; a count the user sets wins."""
+    if load_global(openblas_candidates()) is None:
+        pytest.skip("no OpenBLAS on this machine (apt-get install libopenblas0-pthread, or pip install cmeel-openblas)")
+    assert int(child(THREADS_IN_USE, env).stdout) == expected
 
 
 @needs_bundled_blas
