@@ -86,17 +86,18 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     after a barrier so that the ranks start together."""
     import mlx.core as mx
 
-    from energy_core.ml.attention import BLOCK, Partial, Visibility, detached, tiles
+    from energy_core.ml.attention import Partial, Visibility, block_for, detached, tiles
     from energy_core.ml.ring import attend_block, exchange_chunks
 
     qs, kb, vb = detached(q, k, v)
     qs = qs * HEAD_DIM ** -0.5
-    rows = tiles(qs.shape[-2], BLOCK)
+    block = block_for(qs.shape[-2])
+    rows = tiles(qs.shape[-2], block)
     seen = Visibility.striped(ring.rank, (ring.rank - 1) % ring.size, ring.size, length, causal=True)
 
     def tiles_alone() -> None:
         with ring.computing():
-            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK)
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, block)
 
     def exchange_alone() -> None:
         with ring.computing():
@@ -105,7 +106,7 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     def together() -> None:
         with ring.computing():
             exchange = ring.start_shift(kb, vb, chunks=exchange_chunks(rows))
-            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, BLOCK, exchange)
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, block, exchange)
             exchange.result()
 
     seconds = {}

@@ -15,6 +15,7 @@ every pair of ranks, give or take its diagonal (:class:`Visibility`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -22,8 +23,22 @@ import mlx.core as mx
 import numpy as np
 
 BLOCK = 512
-"""Queries and keys per tile: 512 x 512 scores per head (1 MiB in float32). Smaller tiles waste less
-of the causal diagonal; larger ones call fewer kernels."""
+"""The most queries and keys per tile: 512 x 512 scores per head (1 MiB in float32). Smaller tiles
+waste less of the causal diagonal; larger ones call fewer kernels."""
+SMALLEST_BLOCK = 128
+
+
+def block_for(local: int) -> int:
+    """Queries and keys per tile for a rank that holds ``local`` of them: about sqrt(32 x local), a
+    multiple of 64 from :data:`SMALLEST_BLOCK` to :data:`BLOCK` (512 from 8,192 on).
+
+    A tile's scratch (its scores, probabilities and their gradients) then grows as the shard does, so
+    it shrinks on larger rings with the rest of a rank's memory: with 512-wide tiles at every size, a
+    rank of a ring of four held 0.46 of a ring of one's peak at 8,760 tokens instead of about a quarter
+    (benchmarks/README.md, Attention).
+    """
+    return max(SMALLEST_BLOCK, min(BLOCK, 64 * round(math.sqrt(32 * local) / 64)))
+
 
 FUSED_MAX_LENGTH = 2048
 FUSED_MAX_SCORES = 2**26

@@ -31,10 +31,10 @@ from typing import cast
 import mlx.core as mx
 
 from energy_core.ml.attention import (
-    BLOCK,
     NEG_INF,
     Partial,
     Visibility,
+    block_for,
     detached,
     fused_attention,
     fused_is_better,
@@ -78,9 +78,10 @@ class Exchange:
         if self._result is None:
             while self._pending:
                 mx.eval(self._pending.popleft())
-            received = mx.concatenate(self._received, axis=-2)
+            # one array at a time, so that no more than one array beyond the chunks is ever copied twice
+            self._result = tuple(detached(mx.concatenate([chunk[i] for chunk in self._received], axis=-2))[0]
+                                 for i in range(self._count))
             self._received = []
-            self._result = detached(*(received[i] for i in range(self._count)))
         return self._result
 
 
@@ -136,17 +137,19 @@ def attend_block(partials: list[Partial], q: mx.array, k: mx.array, v: mx.array,
 
 
 def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal: bool = True,
-                   ring: Ring | None = None, block: int = BLOCK, fused: bool | None = None) -> mx.array:
+                   ring: Ring | None = None, block: int | None = None, fused: bool | None = None) -> mx.array:
     """Attention for this rank's striped shard: q, k, v are (batch, heads, local, head_dim), where
     local = ceil(length / ranks); ``length`` is the real (unpadded) sequence length.
 
     On a ring of one without padding, ``fused`` chooses the fused kernel (True), the blockwise path
     (False) or whichever is better for this size and device (None; see the module's docstring).
+    ``block``: queries and keys per tile (default: :func:`~energy_core.ml.attention.block_for` the shard).
     """
     ring = ring or Ring()
     if ring.size == 1 and q.shape[-2] == length and (fused_is_better(q) if fused is None else fused):
         return fused_attention(q, k, v, causal=causal)
     scale = 1.0 / math.sqrt(q.shape[-1])
+    block = block or block_for(q.shape[-2])
     rows = tiles(q.shape[-2], block)
     chunks = exchange_chunks(rows)
 
@@ -217,12 +220,13 @@ def unshard(parts: list[mx.array], length: int) -> mx.array:
 
 
 def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: int, causal: bool = True,
-                             block: int = BLOCK) -> mx.array:
+                             block: int | None = None) -> mx.array:
     """Full-sequence attention computed the way a ring of ``ranks`` computes it, all in this process:
     at step ``t`` rank ``r`` attends the block of rank ``r - t``, and gradients reach each block in
     the order the ring adds them."""
     length = q.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1])
+    block = block or block_for(-(-length // ranks))
     rows = tiles(-(-length // ranks), block)
 
     def seen(rank: int, step: int) -> Visibility:

@@ -167,6 +167,20 @@ def test_blockwise_memory_is_a_small_share_of_the_fused_kernels_on_the_cpu():
         assert peak(both(blockwise), q, k, v) <= 0.3 * peak(both(fused(True)), q, k, v)
 
 
+def test_a_ranks_memory_falls_with_its_shard_as_the_ring_grows():
+    """A rank of a ring of four holds a quarter of the tokens: its peak is about a quarter of one
+    rank's holding them all, tile scratch included (512-wide tiles at every size gave 0.69 here)."""
+    def peak_for(length: int) -> int:
+        mx.random.seed(0)
+        q, k, v, w = (mx.random.normal((1, 2, length, 16)) for _ in range(4))
+        step = mx.value_and_grad(lambda q, k, v: (ring_attention(q, k, v, length=length, fused=False) * w).sum(),
+                                 argnums=(0, 1, 2))
+        return peak(step, q, k, v)
+
+    with mx.stream(mx.cpu):
+        assert peak_for(1024) <= 0.3 * peak_for(4096)
+
+
 @pytest.mark.parametrize("processes", [2, pytest.param(3, marks=pytest.mark.slow, id="3 (slow)")])
 def test_real_processes_under_mlx_launch_equal_plain_attention(processes):
     result = launch([str(Path(__file__).with_name("ring_worker.py"))], processes=processes)
