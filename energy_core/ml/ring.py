@@ -171,27 +171,41 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
             return (mx.concatenate([o for o, _ in results], axis=-2),
                     mx.concatenate([s for _, s in results], axis=-1))
 
+    def gradients_of_every_block(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, out: mx.array,
+                                 lse: mx.array) -> tuple[list[mx.array], tuple[mx.array, ...]]:
+        """This rank's query gradients (per tile of queries, unscaled) and the key/value gradients of
+        the block it attended last, one hop from home. The copies it works on go when it returns."""
+        qs, kb, vb, d_out, out, lse = detached(q, k, v, d_out, out, lse)
+        qs = qs * scale
+        delta = mx.sum(d_out * out, axis=-1)
+        dq = [mx.zeros_like(qs[..., r, :]) for r in rows]
+
+        def backward_step(step: int, kb: mx.array, vb: mx.array,
+                          finished: tuple[mx.array, ...]) -> tuple[mx.array, mx.array, tuple[mx.array, ...]]:
+            """The gradients of the block ``kb``/``vb`` from every tile of queries while one message moves
+            on: the block the next rank attends next, and ``finished``, the gradients of the block held
+            last step (the next rank adds its share and passes them on). Returns the next block and the
+            gradients to pass on; the rest of what the step made goes before the next step's tiles."""
+            outgoing = ((kb, vb) if step < ring.size - 1 else ()) + finished
+            exchange = ring.start_shift(*outgoing, chunks=chunks) if outgoing else None
+            dk, dv = tile_gradients(qs, kb, vb, d_out, lse, delta, seen(step), block, dq,
+                                    alongside=exchange.pop if exchange else list)
+            received = exchange.result() if exchange else ()
+            if step < ring.size - 1:
+                (kb, vb), received = received[:2], received[2:]
+            return kb, vb, detached(dk + received[0], dv + received[1]) if received else (dk, dv)
+
+        finished: tuple[mx.array, ...] = ()
+        for step in range(ring.size):
+            kb, vb, finished = backward_step(step, kb, vb, finished)
+        return dq, finished
+
     @attend.vjp
     def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
                    outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, mx.array, mx.array]:
         q, k, v = primals
         with ring.computing():
-            qs, kb, vb, d_out, out, lse = detached(q, k, v, cotangents[0], *outputs)
-            qs = qs * scale
-            delta = mx.sum(d_out * out, axis=-1)
-            dq = [mx.zeros_like(qs[..., r, :]) for r in rows]
-            finished: tuple[mx.array, ...] = ()  # the gradients of the block held last step, to pass on
-            for step in range(ring.size):
-                # one message a step: the block the next rank attends next, and the gradients of the
-                # block it attends now (it adds its share and passes them on)
-                outgoing = ((kb, vb) if step < ring.size - 1 else ()) + finished
-                exchange = ring.start_shift(*outgoing, chunks=chunks) if outgoing else None
-                dk, dv = tile_gradients(qs, kb, vb, d_out, lse, delta, seen(step), block, dq,
-                                        alongside=exchange.pop if exchange else list)
-                received = exchange.result() if exchange else ()
-                if step < ring.size - 1:
-                    (kb, vb), received = received[:2], received[2:]
-                finished = detached(dk + received[0], dv + received[1]) if received else (dk, dv)
+            dq, finished = gradients_of_every_block(q, k, v, cotangents[0], *outputs)
             if ring.size > 1:  # the last hop brings every block's gradients home
                 finished = ring.start_shift(*finished, chunks=chunks).result()
             dk, dv = finished
