@@ -78,7 +78,7 @@ class Exchange:
         if self._result is None:
             while self._pending:
                 mx.eval(self._pending.popleft())
-            # one array at a time, so that no more than one array beyond the chunks is ever copied twice
+            # each array joined and copied in turn: beside the chunks, one joined array at a time, not all
             self._result = tuple(detached(mx.concatenate([chunk[i] for chunk in self._received], axis=-2))[0]
                                  for i in range(self._count))
             self._received = []
