@@ -130,6 +130,14 @@ def blas_in_use() -> str | None:
     return _file_of(sgemm) or "a BLAS loaded globally"  # something global does, and it wins
 
 
+def openblas_threads() -> int | None:
+    """The threads the OpenBLAS serving this process runs (see :data:`THREADS`), or None without one."""
+    try:
+        return int(ctypes.CDLL(None).openblas_get_num_threads())
+    except AttributeError:
+        return None
+
+
 def is_bundled(in_use: str | None) -> bool:
     """Whether ``in_use`` (see :func:`blas_in_use`) is MLX's bundled reference BLAS."""
     return in_use is not None and BUNDLED.search(in_use) is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import energy_core
+from energy_core.blas import THREAD_VARIABLES
 from energy_core.cli.extras import EXTRAS
 from tests.processes import ROOT, child_env
 
@@ -150,8 +151,9 @@ def test_a_missing_library_that_no_extra_brings_stays_a_traceback(tmp_path):
 
 
 def test_doctor_reports_versions_extras_the_mlx_device_and_its_blas(tmp_path):
+    env = {k: v for k, v in child_env().items() if k not in THREAD_VARIABLES}  # energy's own thread count
     result = subprocess.run([sys.executable, "-m", "energy_core", "doctor", "--json"], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path, env=child_env())
+                            text=True, timeout=120, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["energy_core"] == energy_core.__version__
@@ -160,6 +162,8 @@ def test_doctor_reports_versions_extras_the_mlx_device_and_its_blas(tmp_path):
     assert found["libraries"]["polars"] == metadata.version("polars")
     assert found["mlx"]["version"] == metadata.version("mlx") and found["mlx"]["device"].startswith("Device(")
     assert re.search(r"libblas|openblas|Accelerate", found["mlx"]["blas"], re.I)
+    if "openblas" in found["mlx"]["blas"]:
+        assert "1 thread (OPENBLAS_NUM_THREADS sets it)" in found["mlx"]["blas"]
     text = subprocess.run([sys.executable, "-m", "energy_core", "doctor"], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env=child_env()).stdout
     assert f"energy-core {energy_core.__version__}" in text and "blas: " in text and "extras: features yes" in text

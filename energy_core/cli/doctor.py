@@ -23,7 +23,7 @@ LIBRARIES = ("click", "httpx", "numpy", "pluggy", "polars", "pyarrow", "pydantic
 def mlx_report() -> dict[str, Any]:
     """MLX's version, default device and the BLAS that serves its matrix products; loads OpenBLAS first
     as energy does, so the answer is what ``energy train`` gets."""
-    from energy_core.blas import INSTALL, blas_in_use, is_bundled, load_openblas
+    from energy_core.blas import INSTALL, blas_in_use, is_bundled, load_openblas, openblas_threads
 
     loaded = load_openblas()
     try:
@@ -41,6 +41,9 @@ def mlx_report() -> dict[str, Any]:
         blas = f"{in_use}, the reference BLAS bundled with MLX, 20-40x slower than OpenBLAS; {INSTALL}"
     else:
         blas = f"{in_use} (loaded by energy before MLX)" if in_use == loaded else in_use
+        threads = openblas_threads()
+        if threads is not None:
+            blas += f", {threads} thread{'s' if threads > 1 else ''} (OPENBLAS_NUM_THREADS sets it)"
     return {"installed": True, "version": version_of("mlx"), "device": str(mx.default_device()),
             "metal": bool(mx.metal.is_available()), "cuda": bool(cuda is not None and cuda.is_available()),
             "blas": blas}
