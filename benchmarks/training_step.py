@@ -30,9 +30,7 @@ WARMUP = 5
 
 def child(batch: int, length: int, steps: int) -> dict:
     """Time ``steps`` training steps in this process; what OpenBLAS was told and the per-step costs."""
-    import ctypes
-
-    from energy_core.blas import load_openblas
+    from energy_core.blas import load_openblas, openblas_threads
 
     load_openblas()  # before MLX is imported, as energy_core.ml does
     import mlx.core as mx
@@ -62,11 +60,7 @@ def child(batch: int, length: int, steps: int) -> dict:
         mx.eval(model.parameters(), optimizer.state, loss)
         losses.append(loss.item())
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        threads = ctypes.CDLL(None).openblas_get_num_threads()
-    except AttributeError:
-        threads = None  # no OpenBLAS serves MLX here (macOS, or none installed)
-    return {"openblas_threads": threads, "finite": all(map(math.isfinite, losses)),
+    return {"openblas_threads": openblas_threads(), "finite": all(map(math.isfinite, losses)),
             "wall_ms": 1e3 * wall / steps, "user_ms": 1e3 * (after.ru_utime - before.ru_utime) / steps,
             "sys_ms": 1e3 * (after.ru_stime - before.ru_stime) / steps}
 
