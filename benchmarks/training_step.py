@@ -67,8 +67,7 @@ def child(batch: int, length: int, steps: int) -> dict:
 
 def run(threads: int, processes: int, batch: int, length: int, steps: int) -> list[dict]:
     """``processes`` trainings at once, each with ``OPENBLAS_NUM_THREADS=threads``; their reports."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))},
-           "OPENBLAS_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads)}
     command = [sys.executable, __file__, "--child", str(batch), str(length), str(steps)]
     children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) for _ in range(processes)]
     reports = []
