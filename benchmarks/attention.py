@@ -86,12 +86,12 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     after a barrier so that the ranks start together."""
     import mlx.core as mx
 
-    from energy_core.ml.attention import Partial, Visibility, block_for, detached, tiles
-    from energy_core.ml.ring import attend_block, exchange_chunks
+    from energy_core.ml.attention import Partial, Visibility, block_for, detached, split, tiles
+    from energy_core.ml.ring import attend_block
 
-    qs, kb, vb = detached(q, k, v)
-    qs = qs * HEAD_DIM ** -0.5
-    block = block_for(qs.shape[-2])
+    block = block_for(q.shape[-2])
+    qs = detached(q)[0] * HEAD_DIM ** -0.5
+    kb, vb = (split(x, block) for x in detached(k, v))
     rows = tiles(qs.shape[-2], block)
     seen = Visibility.striped(ring.rank, (ring.rank - 1) % ring.size, ring.size, length, causal=True)
 
@@ -101,11 +101,11 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
 
     def exchange_alone() -> None:
         with ring.computing():
-            ring.start_shift(kb, vb, chunks=exchange_chunks(rows)).result()
+            ring.start_shift(kb, vb, alongside=len(rows)).result()
 
     def together() -> None:
         with ring.computing():
-            exchange = ring.start_shift(kb, vb, chunks=exchange_chunks(rows))
+            exchange = ring.start_shift(kb, vb, alongside=len(rows))
             attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, block, exchange)
             exchange.result()
 

@@ -110,6 +110,15 @@ def tiles(length: int, block: int) -> list[slice]:
     return [slice(start, min(start + block, length)) for start in range(0, length, block)]
 
 
+def split(x: mx.array, block: int) -> list[mx.array]:
+    """(..., length, dim) cut into tiles of ``block`` positions (views, not copies).
+
+    Keys, values and their gradients travel and are attended as such lists: a shard that arrives
+    from another rank in pieces is used as it came, never joined into one array beside its pieces.
+    """
+    return [x[..., part, :] for part in tiles(x.shape[-2], block)]
+
+
 @dataclass
 class Partial:
     """A tile of queries' attention so far: running maximum score, sum of exponentials and weighted
@@ -127,15 +136,16 @@ class Partial:
     def arrays(self) -> tuple[mx.array, mx.array, mx.array]:
         return self.peak, self.total, self.weighted
 
-    def attend(self, q: mx.array, k: mx.array, v: mx.array, seen: Visibility, rows: slice, block: int,
-               alongside: list[mx.array] | None = None) -> Partial:
-        """This partial after also attending the keys ``k``/values ``v`` of one shard; ``q`` holds the
-        queries of ``rows``, already multiplied by the softmax scale. Evaluated tile by tile, so one
-        tile of scores exists at a time; ``alongside`` (a ring's exchange in flight) with the first."""
+    def attend(self, q: mx.array, k: list[mx.array], v: list[mx.array], seen: Visibility, rows: slice,
+               block: int, alongside: list[mx.array] | None = None) -> Partial:
+        """This partial after also attending the keys ``k``/values ``v`` of one shard (tiles of
+        ``block``, see :func:`split`); ``q`` holds the queries of ``rows``, already multiplied by the
+        softmax scale. Evaluated tile by tile, so one tile of scores exists at a time; ``alongside``
+        (a ring's exchange in flight) with the first."""
         peak, total, weighted = self.arrays()
         extra = alongside or []
-        for columns, masked in seen.tiles(rows, k.shape[-2], block):
-            scores = q @ k[..., columns, :].swapaxes(-1, -2)
+        for columns, masked in seen.tiles(rows, sum(t.shape[-2] for t in k), block):
+            scores = q @ k[columns.start // block].swapaxes(-1, -2)
             if masked:
                 scores = scores + seen.bias(rows, columns)
             new_peak = mx.maximum(peak, mx.max(scores, axis=-1, keepdims=True))
@@ -143,7 +153,7 @@ class Partial:
             p = mx.exp(scores - shift)
             rescale = mx.exp(peak - shift)
             total = total * rescale + mx.sum(p, axis=-1, keepdims=True)
-            weighted = weighted * rescale + p @ v[..., columns, :]
+            weighted = weighted * rescale + p @ v[columns.start // block]
             peak = new_peak
             mx.eval(peak, total, weighted, *extra)
             extra = []
@@ -158,10 +168,11 @@ class Partial:
         return out, mx.where(seen, self.peak + mx.log(mx.where(seen, self.total, 1.0)), NEG_INF)[..., 0]
 
 
-def tile_gradients(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: mx.array, delta: mx.array,
-                   seen: Visibility, block: int, dq: list[mx.array],
-                   alongside: Callable[[], list[mx.array]] = list) -> tuple[mx.array, mx.array]:
-    """The gradients that this rank's queries send to one shard's keys and values, tile by tile; adds
+def tile_gradients(q: mx.array, k: list[mx.array], v: list[mx.array], d_out: mx.array, lse: mx.array,
+                   delta: mx.array, seen: Visibility, block: int, dq: list[mx.array],
+                   alongside: Callable[[], list[mx.array]] = list) -> tuple[list[mx.array], list[mx.array]]:
+    """The gradients that this rank's queries send to one shard's keys and values (tiles of ``block``,
+    as ``k`` and ``v`` are), tile by tile; adds
     each query tile's share of its gradient to ``dq`` in place (unscaled: multiply by the softmax
     scale at the end). ``q`` is scaled; ``lse`` and ``delta`` (rowsum of ``d_out * out``) are the
     forward's, per query.
@@ -171,15 +182,14 @@ def tile_gradients(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: 
     even after evaluation, so the running sums then continue from fresh copies: one tile of scores
     exists at a time.
     """
-    columns = k.shape[-2]
-    dk = [mx.zeros_like(k[..., c, :]) for c in tiles(columns, block)]
-    dv = [mx.zeros_like(v[..., c, :]) for c in tiles(columns, block)]
+    columns = sum(t.shape[-2] for t in k)
+    dk, dv = [mx.zeros_like(t) for t in k], [mx.zeros_like(t) for t in v]
     for i, rows in enumerate(tiles(q.shape[-2], block)):
         qi, oi, li, di = q[..., rows, :], d_out[..., rows, :], lse[..., rows, None], delta[..., rows, None]
         extra = alongside()
         for cols, masked in seen.tiles(rows, columns, block):
             j = cols.start // block
-            kj, vj = k[..., cols, :], v[..., cols, :]
+            kj, vj = k[j], v[j]
             scores = qi @ kj.swapaxes(-1, -2)
             if masked:
                 scores = scores + seen.bias(rows, cols)
@@ -190,8 +200,7 @@ def tile_gradients(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: 
             dq[i], dk[j], dv[j] = detached(*sums)
             extra = []
         mx.eval(*extra)  # queries that see no key of this shard
-    dk_all, dv_all = detached(mx.concatenate(dk, axis=-2), mx.concatenate(dv, axis=-2))
-    return dk_all, dv_all
+    return dk, dv
 
 
 def detached(*arrays: mx.array) -> tuple[mx.array, ...]:
@@ -200,6 +209,8 @@ def detached(*arrays: mx.array) -> tuple[mx.array, ...]:
     Under ``mx.grad``, an array computed from a traced one keeps its whole history alive even after
     ``mx.eval``; tile-by-tile evaluation would then hold every tile's scores until the gradient is
     done. The blockwise kernels evaluate tile by tile and bring their own backward, so they start
-    from copies: O(length x dim) each, against the O(length^2) they save.
+    from copies: O(length x dim) each, against the O(length^2) they save. A copy of a view (a shard,
+    a transposed projection) is made contiguous first: a copy of the strided view itself would keep
+    the whole array it views alive.
     """
-    return tuple(mx.array(np.asarray(a.astype(mx.float32))) for a in arrays)
+    return tuple(mx.array(np.ascontiguousarray(a.astype(mx.float32))) for a in arrays)

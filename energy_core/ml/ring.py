@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
+from itertools import accumulate
 from typing import cast
 
 import mlx.core as mx
@@ -38,50 +39,57 @@ from energy_core.ml.attention import (
     detached,
     fused_attention,
     fused_is_better,
+    split,
     tile_gradients,
     tiles,
 )
 
 
 class Exchange:
-    """One message to the next rank and one from the previous, cut into chunks.
+    """Arrays (lists of tiles, all tiled alike) to the next rank, and the previous rank's in their
+    place, each array cut into chunks of whole tiles that travel as messages of their own.
 
     ``mx.async_eval`` is not allowed inside ``mx.grad``, so an exchange moves while the caller
     computes this way: the caller evaluates each tile of its work together with the next operation
     of :meth:`pop` (one send or receive, in an order every rank shares), and MLX runs the two on
-    their own streams at once. :meth:`result` finishes what is left. Even ranks send each chunk
+    their own streams at once. :meth:`result` finishes what is left. Even ranks send each message
     before receiving one and odd ranks the other way round, so no two neighbours wait on each other.
     """
 
-    def __init__(self, ring: Ring, arrays: tuple[mx.array, ...], chunks: int) -> None:
-        length = arrays[0].shape[-2]
+    def __init__(self, ring: Ring, arrays: tuple[list[mx.array], ...], alongside: int) -> None:
+        """``alongside``: how many operations the caller will evaluate beside its tiles; the arrays
+        are cut into as many chunks as that keeps busy (a send and a receive per message)."""
         nxt, prv = (ring.rank + 1) % ring.size, (ring.rank - 1) % ring.size
-        self._count = len(arrays)
-        self._received: list[mx.array] = []
+        self._received: list[list[mx.array]] = []
         self._pending: deque[mx.array] = deque()
-        self._result: tuple[mx.array, ...] | None = None
-        for part in tiles(length, -(-length // chunks)):
-            packed = mx.stack([a[..., part, :] for a in arrays])  # one contiguous message per chunk
-            with ring.communicating():
-                sent = mx.distributed.send(packed, nxt, group=ring.group)
-                received = mx.distributed.recv_like(packed, prv, group=ring.group)
-            self._pending.extend((sent, received) if ring.rank % 2 == 0 else (received, sent))
-            self._received.append(received)
+        self._result: tuple[list[mx.array], ...] | None = None
+        count = len(arrays[0])
+        chunks = max(1, alongside // (2 * len(arrays)))
+        for array in arrays:
+            pieces: list[mx.array] = []
+            for group in tiles(count, -(-count // chunks)):
+                message = mx.concatenate(array[group], axis=-2)
+                with ring.communicating():
+                    sent = mx.distributed.send(message, nxt, group=ring.group)
+                    received = mx.distributed.recv_like(message, prv, group=ring.group)
+                self._pending.extend((sent, received) if ring.rank % 2 == 0 else (received, sent))
+                lengths = [t.shape[-2] for t in array[group]]
+                ends = accumulate(lengths)
+                pieces.extend(received[..., end - n:end, :] for end, n in zip(ends, lengths, strict=True))
+            self._received.append(pieces)
 
     def pop(self) -> list[mx.array]:
         """The next send or receive to evaluate, alongside a tile of work (none once all are done)."""
         return [self._pending.popleft()] if self._pending else []
 
-    def result(self) -> tuple[mx.array, ...]:
-        """The previous rank's arrays, once every chunk has arrived and ours have left (as fresh
-        arrays: inside a custom VJP, MLX would keep every chunk and message alive with them)."""
+    def result(self) -> tuple[list[mx.array], ...]:
+        """The previous rank's arrays, tiled as ours were, once every message has arrived and ours
+        have left. The tiles are views of the messages as they came: nothing is joined or copied,
+        so a rank holds the block it attends and the one arriving, and no more."""
         if self._result is None:
             while self._pending:
                 mx.eval(self._pending.popleft())
-            # each array joined and copied in turn: beside the chunks, one joined array at a time, not all
-            self._result = tuple(detached(mx.concatenate([chunk[i] for chunk in self._received], axis=-2))[0]
-                                 for i in range(self._count))
-            self._received = []
+            self._result, self._received = tuple(self._received), []
         return self._result
 
 
@@ -105,10 +113,11 @@ class Ring:
         the tiles instead of in line with them."""
         return mx.stream(self._streams[0]) if self._streams else nullcontext()
 
-    def start_shift(self, *arrays: mx.array, chunks: int = 1) -> Exchange:
-        """Start sending ``arrays`` (all of one shape, (..., length, dim)) to the next rank and
-        receiving the previous rank's, in ``chunks`` pieces along the length (see :class:`Exchange`)."""
-        return Exchange(self, arrays, chunks)
+    def start_shift(self, *arrays: list[mx.array], alongside: int = 1) -> Exchange:
+        """Start sending ``arrays`` (lists of tiles, all tiled alike) to the next rank and receiving the
+        previous rank's, in pieces that ``alongside`` operations of the caller's keep moving (see
+        :class:`Exchange`)."""
+        return Exchange(self, arrays, alongside)
 
     def all_sum(self, x: mx.array) -> mx.array:
         """Sum over ranks, evaluated now: a collective left lazy could start on one rank while its
@@ -122,12 +131,7 @@ class Ring:
 
 # -- one rank of a distributed ring ----------------------------------------------------------------------
 
-def exchange_chunks(rows: list[slice]) -> int:
-    """Chunks per exchange: a send and a receive per chunk, each beside one of the ``rows`` tiles."""
-    return max(1, len(rows) // 2)
-
-
-def attend_block(partials: list[Partial], q: mx.array, k: mx.array, v: mx.array, seen: Visibility,
+def attend_block(partials: list[Partial], q: mx.array, k: list[mx.array], v: list[mx.array], seen: Visibility,
                  rows: list[slice], block: int, exchange: Exchange | None = None) -> list[Partial]:
     """One step of the forward: every tile of queries (``rows`` of the scaled ``q``) attends the
     block ``k``/``v`` held now, while ``exchange`` (the next block) moves alongside, one operation
@@ -151,7 +155,6 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
     scale = 1.0 / math.sqrt(q.shape[-1])
     block = block or block_for(q.shape[-2])
     rows = tiles(q.shape[-2], block)
-    chunks = exchange_chunks(rows)
 
     def seen(step: int) -> Visibility:
         return Visibility.striped(ring.rank, (ring.rank - step) % ring.size, ring.size, length, causal)
@@ -159,11 +162,11 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
     @mx.custom_function
     def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
         with ring.computing():
-            qs, kb, vb = detached(q, k, v)
-            qs = qs * scale
+            qs = detached(q)[0] * scale
+            kb, vb = (split(x, block) for x in detached(k, v))
             partials = [Partial.empty(qs[..., r, :]) for r in rows]
             for step in range(ring.size):
-                coming = ring.start_shift(kb, vb, chunks=chunks) if step < ring.size - 1 else None
+                coming = ring.start_shift(kb, vb, alongside=len(rows)) if step < ring.size - 1 else None
                 partials = attend_block(partials, qs, kb, vb, seen(step), rows, block, coming)
                 if coming is not None:
                     kb, vb = coming.result()
@@ -172,30 +175,34 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
                     mx.concatenate([s for _, s in results], axis=-1))
 
     def gradients_of_every_block(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, out: mx.array,
-                                 lse: mx.array) -> tuple[list[mx.array], tuple[mx.array, ...]]:
+                                 lse: mx.array) -> tuple[list[mx.array], tuple[list[mx.array], ...]]:
         """This rank's query gradients (per tile of queries, unscaled) and the key/value gradients of
         the block it attended last, one hop from home. The copies it works on go when it returns."""
-        qs, kb, vb, d_out, out, lse = detached(q, k, v, d_out, out, lse)
-        qs = qs * scale
+        qs = detached(q)[0] * scale
+        kb, vb = (split(x, block) for x in detached(k, v))
+        d_out, out, lse = detached(d_out, out, lse)
         delta = mx.sum(d_out * out, axis=-1)
         dq = [mx.zeros_like(qs[..., r, :]) for r in rows]
 
-        def backward_step(step: int, kb: mx.array, vb: mx.array,
-                          finished: tuple[mx.array, ...]) -> tuple[mx.array, mx.array, tuple[mx.array, ...]]:
+        def backward_step(step: int, kb: list[mx.array], vb: list[mx.array], finished: tuple[list[mx.array], ...]
+                          ) -> tuple[list[mx.array], list[mx.array], tuple[list[mx.array], ...]]:
             """The gradients of the block ``kb``/``vb`` from every tile of queries while one message moves
             on: the block the next rank attends next, and ``finished``, the gradients of the block held
             last step (the next rank adds its share and passes them on). Returns the next block and the
             gradients to pass on; the rest of what the step made goes before the next step's tiles."""
             outgoing = ((kb, vb) if step < ring.size - 1 else ()) + finished
-            exchange = ring.start_shift(*outgoing, chunks=chunks) if outgoing else None
+            exchange = ring.start_shift(*outgoing, alongside=len(rows)) if outgoing else None
             dk, dv = tile_gradients(qs, kb, vb, d_out, lse, delta, seen(step), block, dq,
                                     alongside=exchange.pop if exchange else list)
             received = exchange.result() if exchange else ()
             if step < ring.size - 1:
                 (kb, vb), received = received[:2], received[2:]
-            return kb, vb, detached(dk + received[0], dv + received[1]) if received else (dk, dv)
+            if not received:
+                return kb, vb, (dk, dv)
+            return kb, vb, tuple([*detached(*(a + b for a, b in zip(mine, theirs, strict=True)))]
+                                 for mine, theirs in zip((dk, dv), received, strict=True))
 
-        finished: tuple[mx.array, ...] = ()
+        finished: tuple[list[mx.array], ...] = ()
         for step in range(ring.size):
             kb, vb, finished = backward_step(step, kb, vb, finished)
         return dq, finished
@@ -207,8 +214,8 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
         with ring.computing():
             dq, finished = gradients_of_every_block(q, k, v, cotangents[0], *outputs)
             if ring.size > 1:  # the last hop brings every block's gradients home
-                finished = ring.start_shift(*finished, chunks=chunks).result()
-            dk, dv = finished
+                finished = ring.start_shift(*finished).result()
+            dk, dv = (mx.concatenate(tiled, axis=-2) for tiled in finished)
             return (mx.concatenate(dq, axis=-2) * scale).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
 
     outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
@@ -248,8 +255,9 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
 
     @mx.custom_function
     def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
-        qs, ks, vs = (shard(t, ranks) for t in detached(q, k, v))
-        qs = [x * scale for x in qs]
+        q_shards, k_shards, v_shards = (shard(t, ranks) for t in detached(q, k, v))
+        qs = [x * scale for x in q_shards]
+        ks, vs = [split(x, block) for x in k_shards], [split(x, block) for x in v_shards]
         partials = [[Partial.empty(x[..., r, :]) for r in rows] for x in qs]
         for step in range(ranks):
             for rank in range(ranks):
@@ -266,23 +274,24 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
     def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
                    outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, ...]:
         q, k, v = primals
-        qs, ks, vs, d_out, out = (shard(t, ranks) for t in detached(q, k, v, cotangents[0], outputs[0]))
+        q_shards, k_shards, v_shards, d_out, out = (shard(t, ranks)
+                                                    for t in detached(q, k, v, cotangents[0], outputs[0]))
         (lse,) = detached(outputs[1])
-        qs = [x * scale for x in qs]
+        qs = [x * scale for x in q_shards]
+        ks, vs = [split(x, block) for x in k_shards], [split(x, block) for x in v_shards]
         delta = [mx.sum(d * o, axis=-1) for d, o in zip(d_out, out, strict=True)]
         dq = [[mx.zeros_like(x[..., r, :]) for r in rows] for x in qs]
-        dk: list[mx.array | None] = [None] * ranks
-        dv: list[mx.array | None] = [None] * ranks
+        dk: list[list[mx.array]] = [[mx.zeros_like(t) for t in x] for x in ks]
+        dv: list[list[mx.array]] = [[mx.zeros_like(t) for t in x] for x in vs]
         for step in range(ranks):
             for rank in range(ranks):
                 source = (rank - step) % ranks
                 gk, gv = tile_gradients(qs[rank], ks[source], vs[source], d_out[rank], lse[rank], delta[rank],
                                         seen(rank, step), block, dq[rank])
-                before_k, before_v = dk[source], dv[source]
-                dk[source] = gk if before_k is None else before_k + gk
-                dv[source] = gv if before_v is None else before_v + gv
-        grads = ([mx.concatenate(g, axis=-2) * scale for g in dq], cast(list[mx.array], dk),
-                 cast(list[mx.array], dv))
+                dk[source] = [a + b for a, b in zip(dk[source], gk, strict=True)]
+                dv[source] = [a + b for a, b in zip(dv[source], gv, strict=True)]
+        grads = ([mx.concatenate(g, axis=-2) * scale for g in dq], [mx.concatenate(g, axis=-2) for g in dk],
+                 [mx.concatenate(g, axis=-2) for g in dv])
         return tuple(unshard(g, length).astype(t.dtype) for g, t in zip(grads, (q, k, v), strict=True))
 
     outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
