@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
-from itertools import accumulate
 from typing import cast
 
 import mlx.core as mx
@@ -47,49 +46,43 @@ from energy_core.ml.attention import (
 
 class Exchange:
     """Arrays (lists of tiles, all tiled alike) to the next rank, and the previous rank's in their
-    place, each array cut into chunks of whole tiles that travel as messages of their own.
+    place, one message a tile.
 
     ``mx.async_eval`` is not allowed inside ``mx.grad``, so an exchange moves while the caller
-    computes this way: the caller evaluates each tile of its work together with the next operation
-    of :meth:`pop` (one send or receive, in an order every rank shares), and MLX runs the two on
-    their own streams at once. :meth:`result` finishes what is left. Even ranks send each message
-    before receiving one and odd ranks the other way round, so no two neighbours wait on each other.
+    computes this way: the caller evaluates each tile of its work together with the next operations
+    of :meth:`pop` (sends and receives, in an order every rank shares), and MLX runs them on their
+    own streams at once. :meth:`result` finishes what is left. Even ranks send each message before
+    receiving one and odd ranks the other way round, so no two neighbours wait on each other.
     """
 
     def __init__(self, ring: Ring, arrays: tuple[list[mx.array], ...], alongside: int) -> None:
-        """``alongside``: how many operations the caller will evaluate beside its tiles; the arrays
-        are cut into as many chunks as that keeps busy (a send and a receive per message)."""
+        """``alongside``: how many times the caller will :meth:`pop` beside its tiles; the messages
+        are spread evenly over them."""
         nxt, prv = (ring.rank + 1) % ring.size, (ring.rank - 1) % ring.size
-        self._received: list[list[mx.array]] = []
         self._pending: deque[mx.array] = deque()
+        self._received: tuple[list[mx.array], ...] = tuple([] for _ in arrays)
         self._result: tuple[list[mx.array], ...] | None = None
-        count = len(arrays[0])
-        chunks = max(1, alongside // (2 * len(arrays)))
-        for array in arrays:
-            pieces: list[mx.array] = []
-            for group in tiles(count, -(-count // chunks)):
-                message = mx.concatenate(array[group], axis=-2)
+        for array, received in zip(arrays, self._received, strict=True):
+            for tile in array:
+                message = mx.contiguous(tile)
                 with ring.communicating():
                     sent = mx.distributed.send(message, nxt, group=ring.group)
-                    received = mx.distributed.recv_like(message, prv, group=ring.group)
-                self._pending.extend((sent, received) if ring.rank % 2 == 0 else (received, sent))
-                lengths = [t.shape[-2] for t in array[group]]
-                ends = accumulate(lengths)
-                pieces.extend(received[..., end - n:end, :] for end, n in zip(ends, lengths, strict=True))
-            self._received.append(pieces)
+                    received.append(mx.distributed.recv_like(message, prv, group=ring.group))
+                self._pending.extend((sent, received[-1]) if ring.rank % 2 == 0 else (received[-1], sent))
+        self._per_pop = -(-len(self._pending) // max(1, alongside))
 
     def pop(self) -> list[mx.array]:
-        """The next send or receive to evaluate, alongside a tile of work (none once all are done)."""
-        return [self._pending.popleft()] if self._pending else []
+        """The next sends and receives to evaluate, alongside a tile of work (none once all are done)."""
+        return [self._pending.popleft() for _ in range(min(self._per_pop, len(self._pending)))]
 
     def result(self) -> tuple[list[mx.array], ...]:
         """The previous rank's arrays, tiled as ours were, once every message has arrived and ours
-        have left. The tiles are views of the messages as they came: nothing is joined or copied,
-        so a rank holds the block it attends and the one arriving, and no more."""
+        have left: the tiles as they came, nothing joined or copied, so a rank holds the block it
+        attends and the one arriving, and no more."""
         if self._result is None:
             while self._pending:
                 mx.eval(self._pending.popleft())
-            self._result, self._received = tuple(self._received), []
+            self._result, self._received = self._received, ()
         return self._result
 
 
