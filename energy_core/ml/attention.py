@@ -171,11 +171,10 @@ class Partial:
 def tile_gradients(q: mx.array, k: list[mx.array], v: list[mx.array], d_out: mx.array, lse: mx.array,
                    delta: mx.array, seen: Visibility, block: int, dq: list[mx.array],
                    alongside: Callable[[], list[mx.array]] = list) -> tuple[list[mx.array], list[mx.array]]:
-    """The gradients that this rank's queries send to one shard's keys and values (tiles of ``block``,
-    as ``k`` and ``v`` are), tile by tile; adds
-    each query tile's share of its gradient to ``dq`` in place (unscaled: multiply by the softmax
-    scale at the end). ``q`` is scaled; ``lse`` and ``delta`` (rowsum of ``d_out * out``) are the
-    forward's, per query.
+    """The gradients that this rank's queries send to one shard's keys and values (as tiles of
+    ``block``, like ``k`` and ``v``), tile by tile; adds each query tile's share of its gradient to
+    ``dq`` in place (unscaled: multiply by the softmax scale at the end). ``q`` is scaled; ``lse``
+    and ``delta`` (rowsum of ``d_out * out``) are the forward's, per query.
 
     Each tile is evaluated before the next, with what ``alongside`` returns (a ring's exchange in
     flight) once per tile of queries. MLX keeps the history of arrays computed inside a custom VJP

@@ -108,7 +108,7 @@ class Ring:
 
     def start_shift(self, *arrays: list[mx.array], alongside: int = 1) -> Exchange:
         """Start sending ``arrays`` (lists of tiles, all tiled alike) to the next rank and receiving the
-        previous rank's, in pieces that ``alongside`` operations of the caller's keep moving (see
+        previous rank's, one message a tile, spread over the caller's ``alongside`` pops (see
         :class:`Exchange`)."""
         return Exchange(self, arrays, alongside)
 
@@ -127,8 +127,8 @@ class Ring:
 def attend_block(partials: list[Partial], q: mx.array, k: list[mx.array], v: list[mx.array], seen: Visibility,
                  rows: list[slice], block: int, exchange: Exchange | None = None) -> list[Partial]:
     """One step of the forward: every tile of queries (``rows`` of the scaled ``q``) attends the
-    block ``k``/``v`` held now, while ``exchange`` (the next block) moves alongside, one operation
-    beside each tile of queries."""
+    block ``k``/``v`` held now, while ``exchange`` (the next block) moves alongside, a share of its
+    messages beside each tile of queries."""
     return [p.attend(q[..., r, :], k, v, seen, r, block, alongside=exchange.pop() if exchange else None)
             for p, r in zip(partials, rows, strict=True)]
 
