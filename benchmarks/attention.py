@@ -86,12 +86,11 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     after a barrier so that the ranks start together."""
     import mlx.core as mx
 
-    from energy_core.ml.attention import Partial, Visibility, block_for, detached, split, tiles
+    from energy_core.ml.attention import Partial, Visibility, block_for, tiles, working_copies
     from energy_core.ml.ring import attend_block
 
     block = block_for(q.shape[-2])
-    qs = detached(q)[0] * HEAD_DIM ** -0.5
-    kb, vb = (split(x, block) for x in detached(k, v))
+    qs, kb, vb = working_copies(q, k, v, block)
     rows = tiles(qs.shape[-2], block)
     seen = Visibility.striped(ring.rank, (ring.rank - 1) % ring.size, ring.size, length, causal=True)
 

@@ -119,6 +119,14 @@ def split(x: mx.array, block: int) -> list[mx.array]:
     return [x[..., part, :] for part in tiles(x.shape[-2], block)]
 
 
+def working_copies(q: mx.array, k: mx.array, v: mx.array, block: int
+                   ) -> tuple[mx.array, list[mx.array], list[mx.array]]:
+    """What the tile kernels start from (see :func:`detached`): the queries multiplied by the softmax
+    scale, and the keys and values as tiles of ``block``."""
+    k_tiles, v_tiles = (split(x, block) for x in detached(k, v))
+    return detached(q)[0] * (1.0 / math.sqrt(q.shape[-1])), k_tiles, v_tiles
+
+
 @dataclass
 class Partial:
     """A tile of queries' attention so far: running maximum score, sum of exponentials and weighted

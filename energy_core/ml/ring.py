@@ -41,6 +41,7 @@ from energy_core.ml.attention import (
     split,
     tile_gradients,
     tiles,
+    working_copies,
 )
 
 
@@ -155,8 +156,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
     @mx.custom_function
     def attend(q: mx.array, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
         with ring.computing():
-            qs = detached(q)[0] * scale
-            kb, vb = (split(x, block) for x in detached(k, v))
+            qs, kb, vb = working_copies(q, k, v, block)
             partials = [Partial.empty(qs[..., r, :]) for r in rows]
             for step in range(ring.size):
                 coming = ring.start_shift(kb, vb, alongside=len(rows)) if step < ring.size - 1 else None
@@ -171,8 +171,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
                                  lse: mx.array) -> tuple[list[mx.array], tuple[list[mx.array], ...]]:
         """This rank's query gradients (per tile of queries, unscaled) and the key/value gradients of
         the block it attended last, one hop from home. The copies it works on go when it returns."""
-        qs = detached(q)[0] * scale
-        kb, vb = (split(x, block) for x in detached(k, v))
+        qs, kb, vb = working_copies(q, k, v, block)
         d_out, out, lse = detached(d_out, out, lse)
         delta = mx.sum(d_out * out, axis=-1)
         dq = [mx.zeros_like(qs[..., r, :]) for r in rows]

@@ -68,7 +68,8 @@ def test_after_import_energy_core_ml_openblas_serves_mlx():
 
 THREADS_IN_USE = """
 import energy_core.ml
-print(ctypes.CDLL(None).openblas_get_num_threads())
+from energy_core.blas import openblas_threads
+print(openblas_threads())
 """
 
 
