@@ -81,9 +81,10 @@ def inputs(length: int, ranks: int, rank: int):
 
 def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
     """Seconds of one ring step of the forward, as ``ring_attention`` runs it (every tile of this
-    rank's queries against the block it holds, the previous rank's): the next block's exchange alone,
-    the tiles alone, and the two together, the exchange beside the tiles; best of ``repeats``, each
-    after a barrier so that the ranks start together."""
+    rank's queries against the block it holds, the previous rank's, one tile of keys at a time): the
+    block's exchange alone (tile by tile), the tiles alone, and the two together, each tile of keys
+    passed on beside its tiles of work; best of ``repeats``, each after a barrier so that the ranks
+    start together."""
     import mlx.core as mx
 
     from energy_core.ml.attention import Partial, Visibility, block_for, tiles, working_copies
@@ -96,17 +97,15 @@ def one_step(ring, q, k, v, length: int, repeats: int) -> dict[str, float]:
 
     def tiles_alone() -> None:
         with ring.computing():
-            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, block)
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, ring.shift())
 
     def exchange_alone() -> None:
         with ring.computing():
-            ring.start_shift(kb, vb, alongside=len(rows)).result()
+            ring.shift(kb, vb).run()
 
     def together() -> None:
         with ring.computing():
-            exchange = ring.start_shift(kb, vb, alongside=len(rows))
-            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, block, exchange)
-            exchange.result()
+            attend_block([Partial.empty(qs[..., r, :]) for r in rows], qs, kb, vb, seen, rows, ring.shift(kb, vb))
 
     seconds = {}
     for name, fn in (("exchange", exchange_alone), ("tiles", tiles_alone), ("together", together)):

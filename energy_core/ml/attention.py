@@ -2,10 +2,13 @@
 
 Blockwise attention splits a rank's queries and one shard of keys into square tiles and keeps, per
 tile of queries, a running maximum, sum and weighted sum of values (the online softmax of
-FlashAttention), so no more than one tile of scores exists at a time. A tile of keys that the causal
-mask hides from every query of a tile is never computed; a tile that some query may not see gets an
-additive mask; every other tile runs unmasked. The backward pass recomputes each tile's
-probabilities from the saved log-sum-exp instead of keeping them.
+FlashAttention), so no more than one tile of scores exists at a time. Keys are the outer loop: a
+tile of keys meets every tile of queries that sees it before the next tile of keys does, so a ring
+can pass it on and let it go (the tile that takes its place arriving meanwhile) as soon as it is
+used. A tile of keys that the causal mask hides from every query of a tile is never computed; a
+tile that some query may not see gets an additive mask; every other tile runs unmasked. The
+backward pass recomputes each tile's probabilities from the saved log-sum-exp instead of keeping
+them.
 
 Positions follow striped sharding (token ``t`` on rank ``t % ranks``): query ``i`` of rank ``r`` is
 token ``i * ranks + r``, key ``j`` of rank ``s`` is token ``j * ranks + s``, so under a causal mask
@@ -16,7 +19,7 @@ every pair of ranks, give or take its diagonal (:class:`Visibility`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -84,16 +87,20 @@ class Visibility:
         return cls(keys=len(range(key_rank, length, ranks)),
                    offset=(0 if key_rank <= query_rank else -1) if causal else None)
 
-    def tiles(self, rows: slice, columns: int, block: int) -> Iterator[tuple[slice, bool]]:
-        """The key tiles (of ``block`` keys out of ``columns``) that any query in ``rows`` sees, each
-        with whether it needs a mask; tiles hidden from every query in ``rows`` are left out."""
-        last_row = rows.stop - 1
-        for start in range(0, min(columns, self.keys), block):
-            stop = min(start + block, columns)
-            if self.offset is not None and start > last_row + self.offset:
-                return  # every later tile lies further right of the causal diagonal
-            hidden_right = self.offset is not None and stop - 1 > rows.start + self.offset
-            yield slice(start, stop), hidden_right or stop > self.keys
+    def sees(self, rows: slice, columns: slice) -> bool:
+        """Whether any query of ``rows`` sees any key of ``columns``."""
+        return columns.start < self.keys and (self.offset is None or columns.start <= rows.stop - 1 + self.offset)
+
+    def masks(self, rows: slice, columns: slice) -> bool:
+        """Whether some query of ``rows`` does not see some key of ``columns``."""
+        hidden_right = self.offset is not None and columns.stop - 1 > rows.start + self.offset
+        return hidden_right or columns.stop > self.keys
+
+    def pairs(self, rows: list[slice], columns: slice) -> list[tuple[int, mx.array | None]]:
+        """The tiles of queries (their index in ``rows``) that see some key of ``columns``, each with
+        its additive mask (:meth:`bias`) where it needs one; tiles that see no key are left out."""
+        return [(i, self.bias(r, columns) if self.masks(r, columns) else None)
+                for i, r in enumerate(rows) if self.sees(r, columns)]
 
     def bias(self, rows: slice, columns: slice) -> mx.array:
         """(rows, columns) additive mask: 0 where the query sees the key, minus infinity elsewhere."""
@@ -111,20 +118,21 @@ def tiles(length: int, block: int) -> list[slice]:
 
 
 def split(x: mx.array, block: int) -> list[mx.array]:
-    """(..., length, dim) cut into tiles of ``block`` positions (views, not copies).
+    """(..., length, dim) cut into tiles of ``block`` positions, each an array of its own (see
+    :func:`detached`).
 
-    Keys, values and their gradients travel and are attended as such lists: a shard that arrives
-    from another rank in pieces is used as it came, never joined into one array beside its pieces.
+    Keys, values and their gradients travel and are attended as such lists: a tile can then be let go,
+    or replaced by the one arriving in its place, without the rest of its shard (a view would keep the
+    whole shard alive).
     """
-    return [x[..., part, :] for part in tiles(x.shape[-2], block)]
+    return list(detached(*(x[..., part, :] for part in tiles(x.shape[-2], block))))
 
 
 def working_copies(q: mx.array, k: mx.array, v: mx.array, block: int
                    ) -> tuple[mx.array, list[mx.array], list[mx.array]]:
     """What the tile kernels start from (see :func:`detached`): the queries multiplied by the softmax
     scale, and the keys and values as tiles of ``block``."""
-    k_tiles, v_tiles = (split(x, block) for x in detached(k, v))
-    return detached(q)[0] * (1.0 / math.sqrt(q.shape[-1])), k_tiles, v_tiles
+    return detached(q)[0] * (1.0 / math.sqrt(q.shape[-1])), split(k, block), split(v, block)
 
 
 @dataclass
@@ -144,29 +152,18 @@ class Partial:
     def arrays(self) -> tuple[mx.array, mx.array, mx.array]:
         return self.peak, self.total, self.weighted
 
-    def attend(self, q: mx.array, k: list[mx.array], v: list[mx.array], seen: Visibility, rows: slice,
-               block: int, alongside: list[mx.array] | None = None) -> Partial:
-        """This partial after also attending the keys ``k``/values ``v`` of one shard (tiles of
-        ``block``, see :func:`split`); ``q`` holds the queries of ``rows``, already multiplied by the
-        softmax scale. Evaluated tile by tile, so one tile of scores exists at a time; ``alongside``
-        (a ring's exchange in flight) with the first."""
-        peak, total, weighted = self.arrays()
-        extra = alongside or []
-        for columns, masked in seen.tiles(rows, sum(t.shape[-2] for t in k), block):
-            scores = q @ k[columns.start // block].swapaxes(-1, -2)
-            if masked:
-                scores = scores + seen.bias(rows, columns)
-            new_peak = mx.maximum(peak, mx.max(scores, axis=-1, keepdims=True))
-            shift = mx.where(new_peak == NEG_INF, 0.0, new_peak)  # rows that have seen no key yet
-            p = mx.exp(scores - shift)
-            rescale = mx.exp(peak - shift)
-            total = total * rescale + mx.sum(p, axis=-1, keepdims=True)
-            weighted = weighted * rescale + p @ v[columns.start // block]
-            peak = new_peak
-            mx.eval(peak, total, weighted, *extra)
-            extra = []
-        mx.eval(*extra)  # rows that saw no key of this shard
-        return Partial(peak, total, weighted)
+    def attend(self, q: mx.array, k: mx.array, v: mx.array, bias: mx.array | None) -> Partial:
+        """This partial after also attending one tile of keys ``k``/values ``v`` (lazily); ``q`` holds
+        its queries already multiplied by the softmax scale, ``bias`` is the tile's additive mask."""
+        scores = q @ k.swapaxes(-1, -2)
+        if bias is not None:
+            scores = scores + bias
+        peak = mx.maximum(self.peak, mx.max(scores, axis=-1, keepdims=True))
+        shift = mx.where(peak == NEG_INF, 0.0, peak)  # rows that have seen no key yet
+        p = mx.exp(scores - shift)
+        rescale = mx.exp(self.peak - shift)
+        return Partial(peak, self.total * rescale + mx.sum(p, axis=-1, keepdims=True),
+                       self.weighted * rescale + p @ v)
 
     def result(self) -> tuple[mx.array, mx.array]:
         """The normalized output and the log-sum-exp of every query's scores (minus infinity for a
@@ -176,37 +173,45 @@ class Partial:
         return out, mx.where(seen, self.peak + mx.log(mx.where(seen, self.total, 1.0)), NEG_INF)[..., 0]
 
 
-def tile_gradients(q: mx.array, k: list[mx.array], v: list[mx.array], d_out: mx.array, lse: mx.array,
-                   delta: mx.array, seen: Visibility, block: int, dq: list[mx.array],
-                   alongside: Callable[[], list[mx.array]] = list) -> tuple[list[mx.array], list[mx.array]]:
-    """The gradients that this rank's queries send to one shard's keys and values (as tiles of
-    ``block``, like ``k`` and ``v``), tile by tile; adds each query tile's share of its gradient to
-    ``dq`` in place (unscaled: multiply by the softmax scale at the end). ``q`` is scaled; ``lse``
-    and ``delta`` (rowsum of ``d_out * out``) are the forward's, per query.
+Pairs = list[tuple[int, mx.array | None]]
+"""The tiles of queries that see a tile of keys, with their masks (:meth:`Visibility.pairs`)."""
 
-    Each tile is evaluated before the next, with what ``alongside`` returns (a ring's exchange in
-    flight) once per tile of queries. MLX keeps the history of arrays computed inside a custom VJP
-    even after evaluation, so the running sums then continue from fresh copies: one tile of scores
-    exists at a time.
+
+def attend_keys(partials: list[Partial], q: mx.array, k: mx.array, v: mx.array, rows: list[slice], pairs: Pairs,
+                alongside: Callable[[], list[mx.array]] = list) -> None:
+    """Every tile of queries in ``pairs`` (``rows`` of the scaled ``q``) attends one tile of keys
+    ``k`` and values ``v``; ``partials`` are updated in place. Each is evaluated before the next, so
+    one tile of scores exists at a time, with what ``alongside`` returns (a ring's exchange in flight)."""
+    for i, bias in pairs:
+        partials[i] = partials[i].attend(q[..., rows[i], :], k, v, bias)
+        mx.eval(*partials[i].arrays(), *alongside())
+
+
+def key_gradients(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, lse: mx.array, delta: mx.array,
+                  rows: list[slice], pairs: Pairs, dq: list[mx.array],
+                  alongside: Callable[[], list[mx.array]] = list) -> tuple[mx.array, mx.array]:
+    """The gradients that the tiles of queries in ``pairs`` send to one tile of keys ``k`` and values
+    ``v``; adds each query tile's share of its own gradient to ``dq`` in place (unscaled: multiply by
+    the softmax scale at the end). ``q`` is scaled; ``lse`` and ``delta`` (rowsum of
+    ``d_out * out``) are the forward's, per query.
+
+    Each pair of tiles is evaluated before the next, with what ``alongside`` returns (a ring's
+    exchange in flight). MLX keeps the history of arrays computed inside a custom VJP even after
+    evaluation, so the running sums then continue from fresh copies: one tile of scores exists at a
+    time.
     """
-    columns = sum(t.shape[-2] for t in k)
-    dk, dv = [mx.zeros_like(t) for t in k], [mx.zeros_like(t) for t in v]
-    for i, rows in enumerate(tiles(q.shape[-2], block)):
-        qi, oi, li, di = q[..., rows, :], d_out[..., rows, :], lse[..., rows, None], delta[..., rows, None]
-        extra = alongside()
-        for cols, masked in seen.tiles(rows, columns, block):
-            j = cols.start // block
-            kj, vj = k[j], v[j]
-            scores = qi @ kj.swapaxes(-1, -2)
-            if masked:
-                scores = scores + seen.bias(rows, cols)
-            p = mx.exp(scores - li)
-            ds = p * (oi @ vj.swapaxes(-1, -2) - di)
-            sums = (dq[i] + ds @ kj, dk[j] + ds.swapaxes(-1, -2) @ qi, dv[j] + p.swapaxes(-1, -2) @ oi)
-            mx.eval(*sums, *extra)
-            dq[i], dk[j], dv[j] = detached(*sums)
-            extra = []
-        mx.eval(*extra)  # queries that see no key of this shard
+    dk, dv = mx.zeros_like(k), mx.zeros_like(v)
+    for i, bias in pairs:
+        r = rows[i]
+        qi, oi, li, di = q[..., r, :], d_out[..., r, :], lse[..., r, None], delta[..., r, None]
+        scores = qi @ k.swapaxes(-1, -2)
+        if bias is not None:
+            scores = scores + bias
+        p = mx.exp(scores - li)
+        ds = p * (oi @ v.swapaxes(-1, -2) - di)
+        sums = (dq[i] + ds @ k, dk + ds.swapaxes(-1, -2) @ qi, dv + p.swapaxes(-1, -2) @ oi)
+        mx.eval(*sums, *alongside())
+        dq[i], dk, dv = detached(*sums)
     return dk, dv
 
 

@@ -8,9 +8,11 @@ are skipped, partial results merge by online softmax in float32, so the output e
 attention. The backward pass recomputes each tile (as FlashAttention does) and sends the key/value
 gradients around the ring back to their owners, so memory stays flat.
 
-Exchange overlaps compute: a rank starts sending its current block and receiving the next one
-before it attends the current one. Communication runs on the stream MLX gives the group's backend,
-the tiles on a stream of their own, and every exchange is issued in the same order on every rank.
+Exchange overlaps compute, a tile at a time: a rank sends each tile of keys and values on while
+every tile of its queries attends it, and receives the previous rank's tile into its slot, so it
+holds one block and the tile in flight (gradients likewise in the backward), 1/N of what one process
+holding every token holds. Communication runs on the stream MLX gives the group's backend, the
+tiles on a stream of their own, and every message is issued in the same order on every rank.
 
 A ring of one on one process calls the fused kernel (``mx.fast.scaled_dot_product_attention``)
 unless its score matrix would be large on the CPU, where the blockwise path is faster and lean
@@ -23,6 +25,7 @@ ring inside one process, for tests.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
@@ -34,57 +37,67 @@ from energy_core.ml.attention import (
     NEG_INF,
     Partial,
     Visibility,
+    attend_keys,
     block_for,
     detached,
     fused_attention,
     fused_is_better,
+    key_gradients,
     split,
-    tile_gradients,
     tiles,
     working_copies,
 )
 
 
-class Exchange:
+class Shift:
     """Arrays (lists of tiles, all tiled alike) to the next rank, and the previous rank's in their
-    place, one message a tile.
+    place, one tile at a time: tile ``j`` of every array leaves while the caller computes with it and
+    the previous rank's tile ``j`` takes its slot, so a rank holds one block of each array and the
+    tile in flight, never two blocks.
 
-    ``mx.async_eval`` is not allowed inside ``mx.grad``, so an exchange moves while the caller
-    computes this way: the caller evaluates each tile of its work together with the next operations
+    ``mx.async_eval`` is not allowed inside ``mx.grad``, so the messages move while the caller
+    computes this way: the caller evaluates each piece of its work together with the next operations
     of :meth:`pop` (sends and receives, in an order every rank shares), and MLX runs them on their
-    own streams at once. :meth:`result` finishes what is left. Even ranks send each message before
+    own streams at once; :meth:`land` finishes what is left. Even ranks send each message before
     receiving one and odd ranks the other way round, so no two neighbours wait on each other.
     """
 
-    def __init__(self, ring: Ring, arrays: tuple[list[mx.array], ...], alongside: int) -> None:
-        """``alongside``: how many times the caller will :meth:`pop` beside its tiles; the messages
-        are spread evenly over them."""
-        nxt, prv = (ring.rank + 1) % ring.size, (ring.rank - 1) % ring.size
+    def __init__(self, ring: Ring, arrays: tuple[list[mx.array], ...]) -> None:
+        self._ring, self._arrays = ring, arrays
         self._pending: deque[mx.array] = deque()
-        self._received: tuple[list[mx.array], ...] = tuple([] for _ in arrays)
-        self._result: tuple[list[mx.array], ...] | None = None
-        for array, received in zip(arrays, self._received, strict=True):
-            for tile in array:
-                message = mx.contiguous(tile)
-                with ring.communicating():
-                    sent = mx.distributed.send(message, nxt, group=ring.group)
-                    received.append(mx.distributed.recv_like(message, prv, group=ring.group))
-                self._pending.extend((sent, received[-1]) if ring.rank % 2 == 0 else (received[-1], sent))
+        self._arriving: list[mx.array] = []
+        self._per_pop = 1
+
+    def start(self, j: int, alongside: int) -> None:
+        """Start sending tile ``j`` of every array and receiving the previous rank's, the messages
+        spread evenly over the caller's next ``alongside`` pops."""
+        ring = self._ring
+        nxt, prv = (ring.rank + 1) % ring.size, (ring.rank - 1) % ring.size
+        for array in self._arrays:
+            message = mx.contiguous(array[j])
+            with ring.communicating():
+                sent = mx.distributed.send(message, nxt, group=ring.group)
+                self._arriving.append(mx.distributed.recv_like(message, prv, group=ring.group))
+            self._pending.extend((sent, self._arriving[-1]) if ring.rank % 2 == 0 else (self._arriving[-1], sent))
         self._per_pop = -(-len(self._pending) // max(1, alongside))
 
     def pop(self) -> list[mx.array]:
-        """The next sends and receives to evaluate, alongside a tile of work (none once all are done)."""
+        """The next sends and receives to evaluate, alongside a piece of work (none once all are done)."""
         return [self._pending.popleft() for _ in range(min(self._per_pop, len(self._pending)))]
 
-    def result(self) -> tuple[list[mx.array], ...]:
-        """The previous rank's arrays, tiled as ours were, once every message has arrived and ours
-        have left: the tiles as they came, nothing joined or copied, so a rank holds the block it
-        attends and the one arriving, and no more."""
-        if self._result is None:
-            while self._pending:
-                mx.eval(self._pending.popleft())
-            self._result, self._received = self._received, ()
-        return self._result
+    def land(self, j: int) -> None:
+        """Finish tile ``j``'s messages and put the previous rank's tiles in our tiles' slots: ours go."""
+        while self._pending:
+            mx.eval(self._pending.popleft())
+        for array, arrived in zip(self._arrays, self._arriving, strict=True):
+            array[j] = arrived
+        self._arriving = []
+
+    def run(self) -> None:
+        """Move every tile with nothing to compute beside it."""
+        for j in range(len(self._arrays[0]) if self._arrays else 0):
+            self.start(j, alongside=1)
+            self.land(j)
 
 
 class Ring:
@@ -107,11 +120,10 @@ class Ring:
         the tiles instead of in line with them."""
         return mx.stream(self._streams[0]) if self._streams else nullcontext()
 
-    def start_shift(self, *arrays: list[mx.array], alongside: int = 1) -> Exchange:
-        """Start sending ``arrays`` (lists of tiles, all tiled alike) to the next rank and receiving the
-        previous rank's, one message a tile, spread over the caller's ``alongside`` pops (see
-        :class:`Exchange`)."""
-        return Exchange(self, arrays, alongside)
+    def shift(self, *arrays: list[mx.array]) -> Shift:
+        """Arrays (lists of tiles, all tiled alike) to move to the next rank tile by tile, the previous
+        rank's taking their place (see :class:`Shift`); with none, nothing moves."""
+        return Shift(self, arrays)
 
     def all_sum(self, x: mx.array) -> mx.array:
         """Sum over ranks, evaluated now: a collective left lazy could start on one rank while its
@@ -125,13 +137,22 @@ class Ring:
 
 # -- one rank of a distributed ring ----------------------------------------------------------------------
 
+def key_tiles(k: list[mx.array]) -> list[slice]:
+    """The positions of each tile of keys in its shard."""
+    starts = itertools.accumulate((tile.shape[-2] for tile in k), initial=0)
+    return [slice(start, stop) for start, stop in itertools.pairwise(starts)]
+
+
 def attend_block(partials: list[Partial], q: mx.array, k: list[mx.array], v: list[mx.array], seen: Visibility,
-                 rows: list[slice], block: int, exchange: Exchange | None = None) -> list[Partial]:
-    """One step of the forward: every tile of queries (``rows`` of the scaled ``q``) attends the
-    block ``k``/``v`` held now, while ``exchange`` (the next block) moves alongside, a share of its
-    messages beside each tile of queries."""
-    return [p.attend(q[..., r, :], k, v, seen, r, block, alongside=exchange.pop() if exchange else None)
-            for p, r in zip(partials, rows, strict=True)]
+                 rows: list[slice], shift: Shift) -> None:
+    """One step of the forward: the tiles of queries (``rows`` of the scaled ``q``; their
+    ``partials`` updated in place) attend the block ``k``/``v`` held now, one tile of keys at a time,
+    while ``shift`` passes each tile on as it is used and puts the previous rank's in its slot."""
+    for j, columns in enumerate(key_tiles(k)):
+        pairs = seen.pairs(rows, columns)
+        shift.start(j, alongside=len(pairs))
+        attend_keys(partials, q, k[j], v[j], rows, pairs, alongside=shift.pop)
+        shift.land(j)
 
 
 def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal: bool = True,
@@ -159,56 +180,54 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
             qs, kb, vb = working_copies(q, k, v, block)
             partials = [Partial.empty(qs[..., r, :]) for r in rows]
             for step in range(ring.size):
-                coming = ring.start_shift(kb, vb, alongside=len(rows)) if step < ring.size - 1 else None
-                partials = attend_block(partials, qs, kb, vb, seen(step), rows, block, coming)
-                if coming is not None:
-                    kb, vb = coming.result()
+                attend_block(partials, qs, kb, vb, seen(step), rows,
+                             ring.shift(kb, vb) if step < ring.size - 1 else ring.shift())
             results = [p.result() for p in partials]
             return (mx.concatenate([o for o, _ in results], axis=-2),
                     mx.concatenate([s for _, s in results], axis=-1))
 
     def gradients_of_every_block(q: mx.array, k: mx.array, v: mx.array, d_out: mx.array, out: mx.array,
-                                 lse: mx.array) -> tuple[list[mx.array], tuple[list[mx.array], ...]]:
-        """This rank's query gradients (per tile of queries, unscaled) and the key/value gradients of
-        the block it attended last, one hop from home. The copies it works on go when it returns."""
+                                 lse: mx.array) -> tuple[list[mx.array], list[mx.array], list[mx.array]]:
+        """This rank's query gradients (per tile of queries, unscaled) and the key/value gradients
+        (tiles) of the block it attended last, one hop from home. The copies it works on go when it
+        returns.
+
+        At each step a rank holds one block and the gradients of one block, tile by tile in flight:
+        a tile of keys and values leaves for the next rank once every tile of queries has seen it,
+        and the previous rank's takes its slot; a tile of the gradients of the block held the step
+        before leaves beside it, and the previous rank's gradients of the block held now arrive in
+        its slot, to which this rank adds its own share.
+        """
         qs, kb, vb = working_copies(q, k, v, block)
         d_out, out, lse = detached(d_out, out, lse)
         delta = mx.sum(d_out * out, axis=-1)
         dq = [mx.zeros_like(qs[..., r, :]) for r in rows]
-
-        def backward_step(step: int, kb: list[mx.array], vb: list[mx.array], finished: tuple[list[mx.array], ...]
-                          ) -> tuple[list[mx.array], list[mx.array], tuple[list[mx.array], ...]]:
-            """The gradients of the block ``kb``/``vb`` from every tile of queries while one message moves
-            on: the block the next rank attends next, and ``finished``, the gradients of the block held
-            last step (the next rank adds its share and passes them on). Returns the next block and the
-            gradients to pass on; the rest of what the step made goes before the next step's tiles."""
-            outgoing = ((kb, vb) if step < ring.size - 1 else ()) + finished
-            exchange = ring.start_shift(*outgoing, alongside=len(rows)) if outgoing else None
-            dk, dv = tile_gradients(qs, kb, vb, d_out, lse, delta, seen(step), block, dq,
-                                    alongside=exchange.pop if exchange else list)
-            received = exchange.result() if exchange else ()
-            if step < ring.size - 1:
-                (kb, vb), received = received[:2], received[2:]
-            if not received:
-                return kb, vb, (dk, dv)
-            return kb, vb, tuple([*detached(*(a + b for a, b in zip(mine, theirs, strict=True)))]
-                                 for mine, theirs in zip((dk, dv), received, strict=True))
-
-        finished: tuple[list[mx.array], ...] = ()
+        dk: list[mx.array] = []
+        dv: list[mx.array] = []
         for step in range(ring.size):
-            kb, vb, finished = backward_step(step, kb, vb, finished)
-        return dq, finished
+            shift = ring.shift(*((kb, vb) if step < ring.size - 1 else ()), *((dk, dv) if step else ()))
+            for j, columns in enumerate(key_tiles(kb)):
+                pairs = seen(step).pairs(rows, columns)
+                shift.start(j, alongside=len(pairs))
+                mine = key_gradients(qs, kb[j], vb[j], d_out, lse, delta, rows, pairs, dq, alongside=shift.pop)
+                shift.land(j)
+                if step == 0:
+                    dk.append(mine[0])
+                    dv.append(mine[1])
+                else:
+                    dk[j], dv[j] = detached(dk[j] + mine[0], dv[j] + mine[1])
+        return dq, dk, dv
 
     @attend.vjp
     def attend_vjp(primals: tuple[mx.array, mx.array, mx.array], cotangents: tuple[mx.array, mx.array],
                    outputs: tuple[mx.array, mx.array]) -> tuple[mx.array, mx.array, mx.array]:
         q, k, v = primals
         with ring.computing():
-            dq, finished = gradients_of_every_block(q, k, v, cotangents[0], *outputs)
+            dq, dk, dv = gradients_of_every_block(q, k, v, cotangents[0], *outputs)
             if ring.size > 1:  # the last hop brings every block's gradients home
-                finished = ring.start_shift(*finished).result()
-            dk, dv = (mx.concatenate(tiled, axis=-2) for tiled in finished)
-            return (mx.concatenate(dq, axis=-2) * scale).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
+                ring.shift(dk, dv).run()
+            return ((mx.concatenate(dq, axis=-2) * scale).astype(q.dtype),
+                    mx.concatenate(dk, axis=-2).astype(k.dtype), mx.concatenate(dv, axis=-2).astype(v.dtype))
 
     outputs = cast(tuple[mx.array, ...], attend(q, k, v))  # MLX types a custom_function's call as object
     return outputs[0].astype(q.dtype)
@@ -251,12 +270,11 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
         qs = [x * scale for x in q_shards]
         ks, vs = [split(x, block) for x in k_shards], [split(x, block) for x in v_shards]
         partials = [[Partial.empty(x[..., r, :]) for r in rows] for x in qs]
-        for step in range(ranks):
-            for rank in range(ranks):
-                source = (rank - step) % ranks
-                for i, r in enumerate(rows):
-                    partials[rank][i] = partials[rank][i].attend(qs[rank][..., r, :], ks[source], vs[source],
-                                                                 seen(rank, step), r, block)
+        for step, rank in itertools.product(range(ranks), range(ranks)):
+            source = (rank - step) % ranks
+            for j, columns in enumerate(key_tiles(ks[source])):
+                attend_keys(partials[rank], qs[rank], ks[source][j], vs[source][j], rows,
+                            seen(rank, step).pairs(rows, columns))
         results = [[p.result() for p in mine] for mine in partials]
         out = [mx.concatenate([o for o, _ in mine], axis=-2) for mine in results]
         lse = [mx.concatenate([s for _, s in mine], axis=-1) for mine in results]
@@ -275,13 +293,12 @@ def simulated_ring_attention(q: mx.array, k: mx.array, v: mx.array, *, ranks: in
         dq = [[mx.zeros_like(x[..., r, :]) for r in rows] for x in qs]
         dk: list[list[mx.array]] = [[mx.zeros_like(t) for t in x] for x in ks]
         dv: list[list[mx.array]] = [[mx.zeros_like(t) for t in x] for x in vs]
-        for step in range(ranks):
-            for rank in range(ranks):
-                source = (rank - step) % ranks
-                gk, gv = tile_gradients(qs[rank], ks[source], vs[source], d_out[rank], lse[rank], delta[rank],
-                                        seen(rank, step), block, dq[rank])
-                dk[source] = [a + b for a, b in zip(dk[source], gk, strict=True)]
-                dv[source] = [a + b for a, b in zip(dv[source], gv, strict=True)]
+        for step, rank in itertools.product(range(ranks), range(ranks)):
+            source = (rank - step) % ranks
+            for j, columns in enumerate(key_tiles(ks[source])):
+                gk, gv = key_gradients(qs[rank], ks[source][j], vs[source][j], d_out[rank], lse[rank], delta[rank],
+                                       rows, seen(rank, step).pairs(rows, columns), dq[rank])
+                dk[source][j], dv[source][j] = dk[source][j] + gk, dv[source][j] + gv
         grads = ([mx.concatenate(g, axis=-2) * scale for g in dq], [mx.concatenate(g, axis=-2) for g in dk],
                  [mx.concatenate(g, axis=-2) for g in dv])
         return tuple(unshard(g, length).astype(t.dtype) for g, t in zip(grads, (q, k, v), strict=True))

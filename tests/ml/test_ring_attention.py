@@ -120,15 +120,15 @@ def test_a_tile_is_computed_only_when_some_query_sees_a_key_and_masked_only_when
         local = -(-length // ranks)
         for rank, source in itertools.product(range(ranks), repeat=2):
             seen = Visibility.striped(rank, source, ranks, length, causal)
-            for start in range(0, local, block):
-                rows = slice(start, min(start + block, local))
-                yielded = {(cols.start, cols.stop): masked for cols, masked in seen.tiles(rows, local, block)}
-                for begin in range(0, local, block):
-                    cols = (begin, min(begin + block, local))
-                    pairs = [visible(seen, i, j) for i in range(rows.start, rows.stop) for j in range(*cols)]
-                    assert (cols in yielded) == any(pairs)
-                    if cols in yielded:
-                        assert yielded[cols] == (not all(pairs))
+            rows = [slice(start, min(start + block, local)) for start in range(0, local, block)]
+            for cols in rows:
+                paired = dict(seen.pairs(rows, cols))
+                for i, r in enumerate(rows):
+                    keys = range(cols.start, cols.stop)
+                    seeing = [visible(seen, q, key) for q, key in itertools.product(range(r.start, r.stop), keys)]
+                    assert (i in paired) == any(seeing)
+                    if i in paired:
+                        assert (paired[i] is not None) == (not all(seeing))
 
 
 def test_striped_causal_work_is_balanced_and_only_the_lower_triangle_of_tiles():
@@ -137,9 +137,10 @@ def test_striped_causal_work_is_balanced_and_only_the_lower_triangle_of_tiles():
     work = []
     for rank in range(ranks):
         tiles = 0
-        for step, start in itertools.product(range(ranks), range(0, local, block)):
+        rows = [slice(start, start + block) for start in range(0, local, block)]
+        for step, columns in itertools.product(range(ranks), rows):
             seen = Visibility.striped(rank, (rank - step) % ranks, ranks, length, causal=True)
-            tiles += sum(1 for _ in seen.tiles(slice(start, start + block), local, block))
+            tiles += len(seen.pairs(rows, columns))
         work.append(tiles)
     per_shard = local // block
     assert work == [ranks * per_shard * (per_shard + 1) // 2] * ranks  # 36 of 64 tiles a step
@@ -183,19 +184,19 @@ def test_a_ranks_memory_falls_with_its_shard_as_the_ring_grows():
 
 
 @pytest.mark.parametrize("processes", [2, pytest.param(4, marks=pytest.mark.slow, id="4 (slow)")])
-def test_a_rank_of_a_real_ring_holds_its_share_and_the_block_arriving(processes, tmp_path):
-    """Per rank, a ring of N peaks at 1/N of one process holding every token, plus the block that
-    arrives while the rank attends the one it holds (keys and values; backward, their gradients too),
-    which ring attention keeps in order to overlap the exchange (measured 3 to 9% over that here)."""
+def test_a_rank_of_a_real_ring_holds_its_share_of_one_process(processes, tmp_path):
+    """Per rank, a ring of N peaks at about 1/N of one process holding every token (forward, and
+    forward + backward): a tile of keys and values (and of their gradients) is passed on as soon as
+    it is used, so a rank never holds two blocks. Measured 6 to 14% over 1/N at 2,048 tokens, where
+    a tile in flight and a tile's scratch weigh most; the block arriving whole added 20 to 30%."""
     result = launch([str(Path(__file__).with_name("ring_memory_worker.py")), "2048", str(tmp_path)],
                     processes=processes)
     assert result.returncode == 0, result.stdout + result.stderr
     ranks = [json.loads(path.read_text()) for path in tmp_path.glob("rank*.json")]
     assert len(ranks) == processes, result.stdout
     one = next(r for r in ranks if r["rank"] == 0)
-    for kind, arriving in (("fwd", 2), ("fwd+bwd", 4)):
-        allowed = 1.15 * (one[f"one process {kind}"] / processes + arriving * one["shard_bytes"])
-        assert max(r[kind] for r in ranks) <= allowed, (kind, ranks)
+    for kind in ("fwd", "fwd+bwd"):
+        assert max(r[kind] for r in ranks) <= 1.2 * one[f"one process {kind}"] / processes, (kind, ranks)
 
 
 @pytest.mark.parametrize("processes", [2, pytest.param(3, marks=pytest.mark.slow, id="3 (slow)")])
