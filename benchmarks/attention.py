@@ -251,8 +251,8 @@ def report(rows: list[dict], lengths: list[int], long_lengths: list[int]) -> Non
             cells += [f"{figures[key] / mib:,.0f} MiB | {ratio(figures[key], sdpa, key)}"
                       for key in ("forward_peak", "peak")]
             print(f"| {kind} | {length:,} | " + " | ".join(cells) + " |")
-    print("\none step of the forward (slowest rank): the next block's exchange alone, this block's tiles alone, "
-          "and both as ring attention runs them (the exchange beside the tiles)\n"
+    print("\none step of the forward (slowest rank): the block's exchange alone, its tiles alone, and both as "
+          "ring attention runs them (each tile of keys passed on beside the tiles of queries that use it)\n"
           "| ring | length | exchange ms | tiles ms | together ms | together - tiles ms |\n" + "|---" * 6 + "|")
     for ranks in RINGS[1:]:
         for length in sorted({*lengths, *long_lengths}):

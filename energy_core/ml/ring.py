@@ -210,7 +210,7 @@ def ring_attention(q: mx.array, k: mx.array, v: mx.array, *, length: int, causal
                 pairs = seen(step).pairs(rows, columns)
                 shift.start(j, alongside=len(pairs))
                 mine = key_gradients(qs, kb[j], vb[j], d_out, lse, delta, rows, pairs, dq, alongside=shift.pop)
-                shift.land(j)
+                shift.land(j)  # from step 1, dk[j] and dv[j] hold the previous ranks' share of this block's
                 if step == 0:
                     dk.append(mine[0])
                     dv.append(mine[1])
