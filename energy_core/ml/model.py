@@ -1,9 +1,11 @@
 """A compact transformer forecaster whose attention is ring attention.
 
 Inputs are feature windows (values and their observed mask); the output is the target's same hours
-yesterday plus two corrections: a linear autoregressive path over the target's last two days (the
-"highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error)
-and the transformer's head. Both start at zero, so a new model forecasts exactly the seasonal-naive
+yesterday plus corrections: a linear autoregressive path over the target's last two days (the
+"highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error),
+on windows of a week or more a second one over how the same hours a week before differ from
+yesterday's (a Saturday follows a Friday, but resembles last Saturday), and the transformer's head.
+All start at zero, so a new model forecasts exactly the seasonal-naive
 baseline and training spends itself on what the baseline misses. Time enters twice: the calendar
 features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
 encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
@@ -48,6 +50,10 @@ class ModelConfig:
     n_future: int = 0
     """Known-future features read per forecast hour (0: none, the forecaster of older checkpoints)."""
     future_width: int = 32
+    weekly: bool = False
+    """Whether the forecast reads the change from the same hours a week before to yesterday's through a
+    linear path of its own (False: the forecaster of older checkpoints; training sets it on windows of a
+    week or more)."""
 
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -107,14 +113,19 @@ class Forecaster(nn.Module):
                                        nn.Linear(config.future_width, 1))
             last = self.ahead.layers[-1]
             last.weight, last.bias = mx.zeros_like(last.weight), mx.zeros_like(last.bias)
+        if config.weekly:  # the same: built last, starting at zero
+            self.weekly = nn.Linear(24, config.horizon)
+            self.weekly.weight = mx.zeros_like(self.weekly.weight)
+            self.weekly.bias = mx.zeros_like(self.weekly.bias)
 
     def __call__(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
                  future: mx.array | None = None, ring: Ring | None = None) -> mx.array:
         """The point forecast (batch, horizon). ``x``/``mask``: this rank's striped shard (batch,
-        ceil(length / ranks), features); ``recent`` (batch, 48): the target's last two days of the
-        whole window (see :func:`recent_target`); ``future`` (batch, horizon, 3 x n_future): the
-        known-future inputs of the hours forecast (see :func:`energy_core.features.serving.ahead_inputs`),
-        whole on every rank, required when the model has ``n_future``."""
+        ceil(length / ranks), features); ``recent`` (batch, 72): the target's hours a week before
+        those forecast and its last two days, of the whole window (see :func:`recent_target`);
+        ``future`` (batch, horizon, 3 x n_future): the known-future inputs of the hours forecast (see
+        :func:`energy_core.features.serving.ahead_inputs`), whole on every rank, required when the
+        model has ``n_future``."""
         return self.forecast(x, mask, length=length, recent=recent, future=future, ring=ring)[0]
 
     def forecast(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
@@ -127,11 +138,11 @@ class Forecaster(nn.Module):
             raise ValueError(f"this model reads {n_future} known-future features per forecast hour: pass future of "
                              f"shape (batch, {self.config.horizon}, {3 * n_future}), not "
                              f"{None if future is None else future.shape}")
-        yesterday = recent[:, 24:]
+        yesterday = recent[:, -24:]
         # The linear path reads how each of the last 24 hours changed from the day before, and the last
         # day's shape around its mean: centred inputs. Raw levels (all alike) made AdamW's steps swing
         # the whole forecast at once.
-        change = yesterday - recent[:, :24]
+        change = yesterday - recent[:, -48:-24]
         shape = yesterday - mx.mean(yesterday, axis=1, keepdims=True)
         positions = mx.arange(x.shape[1]) * ring.size + ring.rank
         h = self.embed(mx.concatenate([x, mask.astype(x.dtype)], axis=-1)) + self.position(
@@ -147,6 +158,8 @@ class Forecaster(nn.Module):
         point = anchor(recent, self.config.horizon) + self.autoregressive(recent_inputs) + self.head(summary)
         if n_future:
             point = point + self.ahead(future)[..., 0]
+        if self.config.weekly:
+            point = point + self.weekly(yesterday - recent[:, :24])
         offsets = self.quantile_head(mx.stop_gradient(mx.concatenate([summary, recent_inputs], axis=1)))
         median, below, above = mx.split(offsets.reshape(-1, 3, self.config.horizon), 3, axis=1)
         median = mx.stop_gradient(point)[:, None] + median
@@ -164,19 +177,31 @@ def widened(bands: np.ndarray, widening: float) -> np.ndarray:
 def anchor(recent: mx.array, horizon: int) -> mx.array:
     """(batch, horizon): the forecast of a new model, the target's same hours yesterday (repeated
     beyond a day), from ``recent`` (see :func:`recent_target`)."""
-    yesterday = recent[:, 24:]
+    yesterday = recent[:, -24:]
     return mx.concatenate([yesterday] * -(-horizon // 24), axis=1)[:, :horizon]
 
 
-def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
-    """The target's last 48 hours of the full window (batch, length, features), normalized.
+WEEK = 168
 
-    An hour that was not observed takes the same hour a day earlier (EIA-930 loses whole days), so
-    the anchor and the linear path never read a gap as the target's mean. Every rank passes the
-    same, unsharded hours, so neither needs communication.
+
+def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
+    """(batch, 72): the target's hours a week before the 24 forecast, then its last 48 hours, of the
+    full window (batch, length, features), normalized.
+
+    An hour of the last two days that was not observed takes the same hour a day earlier (EIA-930
+    loses whole days), so the anchor and the linear paths never read a gap as the target's mean; an
+    hour a week before that was not observed (or lies before a window shorter than a week) takes
+    yesterday's, so it reads as no change. Every rank passes the same, unsharded hours, so none needs
+    communication.
     """
     values, observed = x[:, -72:, target_column], mask[:, -72:, target_column].astype(mx.bool_)
-    return mx.where(observed[:, 24:], values[:, 24:], values[:, :48])
+    last_two = mx.where(observed[:, 24:], values[:, 24:], values[:, :48])
+    yesterday = last_two[:, 24:]
+    if x.shape[1] < WEEK:
+        return mx.concatenate([yesterday, last_two], axis=1)
+    week_ago = x[:, -WEEK:-WEEK + 24, target_column]
+    seen = mask[:, -WEEK:-WEEK + 24, target_column].astype(mx.bool_)
+    return mx.concatenate([mx.where(seen, week_ago, yesterday), last_two], axis=1)
 
 
 def recent_readable(mask: mx.array, target_column: int) -> mx.array:

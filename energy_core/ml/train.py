@@ -26,7 +26,16 @@ from mlx.utils import tree_flatten, tree_unflatten
 from energy_core.errors import ConfigError
 from energy_core.features import BuildInfo, FeatureStore
 from energy_core.features.serving import Batch, known_future, training_sequences, window_starts
-from energy_core.ml.model import QUANTILES, Forecaster, ModelConfig, anchor, recent_readable, recent_target, stripe
+from energy_core.ml.model import (
+    QUANTILES,
+    WEEK,
+    Forecaster,
+    ModelConfig,
+    anchor,
+    recent_readable,
+    recent_target,
+    stripe,
+)
 from energy_core.ml.provenance import code_version, data_version
 from energy_core.ml.ring import Ring
 from energy_core.ml.tracking import CHECKPOINT, RunLog
@@ -215,7 +224,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     steps_per_epoch = -(-train_windows // config.batch_size)
     mx.random.seed(config.seed)  # every rank starts from the same weights
     model = Forecaster(ModelConfig(len(features), config.d_model, config.n_heads, config.n_layers, config.horizon,
-                                   n_future=len(config.future or ())))
+                                   n_future=len(config.future or ()), weekly=config.seq_len >= WEEK))
     warmup = min(config.warmup_steps, steps_per_epoch * config.epochs // 2)
     schedule = optim.join_schedules(
         [optim.linear_schedule(config.learning_rate / 100, config.learning_rate, max(warmup, 1)),

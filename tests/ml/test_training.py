@@ -68,6 +68,16 @@ def test_training_beats_same_hour_yesterday_where_there_is_something_to_learn(we
     assert scored["model"].mape < 0.8 * scored["same hour yesterday"].mape, scored
 
 
+def test_a_model_of_week_long_windows_reads_the_week_before_and_one_of_shorter_ones_cannot(weekly, tmp_path):
+    store = FeatureStore(weekly)
+    for seq_len, reads_the_week in ((168, True), (167, False)):
+        config = TrainConfig(entity="PACW", epochs=1, **{**SMALL, "seq_len": seq_len, "stride": 24})
+        train(store, config, tmp_path / str(seq_len), progress=lambda _: None)
+        model, checkpoint = load_model(tmp_path / str(seq_len))
+        assert checkpoint["model"]["weekly"] is reads_the_week
+        assert ("weekly.weight" in dict(tree_flatten(model.parameters()))) is reads_the_week
+
+
 def test_training_resumes_to_the_same_place(home, tmp_path):
     store = FeatureStore(home)
     straight = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "a", progress=lambda _: None)
@@ -142,9 +152,36 @@ def test_the_models_recent_hours_fill_a_missing_hour_from_the_day_before():
     observed = np.ones((1, 96, 2), dtype=np.uint8)
     observed[0, 90, 0] = observed[0, 60, 0] = 0  # one hour yesterday, one the day before
     recent = np.array(recent_target(x, mx.array(observed), 0))[0]
-    expected = hours[-48:].copy()
-    expected[90 - 48], expected[60 - 48] = 90 - 24, 60 - 24
-    assert recent.tolist() == expected.tolist()
+    last_two = hours[-48:].copy()
+    last_two[90 - 48], last_two[60 - 48] = 90 - 24, 60 - 24
+    # a window shorter than a week has no hours a week before those forecast: they read as yesterday's
+    assert recent.tolist() == [*last_two[24:], *last_two]
+
+
+def test_the_models_recent_hours_start_with_the_week_before_the_hours_forecast():
+    hours = np.arange(200, dtype=np.float32)
+    observed = np.ones((1, 200, 1), dtype=np.uint8)
+    observed[0, 200 - 168 + 5, 0] = 0  # the hour a week before the sixth hour forecast
+    recent = np.array(recent_target(mx.array(hours[None, :, None]), mx.array(observed), 0))[0]
+    week_ago = hours[200 - 168:200 - 144].copy()
+    week_ago[5] = 200 - 24 + 5  # taken from yesterday: no change
+    assert recent.tolist() == [*week_ago, *hours[-48:]]
+
+
+def test_the_weekly_path_starts_at_zero_and_can_forecast_the_same_hours_last_week():
+    x = mx.random.normal((2, 168, 3), key=mx.random.key(1))
+    recent = mx.random.normal((2, 72), key=mx.random.key(2))
+    mask = mx.ones(x.shape)
+    daily, weekly = (Forecaster(ModelConfig(n_features=3, d_model=8, n_heads=2, n_layers=1, weekly=on))
+                     for on in (False, True))
+    assert "weekly.weight" not in dict(tree_flatten(daily.parameters()))
+    assert "weekly.weight" in dict(tree_flatten(weekly.parameters()))
+    assert mx.array_equal(weekly(x, mask, length=168, recent=recent), recent[:, -24:]).item()
+    weekly.weekly.weight = -mx.eye(24)  # forecast = yesterday - (yesterday - a week before)
+    assert mx.allclose(weekly(x, mask, length=168, recent=recent), recent[:, :24], atol=1e-6).item()
+    other_week = mx.concatenate([recent[:, :24] + 5, recent[:, 24:]], axis=1)
+    assert mx.array_equal(daily(x, mask, length=168, recent=other_week), daily(x, mask, length=168,
+                                                                                 recent=recent)).item()
 
 
 def test_only_the_gradients_of_layers_that_saw_a_shard_are_summed_across_ranks():
