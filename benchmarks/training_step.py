@@ -44,7 +44,7 @@ def child(batch: int, length: int, steps: int) -> dict:
     model = Forecaster(ModelConfig(FEATURES))
     optimizer = optim.AdamW(learning_rate=1e-3)
     x, mask = mx.random.normal((batch, length, FEATURES)), mx.ones((batch, length, FEATURES))
-    recent, target, observed = mx.random.normal((batch, 48)), mx.random.normal((batch, 24)), mx.ones((batch, 24))
+    recent, target, observed = mx.random.normal((batch, 72)), mx.random.normal((batch, 24)), mx.ones((batch, 24))
 
     def loss_fn(model: Forecaster) -> mx.array:
         point, bands = model.forecast(x, mask, length=length, recent=recent)

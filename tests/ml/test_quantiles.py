@@ -27,7 +27,7 @@ SPLITS = Splits(datetime(2019, 2, 1, tzinfo=UTC), datetime(2019, 3, 1, tzinfo=UT
 
 def inputs(batch: int = 4, length: int = 96) -> tuple[mx.array, mx.array, mx.array]:
     x = mx.random.normal((batch, length, 3), key=mx.random.key(1))
-    return x, mx.ones((batch, length, 3)), mx.random.normal((batch, 48), key=mx.random.key(2))
+    return x, mx.ones((batch, length, 3)), mx.random.normal((batch, 72), key=mx.random.key(2))
 
 
 def test_the_quantiles_never_cross_and_a_new_models_median_is_its_point_forecast():
