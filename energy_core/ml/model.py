@@ -5,8 +5,8 @@ yesterday plus corrections: a linear autoregressive path over the target's last 
 "highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error),
 on windows of a week or more a second one over how the same hours a week before differ from
 yesterday's (a Saturday follows a Friday, but resembles last Saturday), and the transformer's head.
-All start at zero, so a new model forecasts exactly the seasonal-naive
-baseline and training spends itself on what the baseline misses. Time enters twice: the calendar
+All start at zero, so a new model forecasts exactly the seasonal-naive baseline and training spends
+itself on what the baseline misses. Time enters twice: the calendar
 features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
 encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
 and a year, says *how recent* it is. Every layer but attention works token by token, so under
