@@ -99,9 +99,7 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(config.d_model, config.horizon)
         self.autoregressive = nn.Linear(48, config.horizon)
         # both corrections start at zero: a new model forecasts exactly the same hours yesterday
-        for layer in (self.head, self.autoregressive):
-            layer.weight = mx.zeros_like(layer.weight)
-            layer.bias = mx.zeros_like(layer.bias)
+        _start_at_zero(self.head, self.autoregressive)
         # built last, so the layers above draw the same initial weights as before it existed
         self.quantile_head = nn.Linear(config.d_model + 48, 3 * config.horizon)
         self.quantile_head.weight = mx.zeros_like(self.quantile_head.weight)
@@ -111,12 +109,9 @@ class Forecaster(nn.Module):
         if config.n_future:  # built after the rest, so they draw the same initial weights with or without it
             self.ahead = nn.Sequential(nn.Linear(3 * config.n_future, config.future_width), nn.GELU(),
                                        nn.Linear(config.future_width, 1))
-            last = self.ahead.layers[-1]
-            last.weight, last.bias = mx.zeros_like(last.weight), mx.zeros_like(last.bias)
+            _start_at_zero(self.ahead.layers[-1])
         if config.weekly:  # the same: built last, starting at zero
-            self.weekly = nn.Linear(24, config.horizon)
-            self.weekly.weight = mx.zeros_like(self.weekly.weight)
-            self.weekly.bias = mx.zeros_like(self.weekly.bias)
+            self.weekly = _start_at_zero(nn.Linear(24, config.horizon))
 
     def __call__(self, x: mx.array, mask: mx.array, *, length: int, recent: mx.array,
                  future: mx.array | None = None, ring: Ring | None = None) -> mx.array:
@@ -164,6 +159,13 @@ class Forecaster(nn.Module):
         median, below, above = mx.split(offsets.reshape(-1, 3, self.config.horizon), 3, axis=1)
         median = mx.stop_gradient(point)[:, None] + median
         return point, mx.concatenate([median - nn.softplus(below), median, median + nn.softplus(above)], axis=1)
+
+
+def _start_at_zero(*layers: nn.Linear) -> nn.Linear:
+    """Zero the weights and biases of ``layers`` (a correction that starts by adding nothing); returns the last."""
+    for layer in layers:
+        layer.weight, layer.bias = mx.zeros_like(layer.weight), mx.zeros_like(layer.bias)
+    return layers[-1]
 
 
 def widened(bands: np.ndarray, widening: float) -> np.ndarray:
