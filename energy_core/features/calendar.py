@@ -19,8 +19,9 @@ import polars as pl
 
 from energy_core.errors import ConfigError
 
+HOLIDAY = "calendar.holiday"
 CALENDAR_FEATURES = ("calendar.hour_sin", "calendar.hour_cos", "calendar.dow_sin", "calendar.dow_cos",
-                     "calendar.doy_sin", "calendar.doy_cos", "calendar.holiday")
+                     "calendar.doy_sin", "calendar.doy_cos", HOLIDAY)
 COUNTRY = "US"
 
 

@@ -13,7 +13,7 @@ import polars as pl
 from energy_core.features import BuildInfo, FeatureStore
 from energy_core.features.serving import future_inputs, known_window, normalized, window_starts
 from energy_core.features.vintages import Vintages
-from energy_core.ml.model import QUANTILES, recent_target, widened
+from energy_core.ml.model import QUANTILES, holiday_columns, recent_target, widened
 from energy_core.ml.predict import predict, predict_latest
 from energy_core.ml.train import load_model
 
@@ -117,8 +117,9 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
         else:
             x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
             m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
-        recent = recent_target(x, m, features.index(meta["feature_store"]["target"]))
         known = None if ahead is None else mx.array(np.stack([ahead[s + seq_len: s + seq_len + horizon] for s in rows]))
+        recent = recent_target(x, m, features.index(meta["feature_store"]["target"]), future=known,
+                               holiday=holiday_columns(features, future))
         point, bands = model.forecast(x, m, length=seq_len, recent=recent, future=known)
         out, out_bands = np.array(point) * std + mean, widened(np.array(bands), widening) * std + mean
         for k, s in enumerate(rows):

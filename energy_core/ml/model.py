@@ -34,6 +34,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from energy_core.features.calendar import HOLIDAY
 from energy_core.ml.ring import Ring, ring_attention
 
 PERIODS = (6.0, 12.0, 24.0, 48.0, 84.0, 168.0, 336.0, 720.0, 2190.0, 8766.0)
@@ -186,15 +187,18 @@ def anchor(recent: mx.array, horizon: int) -> mx.array:
 WEEK = 168
 
 
-def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
+def recent_target(x: mx.array, mask: mx.array, target_column: int, *, future: mx.array | None = None,
+                  holiday: tuple[int, int] | None = None) -> mx.array:
     """(batch, 72): the target's hours a week before the 24 forecast, then its last 48 hours, of the
     full window (batch, length, features), normalized.
 
     An hour of the last two days that was not observed takes the same hour a day earlier (EIA-930
     loses whole days), so the anchor and the linear paths never read a gap as the target's mean; an
     hour a week before that was not observed (or lies before a window shorter than a week) takes
-    yesterday's, so it reads as no change. Every rank passes the same, unsharded hours, so none needs
-    communication.
+    yesterday's, so it reads as no change. So does one whose holiday share differs from the hour
+    forecast's, given ``holiday`` (see :func:`holiday_columns`) and the window's ``future`` inputs: a
+    Memorial Day is no Monday, and read as one it cost ISNE's May 2019 11% that day. Every rank
+    passes the same, unsharded hours, so none needs communication.
     """
     values, observed = x[:, -72:, target_column], mask[:, -72:, target_column].astype(mx.bool_)
     last_two = mx.where(observed[:, 24:], values[:, 24:], values[:, :48])
@@ -202,8 +206,19 @@ def recent_target(x: mx.array, mask: mx.array, target_column: int) -> mx.array:
     if x.shape[1] < WEEK:
         return mx.concatenate([yesterday, last_two], axis=1)
     week_ago = x[:, -WEEK:-WEEK + 24, target_column]
-    seen = mask[:, -WEEK:-WEEK + 24, target_column].astype(mx.bool_)
-    return mx.concatenate([mx.where(seen, week_ago, yesterday), last_two], axis=1)
+    like = mask[:, -WEEK:-WEEK + 24, target_column].astype(mx.bool_)
+    if holiday is not None and future is not None and future.shape[1] >= 24:
+        column, index = holiday  # both normalized alike; shares differ by 1/states at least, far above 1e-3
+        like = like & (mx.abs(x[:, -WEEK:-WEEK + 24, column] - future[:, :24, index]) < 1e-3)
+    return mx.concatenate([mx.where(like, week_ago, yesterday), last_two], axis=1)
+
+
+def holiday_columns(features: list[str], future: list[str]) -> tuple[int, int] | None:
+    """Where :func:`recent_target` finds the holiday share: its column among a window's ``features``
+    and its index among the ``future`` inputs of the hours forecast; None unless it is in both."""
+    if HOLIDAY in features and HOLIDAY in future:
+        return features.index(HOLIDAY), future.index(HOLIDAY)
+    return None
 
 
 def recent_readable(mask: mx.array, target_column: int) -> mx.array:

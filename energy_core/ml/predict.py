@@ -10,7 +10,7 @@ import polars as pl
 from energy_core.errors import ConfigError
 from energy_core.features import BuildInfo
 from energy_core.features.serving import Context, ahead_of, real_time_context
-from energy_core.ml.model import QUANTILES, Forecaster, recent_target, widened
+from energy_core.ml.model import QUANTILES, Forecaster, holiday_columns, recent_target, widened
 
 
 def predict(model: Forecaster, meta: dict, context: Context, future: mx.array | None = None) -> pl.DataFrame:
@@ -25,10 +25,11 @@ def predict(model: Forecaster, meta: dict, context: Context, future: mx.array | 
     """
     train, store = meta["train"], meta["feature_store"]
     mean, std = store["target_stats"]
-    recent = recent_target(context.x, context.mask, context.features.index(store["target"]))
     names = store.get("future", [])
     if names and future is None:
         future = mx.array(_calendar_only(meta, context, names))
+    recent = recent_target(context.x, context.mask, context.features.index(store["target"]), future=future,
+                           holiday=holiday_columns(list(context.features), names))
     point, bands = model.forecast(context.x, context.mask, length=train["seq_len"], recent=recent, future=future)
     quantiles = widened(np.array(bands), meta["state"].get("interval_widening", 0.0))[0] * std + mean
     prediction = np.array(point)[0] * std + mean

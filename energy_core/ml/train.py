@@ -32,6 +32,7 @@ from energy_core.ml.model import (
     Forecaster,
     ModelConfig,
     anchor,
+    holiday_columns,
     recent_readable,
     recent_target,
     stripe,
@@ -133,10 +134,12 @@ def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed:
                               vintages=store.vintages(config.entity) if config.point_in_time else None)
 
 
-def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.array:
+def scored_targets(batch: Batch, target_column: int, config: TrainConfig,
+                   holiday: tuple[int, int] | None = None) -> mx.array:
     """The target hours the losses count: observed, in windows whose last two days the model can read,
-    and not a data fault. Both kinds of window teach the model to repair bad data instead of
-    forecasting demand, and more years bring more of them (issue 21):
+    and not a data fault (``holiday``: see :func:`~energy_core.ml.model.recent_target`). Both kinds of
+    window teach the model to repair bad data instead of forecasting demand, and more years bring more
+    of them (issue 21):
 
     - A whole day missing from the last two (EIA-930 loses days: PACW lacks 3,900 hours of 2015-2017)
       anchors those hours at the target's mean.
@@ -148,9 +151,13 @@ def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.
     """
     scored = batch.target_mask * recent_readable(batch.mask, target_column)[:, None].astype(batch.target_mask.dtype)
     if config.fault_sigmas is not None:
-        change = batch.target - anchor(recent_target(batch.x, batch.mask, target_column), config.horizon)
+        change = batch.target - anchor(_recent(batch, target_column, holiday), config.horizon)
         scored = scored * (mx.abs(change) <= config.fault_sigmas).astype(scored.dtype)
     return scored
+
+
+def _recent(batch: Batch, target_column: int, holiday: tuple[int, int] | None) -> mx.array:
+    return recent_target(batch.x, batch.mask, target_column, future=batch.future, holiday=holiday)
 
 
 @dataclass(frozen=True)
@@ -162,13 +169,12 @@ class Validation:
 
 
 def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring,
-                  target_column: int) -> Validation:
+                  target_column: int, holiday: tuple[int, int] | None = None) -> Validation:
     total, weight, outside = 0.0, 0.0, []
     for batch in _batches(store, config, split):
         point, bands = model.forecast(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len,
-                                      ring=ring, recent=recent_target(batch.x, batch.mask, target_column),
-                                      future=batch.future)
-        scored = scored_targets(batch, target_column, config)
+                                      ring=ring, recent=_recent(batch, target_column, holiday), future=batch.future)
+        scored = scored_targets(batch, target_column, config, holiday)
         observed = cast(float, mx.sum(scored).item())
         total += cast(float, masked_mse(point, batch.target, scored).item()) * observed
         weight += observed
@@ -211,7 +217,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         raise ConfigError(f"unknown known-future feature(s) {unknown} for {config.entity}; it has {info.features}")
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
-    target_column = features.index(info.target)
+    target_column, holiday = features.index(info.target), holiday_columns(features, config.future or [])
     if config.seq_len < 72:
         raise ConfigError(f"--seq-len {config.seq_len} is too short: the model reads the last two days, filling "
                           "a missing hour from the day before, so a window needs at least 72 hours")
@@ -255,8 +261,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
             (_, loss), grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
-                                  recent_target(batch.x, batch.mask, target_column), batch.target,
-                                  scored_targets(batch, target_column, config), batch.future)
+                                  _recent(batch, target_column, holiday), batch.target,
+                                  scored_targets(batch, target_column, config, holiday), batch.future)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
@@ -264,7 +270,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
             state.step += 1
             if log is not None:
                 log.step(StepMetrics(state.step, epoch + 1, losses[-1], float(optimizer.learning_rate.item())))
-        validation = evaluate_loss(model, store, config, "val", ring, target_column)
+        validation = evaluate_loss(model, store, config, "val", ring, target_column, holiday)
         val = validation.loss
         record = {"epoch": epoch + 1, "step": state.step, "train_loss": float(np.mean(losses)), "val_loss": val,
                   "interval_widening": validation.widening,

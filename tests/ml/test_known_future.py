@@ -12,8 +12,9 @@ import pytest
 
 from energy_core import Lake
 from energy_core.features import FeatureStore, Splits
-from energy_core.features.serving import real_time_context
+from energy_core.features.serving import known_future, real_time_context, training_sequences
 from energy_core.ml import Forecaster, ModelConfig, TrainConfig, evaluate, forecast, load_model, train
+from energy_core.ml.model import holiday_columns, recent_target
 from energy_core.ml.predict import predict, predict_latest
 from energy_core.ops import live
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
@@ -105,3 +106,29 @@ def test_a_model_without_known_future_inputs_forecasts_as_before_and_old_checkpo
     del meta["model"]["n_future"], meta["model"]["future_width"]
     (tmp_path / "checkpoint.json").write_text(json.dumps(meta))
     assert evaluate(store, tmp_path)["model"].hours > 0 and forecast(store, tmp_path).height == 24
+
+
+def test_the_week_before_a_holiday_is_not_read_as_a_like_day(homes):
+    """Through the feature store's own normalization: a forecast hour on a holiday of PACW's states (local
+    time) is compared with no hour of the week before, nor an hour a week after one; every other hour is."""
+    store = FeatureStore(homes["without"])
+    info, ts, values, mask = store.arrays("PACW")
+    future = known_future(info.features)
+    target = info.features.index(info.target)
+    differs, issued = [], []
+    for batch in training_sequences(info, ts, values, mask, seq_len=168, stride=24, features=None, split="all",
+                                    batch_size=16, horizon=24, target=None, future=future):
+        recent = recent_target(batch.x, batch.mask, target, future=batch.future,
+                               holiday=holiday_columns(info.features, future))
+        differs.append(np.array(recent[:, :24] != recent_target(batch.x, batch.mask, target)[:, :24]))
+        issued.append(batch.start + np.timedelta64(168, "h"))
+    found = dict(zip(np.concatenate(issued).astype("datetime64[h]").tolist(), np.concatenate(differs), strict=True))
+    local = np.arange(24) >= 8  # 16:00 UTC the day before is midnight in Los Angeles
+    expected = {}
+    # a week after New Year's Day; Martin Luther King Day; Susan B. Anthony Day (California's only, a third
+    # of PACW's states); Presidents' Day; and a week after each
+    for day in ("2024-01-08", "2024-01-15", "2024-01-22", "2024-02-15", "2024-02-19", "2024-02-22", "2024-02-26"):
+        expected[datetime.fromisoformat(day)] = local
+        expected[datetime.fromisoformat(day) + timedelta(days=1)] = ~local
+    assert {when: row.tolist() for when, row in found.items() if row.any()} == \
+        {when: row.tolist() for when, row in expected.items()}

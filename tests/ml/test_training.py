@@ -21,7 +21,7 @@ from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.ml import Forecaster, ModelConfig, Ring, TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
-from energy_core.ml.model import recent_target
+from energy_core.ml.model import holiday_columns, recent_target
 from energy_core.ml.train import _reduce, masked_mse
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.homes import forty_days_of_pacw
@@ -166,6 +166,21 @@ def test_the_models_recent_hours_start_with_the_week_before_the_hours_forecast()
     week_ago = hours[200 - 168:200 - 144].copy()
     week_ago[5] = 200 - 24 + 5  # taken from yesterday: no change
     assert recent.tolist() == [*week_ago, *hours[-48:]]
+
+
+def test_an_hour_a_week_before_whose_holiday_share_differs_from_the_hour_forecast_reads_as_no_change():
+    hours = np.arange(200, dtype=np.float32)
+    holiday_then, holiday_ahead = np.zeros(200, np.float32), np.zeros((1, 24, 3), np.float32)  # one future input
+    holiday_ahead[0, 8:, 0] = 5.7  # the hours forecast from the ninth on are a holiday (normalized)
+    holiday_then[200 - 168 + 20] = 5.7  # and so was the hour a week before the 21st
+    x = mx.array(np.stack([hours, holiday_then], axis=-1)[None])
+    recent = np.array(recent_target(x, mx.ones(x.shape), 0, future=mx.array(holiday_ahead), holiday=(1, 0)))[0]
+    week_ago, yesterday = hours[200 - 168:200 - 144], hours[-24:]
+    expected = np.where(np.arange(24) < 8, week_ago, yesterday)
+    expected[20] = week_ago[20]  # a holiday then and now: alike
+    assert recent[:24].tolist() == expected.tolist() and recent[24:].tolist() == hours[-48:].tolist()
+    assert holiday_columns(["demand", "calendar.holiday"], ["calendar.dow_sin", "calendar.holiday"]) == (1, 1)
+    assert holiday_columns(["demand", "calendar.holiday"], ["calendar.dow_sin"]) is None  # none for the hours ahead
 
 
 def test_the_weekly_path_starts_at_zero_and_can_forecast_the_same_hours_last_week():
