@@ -4,7 +4,8 @@ Inputs are feature windows (values and their observed mask); the output is the t
 yesterday plus corrections: a linear autoregressive path over the target's last two days (the
 "highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error),
 on windows of a week or more a second one over how the same hours a week before differ from
-yesterday's (a Saturday follows a Friday, but resembles last Saturday), and the transformer's head.
+yesterday's (a Saturday follows a Friday, but resembles last Saturday; a holiday resembles neither
+last week's day nor the next week's), and the transformer's head.
 All start at zero, so a new model forecasts exactly the seasonal-naive baseline and training spends
 itself on what the baseline misses. Time enters twice: the calendar
 features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
