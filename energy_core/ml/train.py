@@ -134,12 +134,10 @@ def _batches(store: FeatureStore, config: TrainConfig, split: str, shuffle_seed:
                               vintages=store.vintages(config.entity) if config.point_in_time else None)
 
 
-def scored_targets(batch: Batch, target_column: int, config: TrainConfig,
-                   holiday: tuple[int, int] | None = None) -> mx.array:
+def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.array:
     """The target hours the losses count: observed, in windows whose last two days the model can read,
-    and not a data fault (``holiday``: see :func:`~energy_core.ml.model.recent_target`). Both kinds of
-    window teach the model to repair bad data instead of forecasting demand, and more years bring more
-    of them (issue 21):
+    and not a data fault. Both kinds of window teach the model to repair bad data instead of
+    forecasting demand, and more years bring more of them (issue 21):
 
     - A whole day missing from the last two (EIA-930 loses days: PACW lacks 3,900 hours of 2015-2017)
       anchors those hours at the target's mean.
@@ -151,7 +149,7 @@ def scored_targets(batch: Batch, target_column: int, config: TrainConfig,
     """
     scored = batch.target_mask * recent_readable(batch.mask, target_column)[:, None].astype(batch.target_mask.dtype)
     if config.fault_sigmas is not None:
-        change = batch.target - anchor(_recent(batch, target_column, holiday), config.horizon)
+        change = batch.target - anchor(recent_target(batch.x, batch.mask, target_column), config.horizon)
         scored = scored * (mx.abs(change) <= config.fault_sigmas).astype(scored.dtype)
     return scored
 
@@ -174,7 +172,7 @@ def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, s
     for batch in _batches(store, config, split):
         point, bands = model.forecast(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len,
                                       ring=ring, recent=_recent(batch, target_column, holiday), future=batch.future)
-        scored = scored_targets(batch, target_column, config, holiday)
+        scored = scored_targets(batch, target_column, config)
         observed = cast(float, mx.sum(scored).item())
         total += cast(float, masked_mse(point, batch.target, scored).item()) * observed
         weight += observed
@@ -262,7 +260,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
             (_, loss), grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
                                   _recent(batch, target_column, holiday), batch.target,
-                                  scored_targets(batch, target_column, config, holiday), batch.future)
+                                  scored_targets(batch, target_column, config), batch.future)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)
