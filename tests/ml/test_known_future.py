@@ -123,7 +123,7 @@ def test_the_week_before_a_holiday_is_not_read_as_a_like_day(homes):
         differs.append(np.array(recent[:, :24] != recent_target(batch.x, batch.mask, target)[:, :24]))
         issued.append(batch.start + np.timedelta64(168, "h"))
     found = dict(zip(np.concatenate(issued).astype("datetime64[h]").tolist(), np.concatenate(differs), strict=True))
-    local = np.arange(24) >= 8  # 16:00 UTC the day before is midnight in Los Angeles
+    local = np.arange(24) >= 8  # from 08:00 UTC, the local day in Los Angeles (PST)
     expected = {}
     # a week after New Year's Day; Martin Luther King Day; Susan B. Anthony Day (California's only, a third
     # of PACW's states); Presidents' Day; and a week after each
