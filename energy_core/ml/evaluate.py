@@ -103,7 +103,7 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
     widening = meta["state"].get("interval_widening", 0.0)
     seq_len, horizon = train["seq_len"], train["horizon"]
     future = meta["feature_store"].get("future", [])  # none in a checkpoint older than known-future inputs
-    picked = [info.features.index(f) for f in future]
+    picked, holiday = [info.features.index(f) for f in future], holiday_columns(features, future)
     ahead = future_inputs(values[:, picked], mask[:, picked], meta["feature_store"]["future_stats"], future) \
         if future else None
     starts = window_starts(info, ts, split, seq_len, horizon, horizon)  # back-to-back 24-hour forecasts
@@ -118,8 +118,7 @@ def held_out_forecasts(store: FeatureStore, checkpoint: Path, *, split: str = "t
             x = mx.array(np.stack([data[s: s + seq_len] for s in rows]))
             m = mx.array(np.stack([mask[s: s + seq_len][:, columns] for s in rows]))
         known = None if ahead is None else mx.array(np.stack([ahead[s + seq_len: s + seq_len + horizon] for s in rows]))
-        recent = recent_target(x, m, features.index(meta["feature_store"]["target"]), future=known,
-                               holiday=holiday_columns(features, future))
+        recent = recent_target(x, m, features.index(meta["feature_store"]["target"]), future=known, holiday=holiday)
         point, bands = model.forecast(x, m, length=seq_len, recent=recent, future=known)
         out, out_bands = np.array(point) * std + mean, widened(np.array(bands), widening) * std + mean
         for k, s in enumerate(rows):
