@@ -29,6 +29,7 @@ without it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -214,7 +215,7 @@ def recent_target(x: mx.array, mask: mx.array, target_column: int, *, future: mx
     return mx.concatenate([mx.where(like, week_ago, yesterday), last_two], axis=1)
 
 
-def holiday_columns(features: list[str], future: list[str]) -> tuple[int, int] | None:
+def holiday_columns(features: Sequence[str], future: Sequence[str]) -> tuple[int, int] | None:
     """Where :func:`recent_target` finds the holiday share: its column among a window's ``features``
     and its index among the ``future`` inputs of the hours forecast; None unless it is in both."""
     if HOLIDAY in features and HOLIDAY in future:

@@ -29,7 +29,7 @@ def predict(model: Forecaster, meta: dict, context: Context, future: mx.array | 
     if names and future is None:
         future = mx.array(_calendar_only(meta, context, names))
     recent = recent_target(context.x, context.mask, context.features.index(store["target"]), future=future,
-                           holiday=holiday_columns(list(context.features), names))
+                           holiday=holiday_columns(context.features, names))
     point, bands = model.forecast(context.x, context.mask, length=train["seq_len"], recent=recent, future=future)
     quantiles = widened(np.array(bands), meta["state"].get("interval_widening", 0.0))[0] * std + mean
     prediction = np.array(point)[0] * std + mean
