@@ -5,12 +5,11 @@ yesterday plus corrections: a linear autoregressive path over the target's last 
 "highway" of LSTNet: it carries the level shift since yesterday that dominates a day-ahead error),
 on windows of a week or more a second one over how the same hours a week before differ from
 yesterday's (a Saturday follows a Friday, but resembles last Saturday; a holiday resembles neither
-last week's day nor the next week's), and the transformer's head.
-All start at zero, so a new model forecasts exactly the seasonal-naive baseline and training spends
-itself on what the baseline misses. Time enters twice: the calendar
-features (local hour, weekday, day of year, holidays) say *when* each hour is, and a sinusoidal
-encoding of each hour's distance from the end of the window, at periods of a day, a week, a month
-and a year, says *how recent* it is. Every layer but attention works token by token, so under
+last week's day nor the next week's), and the transformer's head. All start at zero, so a new model
+forecasts exactly the seasonal-naive baseline and training spends itself on what the baseline misses.
+Time enters twice: the calendar features (local hour, weekday, day of year, holidays) say *when* each
+hour is, and a sinusoidal encoding of each hour's distance from the end of the window, at periods of
+a day, a week, a month and a year, says *how recent* it is. Every layer but attention works token by token, so under
 striped sharding each rank runs the whole model on its own tokens and only attention talks.
 
 The hours being forecast carry their known-future inputs (their calendar and, where the entity has
