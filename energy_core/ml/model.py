@@ -9,8 +9,9 @@ last week's day nor the next week's), and the transformer's head. All start at z
 forecasts exactly the seasonal-naive baseline and training spends itself on what the baseline misses.
 Time enters twice: the calendar features (local hour, weekday, day of year, holidays) say *when* each
 hour is, and a sinusoidal encoding of each hour's distance from the end of the window, at periods of
-a day, a week, a month and a year, says *how recent* it is. Every layer but attention works token by token, so under
-striped sharding each rank runs the whole model on its own tokens and only attention talks.
+a day, a week, a month and a year, says *how recent* it is. Every layer but attention works token by
+token, so under striped sharding each rank runs the whole model on its own tokens and only attention
+talks.
 
 The hours being forecast carry their known-future inputs (their calendar and, where the entity has
 one, the weather forecast known at the issue time; see :func:`energy_core.features.serving.known_future`),
