@@ -10,7 +10,7 @@ import pytest
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
 from energy_core.features.build import split_points
-from energy_core.features.calendar import CALENDAR_FEATURES, calendar_features, holiday_share
+from energy_core.features.calendar import CALENDAR_FEATURES, holiday_share
 from energy_core.features.serving import normalized, window_starts
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import POLARS_SCHEMA
@@ -85,19 +85,6 @@ def test_holidays_are_the_observed_days_of_the_entitys_states():
     assert holiday_share(days, ("TX",))[5] == 1  # Texas Independence Day
     with pytest.raises(ConfigError, match="no US state or territory 'XX'"):
         holiday_share(days, ("XX",))
-
-
-def test_a_holiday_reads_as_a_sunday_by_its_share_and_keeps_its_flag():
-    noon = [datetime(2019, 5, d, 16, tzinfo=UTC) for d in (26, 27, 28)] + [datetime(2019, 4, 15, 16, tzinfo=UTC)]
-    isne = ("CT", "MA", "ME", "NH", "RI", "VT")
-    features = calendar_features(pl.Series(noon), "America/New_York", isne)
-    dow = [CALENDAR_FEATURES.index("calendar.dow_sin"), CALENDAR_FEATURES.index("calendar.dow_cos")]
-    sunday, memorial_day, tuesday, patriots_day = features[:, dow]
-    np.testing.assert_allclose(memorial_day, sunday, atol=1e-6)
-    assert np.abs(tuesday - sunday).max() > 0.5  # the day after is itself again
-    monday = calendar_features(pl.Series([datetime(2019, 4, 22, 16, tzinfo=UTC)]), "America/New_York", isne)[0, dow]
-    np.testing.assert_allclose(patriots_day, monday + (sunday - monday) / 3, atol=1e-6)  # Massachusetts and Maine
-    assert features[:, -1].tolist() == pytest.approx([0, 1, 0, 1 / 3])
 
 
 def test_an_entity_keeps_its_states_holidays_and_entities_toml_can_set_them(tmp_path):

@@ -5,10 +5,6 @@ the share of its states that observe a holiday that day: 1.0 on a federal holida
 of ISO New England's six states keeps (Patriots' Day in Massachusetts and Maine: 2/6). Demand falls
 roughly in proportion to the load that stays home, and counting states is the rule that needs no
 load shares nobody publishes per state and BA. An entity with no states gets the federal holidays.
-
-A holiday also moves the day of week towards Sunday by its share, as load forecasters treat holidays:
-Memorial Day reads as a Sunday, not as a Monday that happens to carry a flag the model has seen only a
-few times a year; Patriots' Day in ISO New England moves a third of the way.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ HOLIDAY = "calendar.holiday"
 CALENDAR_FEATURES = ("calendar.hour_sin", "calendar.hour_cos", "calendar.dow_sin", "calendar.dow_cos",
                      "calendar.doy_sin", "calendar.doy_cos", HOLIDAY)
 COUNTRY = "US"
-SUNDAY = 6  # Monday = 0
 
 
 @lru_cache(maxsize=256)
@@ -62,17 +57,13 @@ def holiday_share(days: np.ndarray, states: Sequence[str]) -> np.ndarray:
 
 def calendar_features(ts: pl.Series, timezone: str, states: Sequence[str] = ()) -> np.ndarray:
     """(n, 7) float32: hour of day, day of week and day of year as sine and cosine, in local time,
-    and the holiday share of :func:`holiday_share` (US federal holidays when ``states`` is empty); the
-    day of week is moved towards Sunday's by that share."""
+    and the holiday share of :func:`holiday_share` (US federal holidays when ``states`` is empty)."""
     local = ts.dt.convert_time_zone(timezone)
     hour = (local.dt.hour().to_numpy() + local.dt.minute().to_numpy() / 60) / 24
     dow = local.dt.weekday().to_numpy() - 1  # Monday = 0
     doy = (local.dt.ordinal_day().to_numpy() - 1) / 365.25
     days = local.dt.date().to_numpy().astype("datetime64[D]")
-    holiday = holiday_share(days, tuple(states))
-    weekday, sunday = 2 * np.pi * dow / 7, 2 * np.pi * SUNDAY / 7
-    columns = [np.sin(2 * np.pi * hour), np.cos(2 * np.pi * hour),
-               (1 - holiday) * np.sin(weekday) + holiday * np.sin(sunday),
-               (1 - holiday) * np.cos(weekday) + holiday * np.cos(sunday),
-               np.sin(2 * np.pi * doy), np.cos(2 * np.pi * doy), holiday]
+    columns = [np.sin(2 * np.pi * hour), np.cos(2 * np.pi * hour), np.sin(2 * np.pi * dow / 7),
+               np.cos(2 * np.pi * dow / 7), np.sin(2 * np.pi * doy), np.cos(2 * np.pi * doy),
+               holiday_share(days, tuple(states))]
     return np.column_stack(columns).astype(np.float32)
