@@ -82,7 +82,8 @@ class TrainState:
     step: int = 0
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
-    """The epoch with the lowest validation loss so far (0: none), whose weights ``best.safetensors`` holds."""
+    """The epoch with the lowest validation loss so far among those :func:`first_kept_epoch` allows (0:
+    none), whose weights ``best.safetensors`` holds."""
     best_val_loss: float | None = None
     interval_widening: float = 0.0
     """What the forecasts take from P10 and add to P90 (in the target's normalized units), so that
@@ -197,6 +198,16 @@ def interval_widening(beyond: np.ndarray) -> float:
     return float(np.partition(beyond, k - 1)[k - 1])
 
 
+def first_kept_epoch(epochs: int, *, warm: bool) -> int:
+    """The first epoch whose weights may be kept as the best: from random weights, the first after half
+    of ``epochs``, when the learning rate has decayed halfway; from a trained model (``warm``), the first.
+
+    A month of validation is noisy: from scratch, an early epoch, its training loss still far above the
+    last's, sometimes scores the lowest by chance, and its weights then forecast the months after worse
+    (see benchmarks/README.md, Backtest)."""
+    return 1 if warm else epochs // 2 + 1
+
+
 def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | None = None, resume: bool = False,
           warm_start: Path | None = None, progress: Callable[[str], object] = print,
           log: RunLog | None = None) -> TrainState:
@@ -255,6 +266,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         return mse + masked_pinball(bands, target, target_mask), mse
 
     step_fn = nn.value_and_grad(model, loss_fn)
+    kept_from = first_kept_epoch(config.epochs, warm=warm_start is not None)
     for epoch in range(state.epoch, config.epochs):
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
@@ -275,7 +287,8 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
                   "learning_rate": float(optimizer.learning_rate.item()), "seconds": time.perf_counter() - started}
         state.history.append(record)
         state.epoch = epoch + 1
-        best = bool(np.isfinite(val)) and (state.best_val_loss is None or val < state.best_val_loss)
+        best = (state.epoch >= kept_from and bool(np.isfinite(val))
+                and (state.best_val_loss is None or val < state.best_val_loss))
         if best:
             state.best_epoch, state.best_val_loss = state.epoch, val
             state.interval_widening = validation.widening

@@ -98,13 +98,35 @@ def test_training_resumes_to_the_same_place(home, tmp_path):
 
 def test_evaluation_and_forecasts_use_the_weights_of_the_lowest_validation_loss(home, tmp_path):
     state = train(FeatureStore(home), TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path, progress=lambda _: None)
-    losses = [record["val_loss"] for record in state.history]
-    assert state.best_epoch == 1 + int(np.argmin(losses)) and state.best_val_loss == min(losses)
+    losses = [record["val_loss"] for record in state.history][2:]  # from random weights, epochs 3 and 4 compete
+    assert state.best_epoch == 3 + int(np.argmin(losses)) and state.best_val_loss == min(losses)
     model, meta = load_model(tmp_path)
     assert meta["state"]["best_epoch"] == state.best_epoch
     best = mx.load(str(tmp_path / "best.safetensors"))
     loaded = dict(tree_flatten(model.parameters()))
     assert best.keys() == loaded.keys() and all(mx.array_equal(best[k], loaded[k]).item() for k in best)
+
+
+def test_from_random_weights_an_early_epoch_is_not_kept_however_it_validates(tmp_path):
+    """Weekends drop by a quarter until the validation week, which has none: every epoch that learns
+    the weekends scores worse there, so the least trained scores lowest."""
+    start, hours = datetime(2024, 1, 1, tzinfo=UTC), np.arange(24 * 70)
+    weekend_drop = ((hours // 24) % 7 >= 5) & (hours < 24 * 56)
+    demand = (1000 + 200 * np.sin(2 * np.pi * hours / 24)) * np.where(weekend_drop, 0.75, 1.0)
+    Lake(tmp_path).upsert(pl.DataFrame({
+        "ts": [start + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
+        "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": start,
+    }, schema=POLARS_SCHEMA).select(COLUMNS))
+    store = FeatureStore(tmp_path)
+    store.build(["PACW"], splits=Splits(start + timedelta(days=56), start + timedelta(days=63)))
+    cold = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "cold", progress=lambda _: None)
+    losses = [record["val_loss"] for record in cold.history]
+    assert int(np.argmin(losses)) < 2, losses  # the plant works: an early epoch validates best
+    assert cold.best_epoch == 3 + int(np.argmin(losses[2:]))  # the second half of the epochs competes
+    warm = train(store, TrainConfig(entity="PACW", epochs=2, **SMALL), tmp_path / "warm",
+                 warm_start=tmp_path / "cold", progress=lambda _: None)
+    losses = [record["val_loss"] for record in warm.history]
+    assert warm.best_epoch == 1 + int(np.argmin(losses))  # from a trained model, any epoch
 
 
 def test_a_window_shorter_than_three_days_is_refused_before_training(home, tmp_path):
