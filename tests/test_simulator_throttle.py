@@ -14,7 +14,7 @@ from energy_weather.simulator import WeatherSimulator
 
 from energy_core.api import ConfigError, RateBudget, RateLimitedError, SimRequest, SimResponse, Simulator, Throttle
 from energy_core.plugin.interfaces import HttpResponse
-from energy_core.plugin.simulator import Traffic
+from energy_core.plugin.simulator import JITTER_S, Traffic, _Gate
 from energy_eia.parse import classify as eia_classify
 from energy_eia.simulator import EiaSimulator
 
@@ -60,16 +60,26 @@ def test_requests_beyond_the_rate_get_429_take_no_token_and_are_counted():
     assert sim.budget == RateBudget(1, per=1.0, burst=2)
 
 
-def test_a_client_spaced_exactly_at_the_rate_is_always_admitted():
+def test_a_client_that_keeps_to_the_rate_is_always_admitted():
+    """Each request goes out one interval after the answer to the last, so the server, which judged that
+    one before answering, sees them at least an interval apart however late a busy machine delivers."""
     rate, count = 10, 10
     with Plain(throttle=Throttle(rate=rate)) as sim, httpx.Client() as client:
-        start = time.monotonic()
-        codes = []
-        for i in range(count):
-            time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        codes, answered = [], -1.0
+        for _ in range(count):
+            time.sleep(max(0.0, answered + 1 / rate - time.monotonic()))
             codes.append(client.get(f"{sim.url}/data").status_code)
+            answered = time.monotonic()
     assert codes == [200] * count and sim.traffic.over_rate == 0
     assert sim.traffic.max_in(0.5) <= 1 + rate * 0.5  # burst + rate x span: never over the budget
+
+
+def test_a_request_delivered_a_little_early_is_admitted_and_a_faster_one_refused():
+    """Loopback can deliver a request spaced exactly at the rate up to JITTER_S early."""
+    gate = _Gate(Throttle(rate=10), Traffic())
+    arrivals = [0.0, 0.1, 0.2 - 0.9 * JITTER_S, 0.3, 0.33]  # on time, a little early, on time, far too soon
+    verdicts = [gate.judge(at).name for at in arrivals]
+    assert verdicts == ["ADMITTED", "ADMITTED", "ADMITTED", "ADMITTED", "OVER_RATE"], verdicts
 
 
 def test_throttle_every_nth_request_whatever_the_rate():

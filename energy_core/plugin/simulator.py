@@ -182,10 +182,10 @@ class _Gate:
         self._tokens = float(throttle.burst)
         self._stamp: float | None = None
 
-    def judge(self) -> _Verdict:
+    def judge(self, now: float) -> _Verdict:
+        """The verdict on a data request arriving at ``now`` (``time.monotonic()``)."""
         rate, every = self.throttle.rate, self.throttle.throttle_every
         with self._lock:
-            now = time.monotonic()
             self._count += 1
             if every and self._count % every == 0:
                 return _Verdict.NTH
@@ -241,7 +241,7 @@ class Simulator(ABC):
         return True
 
     def _answer(self, request: SimRequest) -> tuple[SimResponse, _Verdict]:
-        verdict = self._gate.judge() if self.metered(request) else _Verdict.ADMITTED
+        verdict = self._gate.judge(time.monotonic()) if self.metered(request) else _Verdict.ADMITTED
         return (self.handle(request) if verdict is _Verdict.ADMITTED else self.throttled()), verdict
 
     @property
