@@ -77,7 +77,7 @@ def test_a_client_that_keeps_to_the_rate_is_always_admitted():
 def test_a_request_delivered_a_little_early_is_admitted_and_a_faster_one_refused():
     """Loopback can deliver a request spaced exactly at the rate up to JITTER_S early."""
     gate = _Gate(Throttle(rate=10), Traffic())
-    arrivals = [0.0, 0.1, 0.2 - 0.9 * JITTER_S, 0.3, 0.33]  # on time, a little early, on time, far too soon
+    arrivals = [0.0, 0.1, 0.2 - 0.9 * JITTER_S, 0.3, 0.33]  # on time twice, a little early, on time, far too soon
     verdicts = [gate.judge(at).name for at in arrivals]
     assert verdicts == ["ADMITTED", "ADMITTED", "ADMITTED", "ADMITTED", "OVER_RATE"], verdicts
 

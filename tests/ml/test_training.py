@@ -48,16 +48,28 @@ def weekly(tmp_path_factory):
     Saturdays and Mondays and the calendar says why. (The simulator's demand is one daily cycle plus
     white noise, where nothing beats yesterday.)"""
     home = tmp_path_factory.mktemp("weekly")
-    start, hours = datetime(2024, 1, 1, tzinfo=UTC), np.arange(24 * 70)
-    weekend = (hours // 24) % 7 >= 5  # 2024-01-01 is a Monday
-    noise = np.random.default_rng(0).normal(0, 10, hours.size)
-    demand = (1000 + 200 * np.sin(2 * np.pi * hours / 24)) * np.where(weekend, 0.75, 1.0) + noise
-    Lake(home).upsert(pl.DataFrame({
-        "ts": [start + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
-        "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": start,
-    }, schema=POLARS_SCHEMA).select(COLUMNS))
-    FeatureStore(home).build(["PACW"], splits=Splits(start + timedelta(days=56), start + timedelta(days=63)))
+    noise = np.random.default_rng(0).normal(0, 10, HOURS.size)
+    built_from(home, daily_cycle(weekend_factor=np.where(WEEKEND, 0.75, 1.0)) + noise)
     return home
+
+
+START, HOURS = datetime(2024, 1, 1, tzinfo=UTC), np.arange(24 * 70)
+WEEKEND = (HOURS // 24) % 7 >= 5  # 2024-01-01 is a Monday
+
+
+def daily_cycle(weekend_factor: np.ndarray) -> np.ndarray:
+    return (1000 + 200 * np.sin(2 * np.pi * HOURS / 24)) * weekend_factor
+
+
+def built_from(home: Path, demand: np.ndarray) -> FeatureStore:
+    """PACW's demand from START, built with eight weeks to train on and one to validate."""
+    Lake(home).upsert(pl.DataFrame({
+        "ts": [START + timedelta(hours=int(h)) for h in HOURS], "source": "eia", "dataset": "eia.region",
+        "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": START,
+    }, schema=POLARS_SCHEMA).select(COLUMNS))
+    store = FeatureStore(home)
+    store.build(["PACW"], splits=Splits(START + timedelta(days=56), START + timedelta(days=63)))
+    return store
 
 
 def test_training_beats_same_hour_yesterday_where_there_is_something_to_learn(weekly, tmp_path):
@@ -110,15 +122,7 @@ def test_evaluation_and_forecasts_use_the_weights_of_the_lowest_validation_loss(
 def test_from_random_weights_an_early_epoch_is_not_kept_however_it_validates(tmp_path):
     """Weekends drop by a quarter until the validation week, which has none: every epoch that learns
     the weekends scores worse there, so the least trained scores lowest."""
-    start, hours = datetime(2024, 1, 1, tzinfo=UTC), np.arange(24 * 70)
-    weekend_drop = ((hours // 24) % 7 >= 5) & (hours < 24 * 56)
-    demand = (1000 + 200 * np.sin(2 * np.pi * hours / 24)) * np.where(weekend_drop, 0.75, 1.0)
-    Lake(tmp_path).upsert(pl.DataFrame({
-        "ts": [start + timedelta(hours=int(h)) for h in hours], "source": "eia", "dataset": "eia.region",
-        "region": "PACW", "series": "demand", "value": demand.round(), "unit": "MWh", "retrieved_at": start,
-    }, schema=POLARS_SCHEMA).select(COLUMNS))
-    store = FeatureStore(tmp_path)
-    store.build(["PACW"], splits=Splits(start + timedelta(days=56), start + timedelta(days=63)))
+    store = built_from(tmp_path, daily_cycle(weekend_factor=np.where(WEEKEND & (HOURS < 24 * 56), 0.75, 1.0)))
     cold = train(store, TrainConfig(entity="PACW", epochs=4, **SMALL), tmp_path / "cold", progress=lambda _: None)
     losses = [record["val_loss"] for record in cold.history]
     assert int(np.argmin(losses)) < 2, losses  # the plant works: an early epoch validates best
