@@ -34,6 +34,8 @@ def _model_dir(home: Home, entity: str, model: Path | None) -> Path:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--fault-sigmas", default=5.0, show_default=True, help="Leave out of the loss a target hour this many "
               "standard deviations from the same hour yesterday (a data fault); 0 keeps every hour.")
+@click.option("--relative-loss", is_flag=True, help="Train on each hour's error as a share of the actual value, as "
+              "MAPE judges it, so low-demand hours count as much as peaks (for a target that stays positive).")
 @click.option("--point-in-time", is_flag=True, help="Build each window's inputs from the values known at its issue "
               "time (every revision kept by the lake), never a later revision.")
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")
@@ -51,7 +53,8 @@ def _model_dir(home: Home, entity: str, model: Path | None) -> Path:
 @click.pass_context
 def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: int, horizon: int, epochs: int,
                   batch_size: int, learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int,
-                  seed: int, fault_sigmas: float, point_in_time: bool, model: Path | None, resume: bool,
+                  seed: int, fault_sigmas: float, relative_loss: bool, point_in_time: bool, model: Path | None,
+                  resume: bool,
                   distributed: bool, backend: str,
                   trackers: tuple[str, ...], from_run: str | None, home: Home) -> None:
     """Train the ring-attention forecaster on an entity's feature windows; the run is recorded.
@@ -93,7 +96,7 @@ def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: 
         config = TrainConfig(entity=entity, seq_len=seq_len, stride=stride, horizon=horizon, batch_size=batch_size,
                              epochs=epochs, learning_rate=learning_rate, warmup_steps=warmup_steps, seed=seed,
                              d_model=d_model, n_heads=n_heads, n_layers=n_layers, fault_sigmas=fault_sigmas or None,
-                             point_in_time=point_in_time)
+                             relative_loss=relative_loss, point_in_time=point_in_time)
         store = FeatureStore(home)
     out = _model_dir(home, config.entity, model)
     log = open_log(ctx, home, trackers, replay_of=replayed, overrides=overrides) if ring.rank == 0 else None

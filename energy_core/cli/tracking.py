@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TRAIN_SETTINGS = ("seq_len", "stride", "horizon", "epochs", "batch_size", "learning_rate", "warmup_steps", "d_model",
-                  "n_heads", "n_layers", "seed", "fault_sigmas", "point_in_time")
+                  "n_heads", "n_layers", "seed", "fault_sigmas", "relative_loss", "point_in_time")
 """The ``energy train`` options that are ``TrainConfig`` fields of the same name."""
 
 

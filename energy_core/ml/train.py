@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import cast
@@ -71,6 +71,10 @@ class TrainConfig:
     """A target hour this many standard deviations (of the training hours) from the same hour yesterday
     is left out of the losses as a data fault (see :func:`scored_targets`); None keeps every hour, for
     a target whose jumps are real, such as a price."""
+    relative_loss: bool = False
+    """Weigh each target hour's squared error by (mean / actual)²: the squared relative error, in the units
+    of the plain error at the mean, so that a low-demand hour (a spring night) counts as much as a peak, as
+    MAPE counts it. The validation loss is weighed alike. For a target that stays positive, such as demand."""
     point_in_time: bool = False
     """Build each window's inputs from the values known at its issue time, never a later revision (see
     :mod:`energy_core.features.vintages`); its targets stay the latest values."""
@@ -155,6 +159,17 @@ def scored_targets(batch: Batch, target_column: int, config: TrainConfig) -> mx.
     return scored
 
 
+def hour_weights(batch: Batch, scored: mx.array, config: TrainConfig, target_stats: Sequence[float]) -> mx.array:
+    """What each scored hour weighs in the point forecast's error: 1, or (mean / actual)² with
+    :attr:`TrainConfig.relative_loss`. An actual below a tenth of the mean (a fault the checks let
+    through) weighs as a tenth of the mean, so no hour can take over the loss."""
+    if not config.relative_loss:
+        return scored
+    mean, std = target_stats
+    actual = mx.maximum(batch.target * std + mean, 0.1 * abs(mean))
+    return scored * (abs(mean) / actual) ** 2
+
+
 def _recent(batch: Batch, target_column: int, holiday: tuple[int, int] | None) -> mx.array:
     return recent_target(batch.x, batch.mask, target_column, future=batch.future, holiday=holiday)
 
@@ -169,13 +184,16 @@ class Validation:
 
 def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring,
                   target_column: int, holiday: tuple[int, int] | None = None) -> Validation:
+    info = store.latest(config.entity)
+    target_stats = info.stats[info.target]
     total, weight, outside = 0.0, 0.0, []
     for batch in _batches(store, config, split):
         point, bands = model.forecast(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len,
                                       ring=ring, recent=_recent(batch, target_column, holiday), future=batch.future)
         scored = scored_targets(batch, target_column, config)
-        observed = cast(float, mx.sum(scored).item())
-        total += cast(float, masked_mse(point, batch.target, scored).item()) * observed
+        weights = hour_weights(batch, scored, config, target_stats)
+        observed = cast(float, mx.sum(weights).item())
+        total += cast(float, masked_mse(point, batch.target, weights).item()) * observed
         weight += observed
         beyond = mx.maximum(bands[:, 0] - batch.target, batch.target - bands[:, -1])
         outside.append(np.array(beyond)[np.array(scored) > 0])
@@ -227,6 +245,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     if info.target not in features:
         raise ConfigError(f"the target {info.target!r} must be among the features: the model corrects its history")
     target_column, holiday = features.index(info.target), holiday_columns(features, config.future or [])
+    target_stats = info.stats[info.target]
     if config.seq_len < 72:
         raise ConfigError(f"--seq-len {config.seq_len} is too short: the model reads the last two days, filling "
                           "a missing hour from the day before, so a window needs at least 72 hours")
@@ -258,11 +277,11 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
         log.resumed(state.epoch, state.best_epoch, state.best_val_loss)
 
     def loss_fn(model: Forecaster, x: mx.array, mask: mx.array, recent: mx.array, target: mx.array,
-                target_mask: mx.array, future: mx.array | None) -> tuple[mx.array, mx.array]:
-        """The point forecast's MSE plus the quantiles' pinball loss (which reaches only the quantile
-        head), and the MSE alone, the loss reported."""
+                target_mask: mx.array, weights: mx.array, future: mx.array | None) -> tuple[mx.array, mx.array]:
+        """The point forecast's MSE (its hours weighed by ``weights``) plus the quantiles' pinball loss
+        (which reaches only the quantile head), and the MSE alone, the loss reported."""
         point, bands = model.forecast(x, mask, length=config.seq_len, ring=ring, recent=recent, future=future)
-        mse = masked_mse(point, target, target_mask)
+        mse = masked_mse(point, target, weights)
         return mse + masked_pinball(bands, target, target_mask), mse
 
     step_fn = nn.value_and_grad(model, loss_fn)
@@ -270,9 +289,10 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
     for epoch in range(state.epoch, config.epochs):
         started, losses = time.perf_counter(), []
         for batch in _batches(store, config, "train", shuffle_seed=config.seed * 1000 + epoch):
+            scored = scored_targets(batch, target_column, config)
             (_, loss), grads = step_fn(model, stripe(batch.x, ring), stripe(batch.mask, ring),
-                                  _recent(batch, target_column, holiday), batch.target,
-                                  scored_targets(batch, target_column, config), batch.future)
+                                  _recent(batch, target_column, holiday), batch.target, scored,
+                                  hour_weights(batch, scored, config, target_stats), batch.future)
             grads, _ = optim.clip_grad_norm(_reduce(grads, ring), config.clip_norm)
             optimizer.update(model, grads)
             mx.eval(model.parameters(), optimizer.state, loss)

@@ -19,10 +19,11 @@ from energy_core import Lake
 from energy_core.blas import blas_in_use, slow_blas_warning
 from energy_core.errors import ConfigError
 from energy_core.features import FeatureStore, Splits
+from energy_core.features.serving import Batch
 from energy_core.ml import Forecaster, ModelConfig, Ring, TrainConfig, evaluate, forecast, load_model, train
 from energy_core.ml.evaluate import Scores, against_best_baseline, held_out_forecasts, score
 from energy_core.ml.model import holiday_columns, recent_target
-from energy_core.ml.train import _reduce, masked_mse
+from energy_core.ml.train import _reduce, hour_weights, masked_mse
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 from tests.homes import forty_days_of_pacw
 
@@ -40,6 +41,26 @@ def test_loss_ignores_unobserved_targets():
     prediction, target = mx.array([[1.0, 5.0]]), mx.array([[1.0, 0.0]])
     assert masked_mse(prediction, target, mx.array([[1, 0]])).item() == 0.0
     assert masked_mse(prediction, target, mx.array([[1, 1]])).item() == 12.5
+
+
+def test_a_relative_loss_charges_a_low_hour_and_a_peak_alike_for_missing_by_the_same_share():
+    """MAPE's view: 10% off at 500 MW costs what 10% off at 2,000 MW does, where the plain squared error
+    charges the peak 16 times as much; an hour near zero (a fault the checks let through) cannot take over."""
+    mean, std = 1000.0, 200.0
+    actual = np.array([[500.0, 2000.0, 0.0]])
+    scaled = mx.array((actual - mean) / std, dtype=mx.float32)
+    batch = Batch(mx.zeros((1, 72, 1)), mx.ones((1, 72, 1), dtype=mx.uint8), scaled, mx.ones((1, 3), dtype=mx.uint8),
+                  np.zeros(1, "datetime64[us]"))
+    missed_by_a_tenth = ((actual * 0.1) / std) ** 2
+
+    def charged(relative: bool) -> np.ndarray:
+        weights = hour_weights(batch, mx.ones((1, 3)), TrainConfig(entity="ERCO", relative_loss=relative), (mean, std))
+        return np.array(weights) * missed_by_a_tenth
+
+    relative, plain = charged(True)[0], charged(False)[0]
+    assert relative[0] == pytest.approx(relative[1]) and plain[1] == pytest.approx(16 * plain[0])
+    assert np.array(hour_weights(batch, mx.ones((1, 3)), TrainConfig(entity="ERCO", relative_loss=True),
+                                 (mean, std)))[0, 2] == pytest.approx(100)
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +289,7 @@ def cli(*args: str, home: Path, processes: int = 1) -> subprocess.CompletedProce
 
 def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(home, tmp_path):
     options = ["--entity", "PACW", "--seq-len", "72", "--stride", "12", "--epochs", "2", "--d-model", "16",
-               "--heads", "2", "--layers", "1"]
+               "--heads", "2", "--layers", "1", "--relative-loss"]
     single = cli("train", *options, "--model", str(tmp_path / "one"), home=home)
     assert single.returncode == 0, single.stderr
     assert ("reference BLAS" in single.stderr) == (slow_blas_warning(blas_in_use()) is not None)  # same libraries
@@ -279,6 +300,7 @@ def test_two_process_training_equals_one_process_and_the_cli_works_end_to_end(ho
     for a, b in zip(one, two, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    assert json.loads((tmp_path / "two" / "checkpoint.json").read_text())["train"]["relative_loss"] is True
     picture = tmp_path / "forecasts.png"
     evaluated = cli("evaluate", "--entity", "PACW", "--model", str(tmp_path / "two"), "--json", "--plot",
                     str(picture), home=home)
