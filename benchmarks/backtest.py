@@ -64,6 +64,8 @@ class Setup:
     epochs: int = 15
     warm_epochs: int = 5
     learning_rate: float = 1e-3
+    relative_loss: bool = True
+    warm_learning_rate: float = 0.1
 
 
 FULL = Setup(datetime(2019, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC))
@@ -186,9 +188,10 @@ def run_one(home: Path, entity: str, seed: int, setup: Setup, retrain_months: in
     features = [f for f in probe.latest(entity).features if f != REFERENCE]
     config = TrainConfig(entity=entity, seq_len=setup.seq_len, epochs=setup.epochs, d_model=setup.d_model,
                          n_heads=setup.n_heads, n_layers=setup.n_layers, learning_rate=setup.learning_rate, seed=seed,
-                         features=features)
+                         features=features, relative_loss=setup.relative_loss)
     plan = BacktestPlan(setup.test_start, setup.test_end, retrain_months=retrain_months,
-                        warm_epochs=setup.warm_epochs, reference=REFERENCE)
+                        warm_epochs=setup.warm_epochs, warm_learning_rate=setup.warm_learning_rate,
+                        reference=REFERENCE)
     started = time.perf_counter()
     hours = backtest(home, config, plan, out, progress=lambda line: print(f"  {entity} seed {seed} {line}", flush=True))
     seconds = time.perf_counter() - started
@@ -299,6 +302,10 @@ def main() -> None:
     parser.add_argument("--retrain-months", type=int, default=3, help="Months between retrainings (3: quarterly).")
     parser.add_argument("--epochs", type=int, default=FULL.epochs)
     parser.add_argument("--seq-len", type=int, default=FULL.seq_len)
+    parser.add_argument("--relative-loss", action=argparse.BooleanOptionalAction, default=FULL.relative_loss,
+                        help="Train on the squared relative error (see TrainConfig.relative_loss).")
+    parser.add_argument("--warm-learning-rate", type=float, default=FULL.warm_learning_rate,
+                        help="Peak learning rate of each retraining, as a share of the first training's.")
     parser.add_argument("--weather", choices=["actual", "forecast"],
                         help="Also replay each BA's recorded temperature (2016-2019) through the weather plugin: "
                              "'actual' serves the recorded value as the day-ahead forecast, 'forecast' adds "
@@ -324,7 +331,9 @@ def main() -> None:
         temperature = planted_weather(datetime(2019, 7, 1, tzinfo=UTC), SMOKE.test_end)[1] if args.weather else None
     else:
         home, entities, seeds = args.home, args.entities, args.seeds
-        setup, rows = replace(FULL, epochs=args.epochs, seq_len=args.seq_len), recorded(args.entities)
+        setup = replace(FULL, epochs=args.epochs, seq_len=args.seq_len, relative_loss=args.relative_loss,
+                        warm_learning_rate=args.warm_learning_rate)
+        rows = recorded(args.entities)
         retrain_months = args.retrain_months
         temperature = pl.read_parquet(MERRA).filter(pl.col("region").is_in(entities)) if args.weather else None
         if home.exists():

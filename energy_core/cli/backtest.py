@@ -20,6 +20,8 @@ from energy_core.home import Home
 @click.option("--retrain-months", type=click.IntRange(min=1), metavar="N",
               help="Train again every N months (3: each quarter) from the last model's weights. Default: once.")
 @click.option("--warm-epochs", default=5, show_default=True, help="Epochs of each retraining after the first.")
+@click.option("--warm-lr", "warm_learning_rate", default=0.1, show_default=True,
+              help="Peak learning rate of each retraining after the first, as a share of --lr.")
 @click.option("--reference", metavar="FEATURE",
               help="A feature holding a forecast published before the issue time to score beside the model, "
               "e.g. eia.demand_forecast (the BA's own day-ahead forecast).")
@@ -27,6 +29,8 @@ from energy_core.home import Home
 @click.option("--epochs", default=15, show_default=True, help="Epochs of the first training.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--lr", "learning_rate", default=1e-3, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--relative-loss", is_flag=True, help="Train on each hour's error as a share of the actual value, as "
+              "MAPE judges it (for a target that stays positive, such as demand).")
 @click.option("--d-model", default=64, show_default=True)
 @click.option("--layers", "n_layers", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -42,8 +46,9 @@ from energy_core.home import Home
 @click.option("--json", "as_json", is_flag=True, help="Print the monthly table as JSON.")
 @home_option
 def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datetime, bool],
-                     retrain_months: int | None, warm_epochs: int, reference: str | None, seq_len: int, epochs: int,
-                     batch_size: int, learning_rate: float, d_model: int, n_layers: int, seed: int,
+                     retrain_months: int | None, warm_epochs: int, warm_learning_rate: float, reference: str | None,
+                     seq_len: int, epochs: int, batch_size: int, learning_rate: float, relative_loss: bool,
+                     d_model: int, n_layers: int, seed: int,
                      feature_names: tuple[str, ...], future_names: tuple[str, ...], point_in_time: bool,
                      out: Path | None, as_json: bool, home: Home) -> None:
     """Train on the past and score every month of --start..--end with 24-hour forecasts issued at 00:00 UTC,
@@ -62,9 +67,10 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
     if timed:
         raise ConfigError("--end is a day: the backtest scores whole days")
     plan = BacktestPlan(first, last + timedelta(days=1), retrain_months=retrain_months, warm_epochs=warm_epochs,
-                        reference=reference, point_in_time=point_in_time)
+                        warm_learning_rate=warm_learning_rate, reference=reference, point_in_time=point_in_time)
     config = TrainConfig(entity=entity, seq_len=seq_len, epochs=epochs, batch_size=batch_size,
-                         learning_rate=learning_rate, d_model=d_model, n_layers=n_layers, seed=seed,
+                         learning_rate=learning_rate, relative_loss=relative_loss, d_model=d_model, n_layers=n_layers,
+                         seed=seed,
                          features=list(feature_names) or None,
                          future=[] if future_names == ("none",) else list(future_names) or None)
     folder = out or home.root / "backtests" / entity

@@ -41,6 +41,9 @@ class BacktestPlan:
     """Train again every this many months (3: each quarter), from the last model's weights; None: once."""
     warm_epochs: int = 5
     """Epochs of each retraining after the first."""
+    warm_learning_rate: float = 0.1
+    """The peak learning rate of each retraining after the first, as a share of the first's: a retraining
+    adapts the last model to the new months rather than training it again from where it stands."""
     reference: str | None = None
     """A feature of the entity that holds a forecast published before the issue time (EIA-930's
     ``eia.demand_forecast``: each BA's day-ahead forecast), scored on the same hours as the model."""
@@ -84,11 +87,13 @@ def backtest(home: Home | Path | str, config: TrainConfig, plan: BacktestPlan, o
         store.build([config.entity], splits=splits)
         folder = out / "models" / f"{config.entity}-{start:%Y-%m-%d}"
         epochs = config.epochs if previous is None else plan.warm_epochs
+        learning_rate = config.learning_rate * (1 if previous is None else plan.warm_learning_rate)
         progress(f"{config.entity}: trained to {splits.val_start:%Y-%m-%d}, validated on the month to "
                  f"{start:%Y-%m-%d}, scored to {end:%Y-%m-%d} ({epochs} epochs"
                  f"{', warm' if previous else ''})")
-        train(store, replace(config, epochs=epochs, point_in_time=config.point_in_time or plan.point_in_time),
-              folder, warm_start=previous, progress=lambda line: progress(f"  {line}"))
+        period_config = replace(config, epochs=epochs, learning_rate=learning_rate,
+                                point_in_time=config.point_in_time or plan.point_in_time)
+        train(store, period_config, folder, warm_start=previous, progress=lambda line: progress(f"  {line}"))
         scored = held_out_forecasts(store, folder, split="test", point_in_time=plan.point_in_time) \
             .filter(pl.col("ts") < plan.test_end)
         if previous is None and plan.retrain_months is not None:

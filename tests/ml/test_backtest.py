@@ -63,6 +63,12 @@ def test_each_period_is_scored_by_a_model_that_never_saw_its_hours(ran):
     assert epochs == [TINY.epochs, PLAN.warm_epochs]
 
 
+def test_a_retraining_adapts_the_last_model_at_a_share_of_the_first_learning_rate(ran):
+    _, out, _ = ran
+    rates = [load_model(out / "models" / f"ERCO-{s:%Y-%m-%d}")[1]["train"]["learning_rate"] for s, _ in PLAN.periods()]
+    assert rates == [TINY.learning_rate, pytest.approx(TINY.learning_rate * PLAN.warm_learning_rate)]
+
+
 def test_one_run_also_gives_the_forecasts_of_the_model_trained_once(ran):
     _, _, hours = ran
     may, june = (hours.filter(pl.col("period") == start) for start, _ in PLAN.periods())
@@ -119,13 +125,17 @@ def test_a_plan_that_does_not_start_on_the_first_of_a_month_is_refused():
 
 def test_energy_backtest_prints_the_months(tmp_path):
     home = stored_home(tmp_path / "home")
-    result = energy("backtest", "--entity", "ERCO", "--start", "2019-06-01", "--end", "2019-06-07", "--seq-len", "72",
+    result = energy("backtest", "--entity", "ERCO", "--start", "2019-05-01", "--end", "2019-06-03", "--seq-len", "72",
                     "--epochs", "1", "--d-model", "16", "--layers", "1", "--reference", "eia.demand_forecast",
-                    "--json", home=home)
+                    "--retrain-months", "1", "--warm-epochs", "1", "--warm-lr", "0.5", "--relative-loss", "--json",
+                    home=home)
     assert result.returncode == 0, result.stderr
     months = json.loads(result.stdout)
-    assert [m["month"] for m in months] == ["2019-06"] and months[0]["hours"] == 7 * 24
+    assert [m["month"] for m in months] == ["2019-05", "2019-06"] and months[1]["hours"] == 3 * 24
     assert (home / "backtests" / "ERCO" / "hours.parquet").exists()
+    trained = [json.loads((home / "backtests" / "ERCO" / "models" / f"ERCO-2019-0{m}-01" / "checkpoint.json")
+                          .read_text())["train"] for m in (5, 6)]
+    assert [t["learning_rate"] for t in trained] == [1e-3, 5e-4] and all(t["relative_loss"] for t in trained)
 
 
 def test_energy_backtest_reads_the_known_future_inputs_it_is_told(tmp_path):
