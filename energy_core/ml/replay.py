@@ -79,12 +79,12 @@ class PinnedStore(FeatureStore):
         except Exception as exc:  # LanceDB says it in several ways: no table, no such version, files gone
             raise ConfigError(f"cannot replay: {what}, which {self.uri} no longer holds ({type(exc).__name__}: "
                               f"{exc}); a compaction or cleanup removed it, or the feature store was rebuilt from "
-                              f"nothing. Train on today's data instead: {retrain_hint(self.replay)}") from None
+                              f"nothing. Train on today's data instead: {retrain_hint(self.replay.config)}") from None
         if not self._checked:
             if digest(*arrays[1:]) != data.digest:
                 raise ConfigError(f"cannot replay: {what}, but that version of {self.uri} now holds other data (the "
                                   "feature store was deleted and rebuilt, so its versions were numbered again). Train "
-                                  f"on today's data instead: {retrain_hint(self.replay)}")
+                                  f"on today's data instead: {retrain_hint(self.replay.config)}")
             self._checked = True
         return arrays
 
@@ -93,11 +93,13 @@ FLAGS = {"seq_len": "--seq-len", "stride": "--stride", "horizon": "--horizon", "
          "epochs": "--epochs", "learning_rate": "--lr", "warmup_steps": "--warmup", "d_model": "--d-model",
          "n_heads": "--heads", "n_layers": "--layers", "seed": "--seed", "fault_sigmas": "--fault-sigmas"}
 """``TrainConfig`` field -> the ``energy train`` flag that sets it."""
+SWITCHES = {"relative_loss": "--relative-loss", "point_in_time": "--point-in-time"}
+"""``TrainConfig`` switch -> the ``energy train`` flag that turns it on."""
 
 
-def retrain_hint(replay: Replay) -> str:
-    """The ``energy train`` command with the replayed run's settings, on the latest build."""
-    config = replay.config
+def retrain_hint(config: TrainConfig) -> str:
+    """The ``energy train`` command with a run's settings (a replayed run's, to train on the latest build)."""
     flags = [f"{flag} {getattr(config, name) if getattr(config, name) is not None else 0}"
              for name, flag in FLAGS.items()]
+    flags += [flag for name, flag in SWITCHES.items() if getattr(config, name)]
     return f"energy train --entity {config.entity} {' '.join(flags)}"

@@ -26,6 +26,7 @@ from energy_core.ingest.redaction import SecretScope
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.ml import PinnedStore, RunLog, TrainConfig, replay_of, tracker_classes, train
 from energy_core.ml.provenance import digest
+from energy_core.ml.replay import retrain_hint
 from energy_core.ml.train import TrainState
 from energy_core.ops.runs import side_by_side
 from energy_core.plugin.manager import get_plugin_manager
@@ -260,6 +261,16 @@ def test_a_replay_trains_on_the_data_version_it_names_with_the_same_losses(own_h
     assert changed.config.learning_rate == 0.003 and changed.config.seq_len == 72
     with pytest.raises(ConfigError, match="cannot change the entity"):
         replay_of(record, {"entity": "CISO"})
+
+
+def test_the_command_to_train_again_names_every_setting_with_a_flag_energy_train_has():
+    from energy_core.cli.ml import train_command
+
+    hint = retrain_hint(TrainConfig(entity="PACW", seq_len=72, fault_sigmas=None, relative_loss=True))
+    flags = [word for word in hint.split() if word.startswith("--")]
+    assert set(flags) <= {option for parameter in train_command.params for option in parameter.opts}
+    assert "--seq-len 72" in hint and "--fault-sigmas 0" in hint and "--relative-loss" in flags
+    assert "--point-in-time" not in flags
 
 
 def test_a_replay_is_refused_when_its_data_version_is_gone(own_home, tmp_path):
