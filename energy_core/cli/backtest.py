@@ -70,8 +70,7 @@ def backtest_command(entity: str, start: tuple[datetime, bool], end: tuple[datet
                         warm_learning_rate=warm_learning_rate, reference=reference, point_in_time=point_in_time)
     config = TrainConfig(entity=entity, seq_len=seq_len, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, relative_loss=relative_loss, d_model=d_model, n_layers=n_layers,
-                         seed=seed,
-                         features=list(feature_names) or None,
+                         seed=seed, features=list(feature_names) or None,
                          future=[] if future_names == ("none",) else list(future_names) or None)
     folder = out or home.root / "backtests" / entity
     hours = backtest(home, config, plan, folder, progress=lambda line: click.echo(line, err=True))

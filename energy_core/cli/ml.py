@@ -54,8 +54,7 @@ def _model_dir(home: Home, entity: str, model: Path | None) -> Path:
 def train_command(ctx: click.Context, entity: str | None, seq_len: int, stride: int, horizon: int, epochs: int,
                   batch_size: int, learning_rate: float, warmup_steps: int, d_model: int, n_heads: int, n_layers: int,
                   seed: int, fault_sigmas: float, relative_loss: bool, point_in_time: bool, model: Path | None,
-                  resume: bool,
-                  distributed: bool, backend: str,
+                  resume: bool, distributed: bool, backend: str,
                   trackers: tuple[str, ...], from_run: str | None, home: Home) -> None:
     """Train the ring-attention forecaster on an entity's feature windows; the run is recorded.
 

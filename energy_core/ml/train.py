@@ -183,9 +183,10 @@ class Validation:
 
 
 def evaluate_loss(model: Forecaster, store: FeatureStore, config: TrainConfig, split: str, ring: Ring,
-                  target_column: int, holiday: tuple[int, int] | None = None) -> Validation:
-    info = store.latest(config.entity)
-    target_stats = info.stats[info.target]
+                  target_column: int, target_stats: Sequence[float],
+                  holiday: tuple[int, int] | None = None) -> Validation:
+    """The point forecast's loss over ``split`` (see :func:`hour_weights`) and the widening its
+    intervals need; ``target_stats``: the target's (mean, std) in the build."""
     total, weight, outside = 0.0, 0.0, []
     for batch in _batches(store, config, split):
         point, bands = model.forecast(stripe(batch.x, ring), stripe(batch.mask, ring), length=config.seq_len,
@@ -300,7 +301,7 @@ def train(store: FeatureStore, config: TrainConfig, out: Path, *, ring: Ring | N
             state.step += 1
             if log is not None:
                 log.step(StepMetrics(state.step, epoch + 1, losses[-1], float(optimizer.learning_rate.item())))
-        validation = evaluate_loss(model, store, config, "val", ring, target_column, holiday)
+        validation = evaluate_loss(model, store, config, "val", ring, target_column, target_stats, holiday)
         val = validation.loss
         record = {"epoch": epoch + 1, "step": state.step, "train_loss": float(np.mean(losses)), "val_loss": val,
                   "interval_widening": validation.widening,
