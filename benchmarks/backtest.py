@@ -11,7 +11,9 @@ same months with the same information, and the BA's own day-ahead forecast (EIA-
 Data: ``../shared/real/eia930_multi/eia930_D_DF_6ba_2015_2019.parquet`` (demand and the BA's
 day-ahead forecast), written straight into the processed store as the EIA normalizer stores them
 (see ``multiyear.py``), then the quality checks (the build masks what they flag) and the build. The
-model reads demand and the calendar (not the BA's forecast); the day-ahead forecast is only scored.
+model reads demand and the calendar (not the BA's forecast); the day-ahead forecast is only scored. It
+trains on the relative error (``TrainConfig.relative_loss``; ``--no-relative-loss`` for the plain one)
+and retrains at a tenth of the first training's learning rate (``--warm-learning-rate``).
 With ``--weather``, each BA's recorded temperature (``../shared/real/weather_merra/``, 2016-2019) is
 replayed through the weather plugin as ``weather.py`` does, and the model also reads it, with the
 forecast of the hours ahead known at each issue time; the hours before 2016 have no weather (masked).
