@@ -50,6 +50,8 @@ class Size:
     learning_rate: float
     stride: int = 24
     """Hours between training windows' issue times (24: one a day)."""
+    relative_loss: bool = False
+    """Train on the relative error (see ``TrainConfig.relative_loss``)."""
 
 
 def canonical(frame: pl.DataFrame, series: str = "demand") -> pl.DataFrame:
@@ -111,7 +113,8 @@ def run_one(home: Path, entity: str, seed: int, size: Size) -> dict:
     store = FeatureStore(home)
     config = TrainConfig(entity=entity, seq_len=size.seq_len, stride=size.stride, epochs=size.epochs,
                          batch_size=size.batch_size, d_model=size.d_model, n_heads=size.n_heads,
-                         n_layers=size.n_layers, learning_rate=size.learning_rate, seed=seed)
+                         n_layers=size.n_layers, learning_rate=size.learning_rate, seed=seed,
+                         relative_loss=size.relative_loss)
     folder = home / "models" / f"{entity}-seed{seed}"
     started = time.perf_counter()
     state = train(store, config, folder, progress=lambda line: print(f"  {home.name} {entity} {line}", flush=True))
@@ -167,6 +170,8 @@ def main() -> None:
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--relative-loss", action="store_true",
+                        help="Train on the relative error, as the backtest does.")
     parser.add_argument("--home", type=Path, default=HOME, help="Where the stores and models go (one per span).")
     parser.add_argument("--json", type=Path, help="Also write every run's scores here.")
     parser.add_argument("--smoke", action="store_true", help="A planted series and a tiny model, in a temporary "
@@ -182,7 +187,7 @@ def main() -> None:
     else:
         entities, seeds = args.entities, args.seeds
         size = Size(seq_len=args.seq_len, d_model=args.d_model, n_layers=args.layers, n_heads=4, batch_size=8,
-                    epochs=args.epochs, learning_rate=args.lr, stride=args.stride)
+                    epochs=args.epochs, learning_rate=args.lr, stride=args.stride, relative_loss=args.relative_loss)
         spans, home, rows = {span: SPANS[span] for span in args.spans}, args.home, recorded(args.entities)
     results: dict[str, list[dict]] = {}
     for span, first in spans.items():
