@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from energy_core.cli.options import UtcDate, echo_table, home_option
+from energy_core.cli.options import UtcDate, echo_table, home_option, relative_loss_option
 from energy_core.errors import ConfigError
 from energy_core.home import Home
 
@@ -29,8 +29,7 @@ from energy_core.home import Home
 @click.option("--epochs", default=15, show_default=True, help="Epochs of the first training.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--lr", "learning_rate", default=1e-3, show_default=True, help="Peak learning rate (AdamW).")
-@click.option("--relative-loss", is_flag=True, help="Train on each hour's error as a share of the actual value, as "
-              "MAPE judges it (for a target that stays positive, such as demand).")
+@relative_loss_option
 @click.option("--d-model", default=64, show_default=True)
 @click.option("--layers", "n_layers", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)

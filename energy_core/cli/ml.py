@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from energy_core.cli.options import home_option
+from energy_core.cli.options import home_option, relative_loss_option
 from energy_core.errors import ConfigError
 from energy_core.home import Home
 
@@ -34,8 +34,7 @@ def _model_dir(home: Home, entity: str, model: Path | None) -> Path:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--fault-sigmas", default=5.0, show_default=True, help="Leave out of the loss a target hour this many "
               "standard deviations from the same hour yesterday (a data fault); 0 keeps every hour.")
-@click.option("--relative-loss", is_flag=True, help="Train on each hour's error as a share of the actual value, as "
-              "MAPE judges it, so low-demand hours count as much as peaks (for a target that stays positive).")
+@relative_loss_option
 @click.option("--point-in-time", is_flag=True, help="Build each window's inputs from the values known at its issue "
               "time (every revision kept by the lake), never a later revision.")
 @click.option("--model", type=click.Path(path_type=Path), help="Checkpoint folder. Default: <home>/models/<entity>.")

@@ -28,6 +28,13 @@ home_option = click.option(
 )
 
 
+relative_loss_option = click.option(
+    "--relative-loss", is_flag=True,
+    help="Train on each hour's error as a share of the actual value, as MAPE judges it, so low-demand hours count "
+         "as much as peaks (for a target that stays positive, such as demand).",
+)
+
+
 class UtcDate(click.ParamType):
     name = "DATE"
 
