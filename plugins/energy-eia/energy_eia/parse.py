@@ -7,6 +7,7 @@ from operator import attrgetter
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 from pydantic import ValidationError
 
 from energy_core.api import (
@@ -22,6 +23,11 @@ from energy_core.api import (
 from energy_eia.api import KEY_VARIABLE, REGISTER_URL
 from energy_eia.codes import Route
 from energy_eia.models import ERROR_BODY, PAGE_DECODERS, KeyErrorBody
+
+try:
+    from energy_eia import _pages  # compiled with the package; absent where it was installed without a compiler
+except ImportError:  # pragma: no cover - the general decoder reads every page alike, only slower
+    _pages = None
 
 _MISSING_TOKENS = ("", "na", "n/a", "null", "none", "nan", "-")
 
@@ -45,6 +51,9 @@ def parse_page(response: HttpResponse, route: Route) -> Page:
         raise UnexpectedPayloadError(
             f"eia: expected JSON from {response.request}, got {response.content_type or 'no content type'} "
             f"starting {body[:40]!r}", source="eia", status=response.status)
+    plain = _plain_page(body, route)
+    if plain is not None:
+        return plain
     fast, general = PAGE_DECODERS[route.code_column]
     warnings: tuple[str, ...] = ()
     try:
@@ -69,6 +78,31 @@ def parse_page(response: HttpResponse, route: Route) -> Page:
 
 
 _PERIOD, _RESPONDENT, _VALUE = attrgetter("period"), attrgetter("respondent"), attrgetter("value")
+
+
+def native_decoder() -> bool:
+    """Whether pages in EIA's plain shape are decoded natively, without holding the GIL."""
+    return _pages is not None
+
+
+def _plain_page(body: bytes, route: Route) -> Page | None:
+    """The page as read by the native decoder (``_pages.c``) while other threads run Python, or None where
+    that decoder is missing or the page is not in the plain shape it reads (the general decoder reads it)."""
+    found = _pages.decode(body, route.code_column.encode()) if _pages is not None else None
+    if found is None:
+        return None
+    total, rows, nulls, *buffers = found
+
+    def text(offsets: bytes, data: bytes) -> pa.Array:
+        return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+    values, valid = buffers[6:]
+    columns = [text(*buffers[0:2]), text(*buffers[2:4]), text(*buffers[4:6]),
+               pa.Array.from_buffers(pa.float64(), rows, [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)],
+                                     null_count=nulls)]
+    frame = pl.from_arrow(pa.table(columns, names=["period", "respondent", "code", "value"]))
+    assert isinstance(frame, pl.DataFrame)
+    return Page(frame, total, ())
 
 
 def _numbers(raw: pl.Series) -> tuple[pl.Series, tuple[str, ...]]:

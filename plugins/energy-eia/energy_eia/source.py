@@ -37,7 +37,7 @@ from energy_eia.api import (
     URL_VARIABLE,
 )
 from energy_eia.codes import ROUTES, Route
-from energy_eia.parse import Page, classify, parse_page
+from energy_eia.parse import Page, classify, native_decoder, parse_page
 
 if TYPE_CHECKING:
     from energy_eia.simulator import EiaSimulator
@@ -67,6 +67,9 @@ class EiaSource(Source):
         super().__init__(context)
         self.base_url = context.env.get(URL_VARIABLE, DEFAULT_URL).rstrip("/")
         self._api_key = context.secret(KEY_VARIABLE)
+        if not native_decoder():
+            logger.info("energy-eia was installed without its native page decoder (no C compiler?): pages "
+                        "decode with msgspec, holding the GIL; reinstall it where a C compiler is available")
 
     def __repr__(self) -> str:
         return f"EiaSource(base_url={self.base_url!r}, api_key={'***' if self._api_key else None})"
