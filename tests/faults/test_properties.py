@@ -90,7 +90,7 @@ def paged(draw):
     order, or go missing."""
     hours = draw(st.integers(1, 30))
     codes = ["D", "DF", "NG", "TI"]
-    periods = [f"{T0 + timedelta(hours=h + 1):%Y-%m-%dT%H}" for h in range(hours)]
+    periods = [T0 + timedelta(hours=h + 1) for h in range(hours)]
     rows = pl.DataFrame({"period": [p for p in periods for _ in codes], "respondent": "PACW",
                          "code": codes * hours, "value": [float(i) for i in range(hours * 4)]})
     cuts = sorted(draw(st.sets(st.integers(1, rows.height - 1), max_size=5))) if rows.height > 1 else []
@@ -172,8 +172,7 @@ def test_hour_ending_to_interval_start_is_a_bijection(hours):
     from energy_eia.normalize import EiaNormalizer
 
     ends = [datetime(2015, 1, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in hours]
-    rows = pl.DataFrame({"period": [f"{e:%Y-%m-%dT%H}" for e in ends], "respondent": "PACW", "code": "D",
-                         "value": 1.0})
+    rows = pl.DataFrame({"period": ends, "respondent": "PACW", "code": "D", "value": 1.0})
     window = Window("eia", "eia.region", min(ends) - timedelta(hours=1), max(ends), ("PACW",))
     starts = EiaNormalizer().normalize(RawBatch(window, rows, T0))["ts"].to_list()
     assert sorted(starts) == sorted(e - timedelta(hours=1) for e in ends)

@@ -2,11 +2,12 @@
  *
  * The page decoder in energy_eia.parse builds a Python object for every field of every row, holding
  * the GIL throughout, so the pages of several windows decode one after another whatever the cores.
- * This one reads the plain shape EIA sends, {"response": {"total": N, "data": [{"period": "...",
- * "respondent": "...", "<code>": "...", "value": 1.5 | "1.5" | null}, ...], "warnings": []}, ...},
- * into the buffers of four Arrow columns with the GIL released, and gives up (returns None) on
- * anything else: escapes or non-ASCII text in a field it keeps, a value that is not a number, a
- * numeric string or null, a repeated or missing key, warnings, invalid JSON. The caller then decodes
+ * This one reads the plain shape EIA sends, {"response": {"total": N, "data": [{"period":
+ * "YYYY-MM-DDTHH", "respondent": "...", "<code>": "...", "value": 1.5 | "1.5" | null}, ...],
+ * "warnings": []}, ...}, into the buffers of four Arrow columns with the GIL released (the period as
+ * microseconds since 1970 UTC), and gives up (returns None) on anything else: a period of another
+ * form or no such hour, escapes or non-ASCII text in a field it keeps, a value that is not a number,
+ * a numeric string or null, a repeated or missing key, warnings, invalid JSON. The caller then decodes
  * the page the general way, so a page is always read by the same rules; this is only faster.
  */
 #define PY_SSIZE_T_CLEAN
@@ -58,8 +59,8 @@ typedef struct {
     const char *p, *end;
     const char *code;
     size_t code_len;
-    Text period, respondent, code_column;
-    Buffer values, valid; /* float64 per row; one byte per row, packed into a bitmap at the end */
+    Text respondent, code_column;
+    Buffer period, values, valid; /* int64 microseconds; float64; one byte per row, packed into a bitmap */ /* float64 per row; one byte per row, packed into a bitmap at the end */
     Py_ssize_t rows, nulls;
     long long total;
 } Parser;
@@ -205,6 +206,37 @@ static int is_key(const char *s, size_t n, const char *name, size_t name_len) {
     return n == name_len && memcmp(s, name, n) == 0;
 }
 
+static int digits(const char *s, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit(s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* ``YYYY-MM-DDTHH`` (an hour that exists) as microseconds since 1970-01-01 00:00 UTC. */
+static int read_hour(const char *s, size_t n, int64_t *micros) {
+    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (n != 13 || s[4] != '-' || s[7] != '-' || s[10] != 'T') return NOT_PLAIN;
+    int year = digits(s, 4), month = digits(s + 5, 2), day = digits(s + 8, 2), hour = digits(s + 11, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23) return NOT_PLAIN;
+    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (day > month_days[month - 1] + (month == 2 && leap)) return NOT_PLAIN;
+    *micros = (days_from_civil(year, month, day) * 24 + hour) * 3600 * INT64_C(1000000);
+    return OK;
+}
+
 /* One row's value: a number, a string holding exactly a JSON number, or null (also when absent). */
 static int read_value(Parser *P, double *value, int *valid) {
     skip_space(P);
@@ -231,6 +263,7 @@ enum { PERIOD = 1, RESPONDENT = 2, CODE = 4, VALUE = 8 };
 static int read_row(Parser *P) {
     int seen = 0, valid = 0, rc;
     double value = 0.0;
+    int64_t hour;
     if (expect(P, '{')) return NOT_PLAIN;
     if (next_is(P, '}')) return NOT_PLAIN;
     for (;;) {
@@ -239,7 +272,7 @@ static int read_row(Parser *P) {
         if (read_string(P, &key, &key_len, 0) || expect(P, ':')) return NOT_PLAIN;
         Text *column = NULL;
         int field = 0;
-        if (is_key(key, key_len, "period", 6)) column = &P->period, field = PERIOD;
+        if (is_key(key, key_len, "period", 6)) field = PERIOD;
         else if (is_key(key, key_len, "respondent", 10)) column = &P->respondent, field = RESPONDENT;
         else if (is_key(key, key_len, P->code, P->code_len)) column = &P->code_column, field = CODE;
         else if (is_key(key, key_len, "value", 5)) field = VALUE;
@@ -248,6 +281,9 @@ static int read_row(Parser *P) {
         if (column) {
             if (read_string(P, &s, &n, 0)) return NOT_PLAIN;
             if ((rc = text_push(column, s, n))) return rc;
+        } else if (field == PERIOD) {
+            if (read_string(P, &s, &n, 0) || read_hour(s, n, &hour)) return NOT_PLAIN;
+            if ((rc = buffer_append(&P->period, &hour, sizeof hour))) return rc;
         } else if (field == VALUE) {
             if ((rc = read_value(P, &value, &valid))) return rc;
         } else if ((rc = skip_value(P, 2))) {
@@ -376,8 +412,8 @@ static void pack_validity(Buffer *valid, Py_ssize_t rows) {
 }
 
 static void release(Parser *P) {
-    Buffer *buffers[] = {&P->period.offsets, &P->period.bytes, &P->respondent.offsets, &P->respondent.bytes,
-                         &P->code_column.offsets, &P->code_column.bytes, &P->values, &P->valid};
+    Buffer *buffers[] = {&P->period, &P->respondent.offsets, &P->respondent.bytes, &P->code_column.offsets,
+                         &P->code_column.bytes, &P->values, &P->valid};
     for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++) free(buffers[i]->data);
 }
 
@@ -394,8 +430,8 @@ static PyObject *decode(PyObject *Py_UNUSED(module), PyObject *args) {
     int32_t zero = 0;
     int rc = OK;
     Py_BEGIN_ALLOW_THREADS
-    Text *texts[] = {&P.period, &P.respondent, &P.code_column};
-    for (size_t i = 0; i < 3 && rc == OK; i++) rc = buffer_append(&texts[i]->offsets, &zero, sizeof zero);
+    Text *texts[] = {&P.respondent, &P.code_column};
+    for (size_t i = 0; i < 2 && rc == OK; i++) rc = buffer_append(&texts[i]->offsets, &zero, sizeof zero);
     if (rc == OK) rc = read_page(&P);
     if (rc == OK) pack_validity(&P.valid, P.rows);
     Py_END_ALLOW_THREADS
@@ -407,8 +443,8 @@ static PyObject *decode(PyObject *Py_UNUSED(module), PyObject *args) {
     } else if (rc == NOT_PLAIN) {
         result = Py_NewRef(Py_None);
     } else {
-        Buffer *buffers[] = {&P.period.offsets, &P.period.bytes, &P.respondent.offsets, &P.respondent.bytes,
-                             &P.code_column.offsets, &P.code_column.bytes, &P.values, &P.valid};
+        Buffer *buffers[] = {&P.period, &P.respondent.offsets, &P.respondent.bytes, &P.code_column.offsets,
+                             &P.code_column.bytes, &P.values, &P.valid};
         size_t count = sizeof buffers / sizeof *buffers;
         result = PyTuple_New((Py_ssize_t)(3 + count));
         PyObject *head[] = {PyLong_FromLongLong(P.total), PyLong_FromSsize_t(P.rows), PyLong_FromSsize_t(P.nulls)};
@@ -428,7 +464,7 @@ static PyObject *decode(PyObject *Py_UNUSED(module), PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
-     "decode(body, code_field) -> (total, rows, nulls, period offsets, period bytes, respondent offsets, "
+     "decode(body, code_field) -> (total, rows, nulls, int64 period microseconds, respondent offsets, "
      "respondent bytes, code offsets, code bytes, float64 values, validity bitmap), or None when the page "
      "is not in the plain shape (decode it the general way)."},
     {NULL, NULL, 0, NULL},

@@ -35,7 +35,8 @@ _MISSING_TOKENS = ("", "na", "n/a", "null", "none", "nan", "-")
 @dataclass(frozen=True)
 class Page:
     rows: pl.DataFrame
-    """period (text ``YYYY-MM-DDTHH``, hour-ending UTC), respondent, code, value (float, null when missing)."""
+    """period (the UTC hour *ending* the interval, as EIA labels it), respondent, code, value (float, null when
+    missing)."""
     total: int
     warnings: tuple[str, ...]
 
@@ -43,8 +44,8 @@ class Page:
 def parse_page(response: HttpResponse, route: Route) -> Page:
     """Validate one 2xx body as a page of ``route`` and return its rows as columns.
 
-    ``period`` stays text (the normalizer turns it into a UTC interval start); its fixed width makes
-    text order time order, which is all the window checks need.
+    A ``period`` not in the hourly form ``YYYY-MM-DDTHH`` fails the page: other frequencies are rejected,
+    never guessed.
     """
     body = response.body
     if body.lstrip()[:1] != b"{":
@@ -68,7 +69,7 @@ def parse_page(response: HttpResponse, route: Route) -> Page:
         raise _invalid_body(exc, response, route) from None
     rows = page.response.data
     frame = pl.DataFrame([
-        pl.Series("period", list(map(_PERIOD, rows)), dtype=pl.String),
+        _hour_endings(pl.Series("period", list(map(_PERIOD, rows)), dtype=pl.String), route),
         pl.Series("respondent", list(map(_RESPONDENT, rows)), dtype=pl.String),
         pl.Series("code", list(map(attrgetter(route.code_column), rows)), dtype=pl.String),
         values,
@@ -91,18 +92,29 @@ def _plain_page(body: bytes, route: Route) -> Page | None:
     found = _pages.decode(body, route.code_column.encode()) if _pages is not None else None
     if found is None:
         return None
-    total, rows, nulls, *buffers = found
+    total, rows, nulls, hours, *texts, values, valid = found
 
     def text(offsets: bytes, data: bytes) -> pa.Array:
         return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
-    values, valid = buffers[6:]
-    columns = [text(*buffers[0:2]), text(*buffers[2:4]), text(*buffers[4:6]),
+    columns = [pa.Array.from_buffers(pa.timestamp("us", "UTC"), rows, [None, pa.py_buffer(hours)]),
+               text(*texts[0:2]), text(*texts[2:4]),
                pa.Array.from_buffers(pa.float64(), rows, [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)],
                                      null_count=nulls)]
     frame = pl.from_arrow(pa.table(columns, names=["period", "respondent", "code", "value"]))
     assert isinstance(frame, pl.DataFrame)
     return Page(frame, total, ())
+
+
+def _hour_endings(period: pl.Series, route: Route) -> pl.Series:
+    """``YYYY-MM-DDTHH`` text as UTC hours; any other form fails the page, naming an example."""
+    hours = (period + ":00").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M", strict=False)
+    bad = hours.is_null() | ~period.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
+    if bad.any():
+        raise PayloadValidationError(
+            f"eia: {route.dataset} has {bad.sum()} period(s) not in the hourly UTC form YYYY-MM-DDTHH, "
+            f"e.g. {period.filter(bad)[0]!r}; other frequencies are not supported", source="eia")
+    return hours
 
 
 def _numbers(raw: pl.Series) -> tuple[pl.Series, tuple[str, ...]]:

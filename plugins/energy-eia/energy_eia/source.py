@@ -17,7 +17,6 @@ from energy_core.api import (
     Fetched,
     FetchRequest,
     IncompleteFetchError,
-    PayloadValidationError,
     RateBudget,
     RawBatch,
     Source,
@@ -190,17 +189,11 @@ def _strictly_increasing(rows: pl.DataFrame) -> bool:
 
 
 def _inside(rows: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, int]:
-    first, last = (window.start + timedelta(hours=1)).strftime(PERIOD_FORMAT), window.end.strftime(PERIOD_FORMAT)
+    first, last = window.start + timedelta(hours=1), window.end  # the window's hours, as hour-ending periods
     if rows.height == 0:
         return rows, 0
-    earliest, latest = rows["period"].min(), rows["period"].max()  # text: the decoder reads period as str
-    if isinstance(earliest, str) and isinstance(latest, str) and first <= earliest and latest <= last:
+    earliest, latest = rows["period"].min(), rows["period"].max()
+    if isinstance(earliest, datetime) and isinstance(latest, datetime) and first <= earliest and latest <= last:
         return rows, 0
-    hourly = rows["period"].str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
-    if not hourly.all():
-        odd = rows["period"].filter(~hourly)[0]
-        raise PayloadValidationError(f"eia: {window.dataset} has {(~hourly).sum()} period(s) not in the hourly UTC "
-                                     f"form YYYY-MM-DDTHH, e.g. {odd!r}; other frequencies are not supported",
-                                     source="eia")
-    inside = rows.filter(pl.col("period").is_between(pl.lit(first), pl.lit(last)))
+    inside = rows.filter(pl.col("period").is_between(first, last))
     return inside, rows.height - inside.height

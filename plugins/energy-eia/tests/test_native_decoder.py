@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 from itertools import pairwise
 from unittest.mock import patch
 
@@ -83,6 +84,7 @@ PLAIN = page([row()])
 @pytest.mark.parametrize("body", [
     page([row(respondent="P\\u00e9")]),                          # an escape in a kept field
     page([row(respondent="Pé")]),                                # text outside ASCII
+    page([row(period="2023-02-29T01")]), page([row(period="2024-03-10")]),  # no such hour; not hourly
     page([row("NA")]), page([row("")]), page([row(" 12")]),      # values only the general decoder reads
     page([row("1e309")]), page([row(True)]), page([row([1])]),
     page([row()], warnings=[{"warning": "incomplete return", "description": "only 5000 rows"}]),
@@ -103,12 +105,16 @@ ASCII = st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"
 PLAIN_TEXT = st.one_of(st.sampled_from(["PACW", "ERCO", "D", "DF", "2024-03-10T07", ""]), st.text(ASCII, max_size=6))
 TEXT = st.one_of(PLAIN_TEXT, st.sampled_from(['a"b', "a\\b", "Pé", "NA", " 12", "1e309", "+1", ".5"]),
                  st.text(max_size=6))
+PERIOD = st.one_of(st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31)).map(lambda t: f"{t:%Y-%m-%dT%H}"),
+                   st.sampled_from(["2024-02-29T23", "2023-02-29T01", "2024-13-01T00", "2024-03-10T24", "2024-3-10T07",
+                                    "2024-03-10T07:00", "2024-03-10"]), PLAIN_TEXT)
 NUMBER = st.one_of(st.integers(-(10**20), 10**20), st.floats(allow_nan=False, allow_infinity=False))
 NUMERIC = st.one_of(st.none(), NUMBER, NUMBER.map(str))
-PLAIN_ROW = st.fixed_dictionaries({"period": PLAIN_TEXT, "respondent": PLAIN_TEXT, "type": PLAIN_TEXT,
+PLAIN_ROW = st.fixed_dictionaries({"period": PERIOD, "respondent": PLAIN_TEXT, "type": PLAIN_TEXT,
                                    "fueltype": PLAIN_TEXT},
                                   optional={"value": NUMERIC, "type-name": TEXT, "extra": st.just({"a": [1, None]})})
-ANY_ROW = st.fixed_dictionaries({}, optional={"period": TEXT, "respondent": TEXT, "type": TEXT, "fueltype": TEXT,
+ANY_ROW = st.fixed_dictionaries({}, optional={"period": st.one_of(PERIOD, TEXT), "respondent": TEXT, "type": TEXT,
+                                              "fueltype": TEXT,
                                               "value": st.one_of(NUMERIC, TEXT, st.booleans(), st.just([1]))})
 ROWS = st.one_of(st.lists(PLAIN_ROW, max_size=6), st.lists(st.one_of(PLAIN_ROW, ANY_ROW), max_size=6))
 

@@ -63,11 +63,17 @@ def test_missing_value_key_is_missing_not_an_error():
     assert parse_page(body(rows), REGION).rows["value"].to_list() == [None]
 
 
-@pytest.mark.parametrize("period", ["2024-03-10T01-08", "2024-03-10", "2024-03", "2024-03-10T25"])
+@pytest.mark.parametrize("period", ["2024-03-10T01-08", "2024-03-10", "2024-03", "2024-03-10T25", "2024-02-30T01",
+                                    "2024-3-10T07", "2024-03-10T07:00"])
 def test_other_period_forms_are_rejected_not_guessed(period):
     with pytest.raises(PayloadValidationError, match=f"not in the hourly UTC form YYYY-MM-DDTHH, e.g. '{period}'"):
-        EiaNormalizer().normalize(RawBatch(WINDOW, parse_page(body([row("1", period=period)]), REGION).rows,
-                                           datetime(2024, 4, 1, tzinfo=UTC)))
+        parse_page(body([row("1"), row("1", period=period)]), REGION)
+
+
+def test_a_period_ends_the_hour_stored_even_across_a_leap_day():
+    page = parse_page(body([row("1", period="2024-03-10T00"), row("2", period="2024-02-29T23")]), REGION)
+    ts = EiaNormalizer().normalize(RawBatch(WINDOW, page.rows, datetime(2024, 4, 1, tzinfo=UTC)))["ts"].to_list()
+    assert ts == [datetime(2024, 3, 9, 23, tzinfo=UTC), datetime(2024, 2, 29, 22, tzinfo=UTC)]
 
 
 def test_missing_required_field_names_it():
