@@ -30,9 +30,15 @@ def test_every_form_of_a_registered_key_is_removed(key, prefix):
             assert key not in cleaned and quote(key, safe="") not in cleaned and quote_plus(key) not in cleaned
 
 
-def test_bytes_are_redacted():
-    with SecretScope(["CANARY-bytes-123456"]):
-        assert redact_bytes(b'{"api_key":"CANARY-bytes-123456"}') == b'{"api_key":"***"}'
+@pytest.mark.parametrize("size", [0, 1 << 20])
+def test_bytes_are_redacted_in_every_form_wherever_they_are(size):
+    key = "CANARY bytes/123456"
+    padding = b"x" * size
+    body = b"".join([key.encode(), padding, quote(key, safe="").encode(), padding, b'{"api_key":"',
+                     quote_plus(key).encode(), b'"}', key.encode()])
+    with SecretScope([key]):
+        redacted = redact_bytes(body)
+    assert redacted == b"".join([b"***", padding, b"***", padding, b'{"api_key":"***"}***'])
 
 
 def test_logging_filter_redacts_messages_and_tracebacks(caplog):
