@@ -1,14 +1,14 @@
 """Typed mirrors of EIA API v2 bodies.
 
-Pages are decoded with msgspec structs: one pass over the bytes, only the fields we use become
-Python objects, and a page of 5,000 rows is checked against the types below without a dict per
-row. Measured on this project's benchmark pages: msgspec 6.7 M rows/s, pydantic (TypedDict rows,
-whole page) 2.1 M rows/s, ``orjson.loads`` alone 3.0 M rows/s; only the first leaves room for
-normalizing and storing within half the decode rate (see benchmarks/README.md). The error bodies
-are small and rare, so they stay pydantic models.
+Pages in EIA's plain shape are read by the native decoder (``_pages.c``, see :mod:`energy_eia.parse`);
+every other page, and every page where that decoder is not built, is decoded with msgspec structs: one
+pass over the bytes, only the fields we use become Python objects, and a page of 5,000 rows is checked
+against the types below without a dict per row (msgspec 6.7 M rows/s, pydantic TypedDict pages 2.1 M,
+``orjson.loads`` alone 3.0 M, on this project's benchmark pages). The error bodies are small and rare,
+so they stay pydantic models.
 
-Field names are the API's own; ``period`` stays text and is parsed for the whole page at once
-(``%Y-%m-%dT%H``) in :mod:`energy_eia.parse`.
+Field names are the API's own; ``period`` stays text here and is read as a UTC hour for the whole page at
+once in :mod:`energy_eia.parse`.
 """
 
 from __future__ import annotations

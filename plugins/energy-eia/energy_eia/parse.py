@@ -101,9 +101,7 @@ def _plain_page(body: bytes, route: Route) -> Page | None:
                text(*texts[0:2]), text(*texts[2:4]),
                pa.Array.from_buffers(pa.float64(), rows, [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)],
                                      null_count=nulls)]
-    frame = pl.from_arrow(pa.table(columns, names=["period", "respondent", "code", "value"]))
-    assert isinstance(frame, pl.DataFrame)
-    return Page(frame, total, ())
+    return Page(pl.DataFrame(pa.table(columns, names=["period", "respondent", "code", "value"])), total, ())
 
 
 def _hour_endings(period: pl.Series, route: Route) -> pl.Series:
