@@ -323,7 +323,8 @@ static int read_data(Parser *P) {
     }
 }
 
-/* ``total``: EIA sends it as a string of digits; a number of digits is read alike. */
+/* ``total``: EIA sends it as a string of digits; a number of digits is read alike. Any other form (a
+ * fraction, an exponent, a sign) is left to the general decoder. */
 static int read_total(Parser *P) {
     const char *s;
     size_t n;
@@ -335,7 +336,7 @@ static int read_total(Parser *P) {
         n = number_length(P->p, P->end);
         P->p += n;
     }
-    if (n == 0 || n > 18) return NOT_PLAIN;
+    if (n == 0 || n > 18 || number_length(s, s + n) != n) return NOT_PLAIN; /* "0012" is no JSON integer */
     long long total = 0;
     for (size_t i = 0; i < n; i++) {
         if (!is_digit(s[i])) return NOT_PLAIN;

@@ -88,7 +88,7 @@ PLAIN = page([row()])
     page([row("NA")]), page([row("")]), page([row(" 12")]),      # values only the general decoder reads
     page([row("1e309")]), page([row(True)]), page([row([1])]),
     page([row()], warnings=[{"warning": "incomplete return", "description": "only 5000 rows"}]),
-    page([row()], total="-1"), page([row()], total="12a"),
+    page([row()], total="-1"), page([row()], total="12a"), page([row()], total="01"), page([row()], total="1e0"),
     page([{k: v for k, v in row().items() if k != "respondent"}]),  # a missing field
     PLAIN.replace(b'"type":"D"', b'"type":"D","type":"DF"'),         # a repeated one
     PLAIN.replace(b'"value":"2455"', b'"value":1e309'),              # beyond the range of a float
@@ -117,11 +117,11 @@ ANY_ROW = st.fixed_dictionaries({}, optional={"period": st.one_of(PERIOD, TEXT),
                                               "fueltype": TEXT,
                                               "value": st.one_of(NUMERIC, TEXT, st.booleans(), st.just([1]))})
 ROWS = st.one_of(st.lists(PLAIN_ROW, max_size=6), st.lists(st.one_of(PLAIN_ROW, ANY_ROW), max_size=6))
+TOTAL = st.one_of(st.integers(0, 10), st.integers(0, 10).map(str), st.sampled_from(["01", "1e1", "-1"]))
 
 
 @settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=ROWS, total=st.one_of(st.integers(0, 10), st.integers(0, 10).map(str)),
-       indent=st.booleans(), ascii_only=st.booleans(), route=st.sampled_from([REGION, FUEL]))
+@given(rows=ROWS, total=TOTAL, indent=st.booleans(), ascii_only=st.booleans(), route=st.sampled_from([REGION, FUEL]))
 def test_any_page_is_read_as_the_general_decoder_reads_it(rows, total, indent, ascii_only, route):
     body = json.dumps({"response": {"total": total, "data": rows}}, indent=1 if indent else None,
                       ensure_ascii=ascii_only).encode()
