@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +101,43 @@ def run_decode(directory: Path, started: list[float]) -> int:
     return rows
 
 
+PIPELINE_MODULES = ("energy_core.home", "energy_core.ingest.worker", "energy_core.storage.sinks",
+                    "energy_eia.normalize", "energy_eia.parse", "energy_eia.source", "deltalake", "pyarrow")
+"""What storing pages imports (the lake sink imports deltalake and pyarrow at its first write): imported
+before a clock starts, so that it times the data path only."""
+
+
+def import_pipeline() -> None:
+    for name in PIPELINE_MODULES:
+        importlib.import_module(name)
+
+
 def run_energy(directory: Path, home: Path | str | None, started: list[float]) -> int:
-    """The same steps ``energy run`` takes after a page arrives: windows parsed, assembled and stored
-    several at a time, as the runner's window threads do, through its own store, into the lake of ``home``
-    (a path or an ``s3://`` URI; None: into no sink). Returns the rows stored."""
+    """The same steps ``energy run`` takes after a page arrives (see :func:`store_windows`), for the pages
+    in ``directory``, into the lake of ``home`` (a path or an ``s3://`` URI; None: into no sink). Returns
+    the rows stored."""
     import gc
+    from itertools import groupby
+
+    import_pipeline()
+    gc.freeze()  # as the CLI does after its imports
+    started.append(time.perf_counter())
+    windows = plan(read_manifest(directory)["covers"])
+    by_window = [(windows[index], [directory / e["file"] for e in entries])
+                 for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
+    return store_windows([(window, partial(_read_all, files)) for window, files in by_window], home)
+
+
+def _read_all(files: list[Path]) -> list[bytes]:
+    return [file.read_bytes() for file in files]
+
+
+def store_windows(windows: list[tuple[Any, Callable[[], list[bytes]]]], home: Path | str | None) -> int:
+    """Parse, assemble, normalize, validate and store each window's pages (``(window, read its bodies)``)
+    several windows at a time, as the runner's window threads do, through its own store. Returns the rows
+    stored; ``scale.py`` runs it too, on its rendered pages."""
     from concurrent.futures import ThreadPoolExecutor
     from contextlib import nullcontext
-    from itertools import groupby
 
     from energy_core.home import Home
     from energy_core.ingest.worker import WINDOWS_IN_FLIGHT, WindowStore
@@ -117,24 +148,19 @@ def run_energy(directory: Path, home: Path | str | None, started: list[float]) -
     from energy_eia.parse import parse_page
     from energy_eia.source import assemble_window
 
-    gc.freeze()  # as the CLI does after its imports
-    started.append(time.perf_counter())
-    windows = plan(read_manifest(directory)["covers"])
     fetched_at = datetime.now(UTC)
-    by_window = [(index, list(entries)) for index, entries in groupby(pages(directory), key=lambda e: e["window"])]
     with (LakeSink(Home.of(home)) if home is not None else nullcontext()) as sink, \
             WindowStore(EiaNormalizer(), [sink] if sink is not None else []) as store:
 
-        def fetch_and_store(item: tuple[int, list[dict]]) -> int:
-            index, entries = item
-            window = windows[index]
+        def fetch_and_store(item: tuple[Any, Callable[[], list[bytes]]]) -> int:
+            window, read = item
             route = ROUTES[window.dataset]
-            parsed = [parse_page(HttpResponse(200, "application/json", (directory / e["file"]).read_bytes(),
-                                              e["file"]), route) for e in entries]
+            parsed = [parse_page(HttpResponse(200, "application/json", body, window.describe()), route)
+                      for body in read()]
             return int(store.store(assemble_window(route, window, parsed, fetched_at))["len"].sum())
 
         with ThreadPoolExecutor(WINDOWS_IN_FLIGHT) as pool:
-            return sum(pool.map(fetch_and_store, by_window))
+            return sum(pool.map(fetch_and_store, windows))
 
 
 def run_naive(directory: Path, home: Path, started: list[float]) -> int:

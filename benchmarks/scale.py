@@ -12,6 +12,9 @@ costs next to nothing and the run, not the simulator, is the bottleneck.
 Every step runs in a fresh process; its peak RSS and CPU time are that process's alone (``os.wait4``):
 
   decode    the limit: read the size's bodies and ``orjson.loads`` them, nothing else, one process
+  pipeline  what ``ingest_eia.py`` measures against that limit: the same bodies read from the files, then
+            parse, validate, normalize and Delta Lake as the run does them (its store thread, 16 windows
+            at a time), without HTTP and the raw cache
   ingest    ``energy_core.run`` (HTTP, raw cache, parse, validate, normalize, Delta Lake) at an unlimited
             budget; the clock starts after its imports, as in ``ingest_eia.py``
   features  ``energy features build`` (every entity), ``energy status``, ``energy quality`` and
@@ -40,6 +43,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -302,13 +306,35 @@ def run_decode(directory: Path, size: Size, started: list[float]) -> dict:
     return {"rows": rows, "pages": len(found), "bytes": sum(p[2] for p in found)}
 
 
+def run_pipeline(directory: Path, size: Size, home: Path, started: list[float]) -> dict:
+    import gc
+
+    from ingest_eia import import_pipeline, store_windows
+
+    import_pipeline()
+    gc.freeze()
+    started += [time.perf_counter(), _cpu()]
+    windows = [(window, partial(_read_pages, window_file(directory, size.bas, window))) for window in windows_of(size)]
+    return {"rows": store_windows(windows, home)}
+
+
+def _read_pages(target: Path) -> list[bytes]:
+    with open(target.with_suffix(".bin"), "rb") as fh:
+        data = fh.read()
+    index = json.loads(target.with_suffix(".json").read_text())
+    return [data[offset:offset + length] for _, offset, length, _ in index]
+
+
 def run_ingest(size: Size, home: Path, url: str, started: list[float]) -> dict:
     import gc
+
+    from ingest_eia import import_pipeline
 
     from energy_core import RunConfig, run
     from energy_core.api import RateBudget
     from energy_eia.api import KEY_VARIABLE, URL_VARIABLE
 
+    import_pipeline()  # what the run imports when it first stores, as the pipeline's clock leaves out
     regions = balancing_authorities(size.bas)
     gc.freeze()  # as the CLI does after its imports
     started += [time.perf_counter(), _cpu()]
@@ -327,6 +353,8 @@ def measure(mode: str, args: argparse.Namespace) -> dict:
     started: list[float] = []
     if mode == "decode":
         result = run_decode(args.data, size, started)
+    elif mode == "pipeline":
+        result = run_pipeline(args.data, size, args.home, started)
     else:
         result = run_ingest(size, args.home, args.url, started)
     seconds = time.perf_counter() - started[0]
@@ -374,6 +402,9 @@ def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path,
     result["decode"] = {**json.loads(lines[-1]), **usage}
     home = scratch / size.name
     shutil.rmtree(home, ignore_errors=True)
+    usage, lines = child([*base, "--mode", "pipeline", "--home", str(home)])
+    result["pipeline"] = {**json.loads(lines[-1]), **usage}
+    shutil.rmtree(home, ignore_errors=True)
     served = server.stats()
     usage, lines = child([*base, "--mode", "ingest", "--home", str(home), "--url", server.url])
     after = server.stats()
@@ -420,15 +451,20 @@ def _step(r: dict, name: str) -> str:
 
 
 def ingest_table(results: list[dict]) -> str:
-    lines = ["| size | years | BAs | rows | pages (GB of JSON) | decode limit rows/s | ingest s | ingest rows/s | "
-             "ingest / limit | CPU s: decode / ingest (ratio) | ingest peak RSS GiB | processed MiB | raw cache MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | years | BAs | rows | pages (GB of JSON) | decode limit rows/s | pipeline s | pipeline / limit | "
+             "pipeline peak RSS GiB | ingest s | ingest rows/s | ingest / limit | CPU s: decode / ingest (ratio) | "
+             "ingest peak RSS GiB | processed MiB | raw cache MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ingest, decode = r["ingest"], r["decode"]
         limit, speed = decode["rows"] / decode["seconds"], ingest["rows"] / ingest["seconds"]
+        pipeline = r.get("pipeline")  # not measured before 3 December 2026
+        stored = (f"{pipeline['seconds']:.1f} | {decode['seconds'] / pipeline['seconds']:.2f}x | "
+                  f"{gib(pipeline['peak_rss'])}") if pipeline else "- | - | -"
         lines.append(
             f"| {r['size']} | {r['years']} | {r['ba_count']} | {ingest['rows']:,} | "
-            f"{decode['pages']:,} ({decode['bytes'] / 1e9:.2f}) | {limit / 1e6:.2f} M | {ingest['seconds']:.1f} | "
+            f"{decode['pages']:,} ({decode['bytes'] / 1e9:.2f}) | {limit / 1e6:.2f} M | {stored} | "
+            f"{ingest['seconds']:.1f} | "
             f"{speed / 1e6:.2f} M | {speed / limit:.2f}x | {decode['clocked_cpu_s']:.1f} / "
             f"{ingest['clocked_cpu_s']:.1f} ({decode['clocked_cpu_s'] / ingest['clocked_cpu_s']:.2f}x) | "
             f"{gib(ingest['peak_rss'])} | {r['store']['processed'] / 2**20:.0f} | {r['store']['raw'] / 2**20:.0f} |")
@@ -480,7 +516,7 @@ def main() -> None:
     parser.add_argument("--render-processes", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each size)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="print the tables of a --json file only")
-    parser.add_argument("--mode", choices=["serve", "decode", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["serve", "decode", "pipeline", "ingest"], help=argparse.SUPPRESS)
     for hidden in ("--size", "--bas", "--start", "--end", "--url"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -533,6 +569,8 @@ def report(results: list[dict]) -> None:
     problems = []
     for r in results:
         ingest = r["ingest"]
+        if "pipeline" in r and r["pipeline"]["rows"] != r["decode"]["rows"]:
+            problems.append(f"{r['size']}: the pipeline stored {r['pipeline']['rows']} rows of {r['decode']['rows']}")
         if ingest["failed"] or ingest["misses"] or ingest["rows"] != r["decode"]["rows"]:
             problems.append(f"{r['size']}: {ingest['rows']} rows stored of {r['decode']['rows']} served, "
                             f"{ingest['misses']} unrendered requests, failed windows {ingest['failed']}")
