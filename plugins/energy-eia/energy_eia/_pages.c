@@ -1,7 +1,7 @@
 /* Decode an EIA API v2 page straight into Arrow column buffers, without the GIL.
  *
- * The page decoder in energy_eia.parse builds a Python object for every field of every row, holding
- * the GIL throughout, so the pages of several windows decode one after another whatever the cores.
+ * The general decoder in energy_eia.parse (msgspec) builds a Python object for every field of every row,
+ * holding the GIL throughout, so the pages of several windows decode one after another whatever the cores.
  * This one reads the plain shape EIA sends, {"response": {"total": N, "data": [{"period":
  * "YYYY-MM-DDTHH", "respondent": "...", "<code>": "...", "value": 1.5 | "1.5" | null}, ...],
  * "warnings": []}, ...}, into the buffers of four Arrow columns with the GIL released (the period as
@@ -60,7 +60,7 @@ typedef struct {
     const char *code;
     size_t code_len;
     Text respondent, code_column;
-    Buffer period, values, valid; /* int64 microseconds; float64; one byte per row, packed into a bitmap */ /* float64 per row; one byte per row, packed into a bitmap at the end */
+    Buffer period, values, valid; /* int64 microseconds; float64; a byte per row, packed into a bitmap at the end */
     Py_ssize_t rows, nulls;
     long long total;
 } Parser;
@@ -105,8 +105,9 @@ static int read_string(Parser *P, const char **s, size_t *n, int escapes) {
         }
         if (*q != '\\' || !escapes || P->p + 1 >= P->end) return NOT_PLAIN;
         char e = P->p[1];
-        if (e == 'u') {
-            if (P->p + 5 >= P->end || !is_hex(P->p[2]) || !is_hex(P->p[3]) || !is_hex(P->p[4]) || !is_hex(P->p[5]))
+        if (e == 'u') {  /* surrogates (which must pair up) are left to the general decoder */
+            if (P->p + 5 >= P->end || !is_hex(P->p[2]) || !is_hex(P->p[3]) || !is_hex(P->p[4]) || !is_hex(P->p[5])
+                || ((P->p[2] == 'd' || P->p[2] == 'D') && strchr("89abcdefABCDEF", P->p[3])))
                 return NOT_PLAIN;
             P->p += 6;
         } else if (e != '\0' && strchr("\"\\/bfnrt", e)) {

@@ -93,6 +93,7 @@ PLAIN = page([row()])
     PLAIN.replace(b'"type":"D"', b'"type":"D","type":"DF"'),         # a repeated one
     PLAIN.replace(b'"value":"2455"', b'"value":1e309'),              # beyond the range of a float
     PLAIN.replace(b'"value":"2455"', b'"value":01'),                 # not JSON
+    PLAIN.replace(b'"2.1.8"', b'"\\ud800"'),                          # a lone surrogate, in a field not kept
     PLAIN + b" x", PLAIN[:-1], b'{"apiVersion": "2.1.8"}', b"[]",
 ])
 def test_a_page_off_the_plain_shape_is_left_to_the_general_decoder(body):
