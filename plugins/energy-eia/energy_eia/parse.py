@@ -27,7 +27,7 @@ from energy_eia.models import ERROR_BODY, PAGE_DECODERS, KeyErrorBody
 try:
     from energy_eia import _pages  # compiled with the package; absent where it was installed without a compiler
 except ImportError:  # pragma: no cover - the general decoder reads every page alike, only slower
-    _pages = None
+    _pages = None  # type: ignore[assignment]  # mypy's idiom for an optional module
 
 _MISSING_TOKENS = ("", "na", "n/a", "null", "none", "nan", "-")
 
