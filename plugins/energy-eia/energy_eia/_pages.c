@@ -81,6 +81,16 @@ static int next_is(Parser *P, char c) {
     return P->p < P->end && *P->p == c;
 }
 
+/* After an item of a list or object: 1 when a comma says another follows, OK (0) once ``close`` ends it. */
+static int another(Parser *P, char close) {
+    skip_space(P);
+    if (P->p < P->end && *P->p == ',') {
+        P->p++;
+        return 1;
+    }
+    return expect(P, close);
+}
+
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /* The bytes that end a plain run of string text: the closing quote, an escape, a control character, and
@@ -170,12 +180,7 @@ static int skip_members(Parser *P, char close, int depth) {
         }
         int rc = skip_value(P, depth + 1);
         if (rc) return rc;
-        skip_space(P);
-        if (P->p < P->end && *P->p == ',') {
-            P->p++;
-            continue;
-        }
-        return expect(P, close);
+        if ((rc = another(P, close)) <= 0) return rc;
     }
 }
 
@@ -259,50 +264,68 @@ static int read_value(Parser *P, double *value, int *valid) {
     return to_double(s, n, value);
 }
 
-enum { PERIOD = 1, RESPONDENT = 2, CODE = 4, VALUE = 8 };
+/* Reads one member of an object, given its key (its value is next); ``state`` is the caller's. */
+typedef int (*Member)(Parser *P, const char *key, size_t key_len, void *state);
+
+/* An object of at least one member, each read by ``member``; duplicate keys are ``member``'s to refuse. */
+static int read_object(Parser *P, Member member, void *state) {
+    if (expect(P, '{') || next_is(P, '}')) return NOT_PLAIN;
+    for (;;) {
+        const char *key;
+        size_t key_len;
+        if (read_string(P, &key, &key_len, 0) || expect(P, ':')) return NOT_PLAIN;
+        int rc = member(P, key, key_len, state);
+        if (rc) return rc;
+        if ((rc = another(P, '}')) <= 0) return rc;
+    }
+}
+
+/* The fields a member sets, to refuse one that repeats and tell one that is missing. */
+enum { PERIOD = 1, RESPONDENT = 2, CODE = 4, VALUE = 8, TOTAL = 16, DATA = 32, WARNINGS = 64, RESPONSE = 128 };
+
+static int first_time(int *seen, int field) {
+    if (*seen & field) return 0;
+    *seen |= field;
+    return 1;
+}
+
+typedef struct {
+    int seen, valid;
+    double value;
+} Row;
+
+static int row_member(Parser *P, const char *key, size_t key_len, void *state) {
+    Row *row = state;
+    const char *s;
+    size_t n;
+    int64_t hour;
+    Text *column = is_key(key, key_len, "respondent", 10) ? &P->respondent
+                 : is_key(key, key_len, P->code, P->code_len) ? &P->code_column : NULL;
+    int field = column == &P->respondent ? RESPONDENT : column ? CODE : is_key(key, key_len, "period", 6) ? PERIOD
+              : is_key(key, key_len, "value", 5) ? VALUE : 0;
+    if (field && !first_time(&row->seen, field)) return NOT_PLAIN;
+    if (column) {
+        if (read_string(P, &s, &n, 0)) return NOT_PLAIN;
+        return text_push(column, s, n);
+    }
+    if (field == PERIOD) {
+        if (read_string(P, &s, &n, 0) || read_hour(s, n, &hour)) return NOT_PLAIN;
+        return buffer_append(&P->period, &hour, sizeof hour);
+    }
+    if (field == VALUE) return read_value(P, &row->value, &row->valid);
+    return skip_value(P, 2);
+}
 
 static int read_row(Parser *P) {
-    int seen = 0, valid = 0, rc;
-    double value = 0.0;
-    int64_t hour;
-    if (expect(P, '{')) return NOT_PLAIN;
-    if (next_is(P, '}')) return NOT_PLAIN;
-    for (;;) {
-        const char *key, *s;
-        size_t key_len, n;
-        if (read_string(P, &key, &key_len, 0) || expect(P, ':')) return NOT_PLAIN;
-        Text *column = NULL;
-        int field = 0;
-        if (is_key(key, key_len, "period", 6)) field = PERIOD;
-        else if (is_key(key, key_len, "respondent", 10)) column = &P->respondent, field = RESPONDENT;
-        else if (is_key(key, key_len, P->code, P->code_len)) column = &P->code_column, field = CODE;
-        else if (is_key(key, key_len, "value", 5)) field = VALUE;
-        if (field & seen) return NOT_PLAIN;
-        seen |= field;
-        if (column) {
-            if (read_string(P, &s, &n, 0)) return NOT_PLAIN;
-            if ((rc = text_push(column, s, n))) return rc;
-        } else if (field == PERIOD) {
-            if (read_string(P, &s, &n, 0) || read_hour(s, n, &hour)) return NOT_PLAIN;
-            if ((rc = buffer_append(&P->period, &hour, sizeof hour))) return rc;
-        } else if (field == VALUE) {
-            if ((rc = read_value(P, &value, &valid))) return rc;
-        } else if ((rc = skip_value(P, 2))) {
-            return rc;
-        }
-        skip_space(P);
-        if (P->p < P->end && *P->p == ',') {
-            P->p++;
-            continue;
-        }
-        if (expect(P, '}')) return NOT_PLAIN;
-        break;
-    }
-    if ((seen & (PERIOD | RESPONDENT | CODE)) != (PERIOD | RESPONDENT | CODE)) return NOT_PLAIN;
-    unsigned char flag = (unsigned char)valid;
-    if ((rc = buffer_append(&P->values, &value, sizeof value)) || (rc = buffer_append(&P->valid, &flag, 1))) return rc;
+    Row row = {0, 0, 0.0};
+    int rc = read_object(P, row_member, &row);
+    if (rc) return rc;
+    if ((row.seen & (PERIOD | RESPONDENT | CODE)) != (PERIOD | RESPONDENT | CODE)) return NOT_PLAIN;
+    unsigned char flag = (unsigned char)row.valid;
+    if ((rc = buffer_append(&P->values, &row.value, sizeof row.value)) || (rc = buffer_append(&P->valid, &flag, 1)))
+        return rc;
     P->rows++;
-    P->nulls += !valid;
+    P->nulls += !row.valid;
     return OK;
 }
 
@@ -315,12 +338,7 @@ static int read_data(Parser *P) {
     for (;;) {
         int rc = read_row(P);
         if (rc) return rc;
-        skip_space(P);
-        if (P->p < P->end && *P->p == ',') {
-            P->p++;
-            continue;
-        }
-        return expect(P, ']');
+        if ((rc = another(P, ']')) <= 0) return rc;
     }
 }
 
@@ -347,60 +365,31 @@ static int read_total(Parser *P) {
     return OK;
 }
 
-enum { TOTAL = 1, DATA = 2, WARNINGS = 4, RESPONSE = 8 };
+static int response_member(Parser *P, const char *key, size_t key_len, void *state) {
+    int field = is_key(key, key_len, "total", 5) ? TOTAL : is_key(key, key_len, "data", 4) ? DATA
+              : is_key(key, key_len, "warnings", 8) ? WARNINGS : 0;
+    if (field && !first_time(state, field)) return NOT_PLAIN;
+    if (field == TOTAL) return read_total(P);
+    if (field == DATA) return read_data(P);
+    if (field == WARNINGS) return expect(P, '[') || expect(P, ']') ? NOT_PLAIN : OK; /* only none */
+    return skip_value(P, 2);
+}
 
-static int read_response(Parser *P) {
-    int seen = 0, rc;
-    if (expect(P, '{')) return NOT_PLAIN;
-    if (next_is(P, '}')) return NOT_PLAIN;
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        if (read_string(P, &key, &key_len, 0) || expect(P, ':')) return NOT_PLAIN;
-        int field = is_key(key, key_len, "total", 5) ? TOTAL : is_key(key, key_len, "data", 4) ? DATA
-                  : is_key(key, key_len, "warnings", 8) ? WARNINGS : 0;
-        if (field & seen) return NOT_PLAIN;
-        seen |= field;
-        if (field == TOTAL) rc = read_total(P);
-        else if (field == DATA) rc = read_data(P);
-        else if (field == WARNINGS) rc = expect(P, '[') || expect(P, ']') ? NOT_PLAIN : OK; /* only none */
-        else rc = skip_value(P, 2);
-        if (rc) return rc;
-        skip_space(P);
-        if (P->p < P->end && *P->p == ',') {
-            P->p++;
-            continue;
-        }
-        if (expect(P, '}')) return NOT_PLAIN;
-        return (seen & (TOTAL | DATA)) == (TOTAL | DATA) ? OK : NOT_PLAIN;
-    }
+static int page_member(Parser *P, const char *key, size_t key_len, void *state) {
+    if (!is_key(key, key_len, "response", 8)) return skip_value(P, 1);
+    if (!first_time(state, RESPONSE)) return NOT_PLAIN;
+    int seen = 0;
+    int rc = read_object(P, response_member, &seen);
+    if (rc) return rc;
+    return (seen & (TOTAL | DATA)) == (TOTAL | DATA) ? OK : NOT_PLAIN;
 }
 
 static int read_page(Parser *P) {
-    int seen = 0, rc;
-    if (expect(P, '{')) return NOT_PLAIN;
-    if (next_is(P, '}')) return NOT_PLAIN;
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        if (read_string(P, &key, &key_len, 0) || expect(P, ':')) return NOT_PLAIN;
-        if (is_key(key, key_len, "response", 8)) {
-            if (seen) return NOT_PLAIN;
-            seen = RESPONSE;
-            rc = read_response(P);
-        } else {
-            rc = skip_value(P, 1);
-        }
-        if (rc) return rc;
-        skip_space(P);
-        if (P->p < P->end && *P->p == ',') {
-            P->p++;
-            continue;
-        }
-        if (expect(P, '}')) return NOT_PLAIN;
-        skip_space(P);
-        return seen && P->p == P->end ? OK : NOT_PLAIN;
-    }
+    int seen = 0;
+    int rc = read_object(P, page_member, &seen);
+    if (rc) return rc;
+    skip_space(P);
+    return seen && P->p == P->end ? OK : NOT_PLAIN;
 }
 
 /* The validity bitmap Arrow reads (least significant bit first), written over ``valid``'s bytes. */
