@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from datetime import datetime
+from functools import cache
 from itertools import pairwise
 from unittest.mock import patch
 
@@ -19,6 +20,7 @@ from energy_core.errors import EnergyError
 from energy_core.plugin.interfaces import HttpResponse
 from energy_eia import parse
 from energy_eia.codes import ROUTES
+from tests.eia_pages import page, row
 from tests.recorded import recorded
 
 pytestmark = pytest.mark.skipif(not parse.native_decoder(),
@@ -43,16 +45,6 @@ def general_outcome(body: bytes, route=REGION):
 
 def natively_read(body: bytes, route=REGION) -> bool:
     return parse._pages.decode(body, route.code_column.encode()) is not None
-
-
-def page(rows, total=None, **response) -> bytes:
-    return orjson.dumps({"response": {"total": str(len(rows) if total is None else total), "dateFormat":
-                                      'YYYY-MM-DD"T"HH24', "data": rows, **response}, "apiVersion": "2.1.8"})
-
-
-def row(value="2455", **fields):
-    return {"period": "2024-03-10T07", "respondent": "PACW", "respondent-name": "PacifiCorp West", "type": "D",
-            "type-name": "Demand", "value": value, "value-units": "megawatthours", **fields}
 
 
 @pytest.mark.parametrize(("name", "route"), [("region-data_PACW_D_2023-01-01_2023-01-08_total169.json", REGION),
@@ -154,6 +146,7 @@ def test_other_threads_run_while_a_page_is_decoded():
     assert longest_gap < (ended - started) / 2
 
 
+@cache
 def small_recorded_page() -> bytes:
     """The recorded PACW demand page cut to three rows: every byte of it is worth changing."""
     body = orjson.loads(recorded("eia/region-data_PACW_D_2023-01-01_2023-01-08_total169.json").read_bytes())

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 
 from energy_core.errors import (
@@ -16,20 +15,14 @@ from energy_core.plugin.interfaces import HttpResponse, RawBatch, Window
 from energy_eia.codes import ROUTES
 from energy_eia.normalize import EiaNormalizer
 from energy_eia.parse import classify, parse_page
+from tests.eia_pages import page, row
 
 REGION = ROUTES["eia.region"]
 WINDOW = Window("eia", "eia.region", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 
 
 def body(rows, total=None, **response) -> HttpResponse:
-    payload = {"response": {"total": str(len(rows) if total is None else total), "data": rows, **response},
-               "apiVersion": "2.1.8"}
-    return HttpResponse(200, "application/json", orjson.dumps(payload), "test")
-
-
-def row(value, period="2024-03-10T07", code="D"):
-    return {"period": period, "respondent": "PACW", "respondent-name": "PacifiCorp West", "type": code,
-            "type-name": "Demand", "value": value, "value-units": "megawatthours"}
+    return HttpResponse(200, "application/json", page(rows, total, **response), "test")
 
 
 def test_value_forms_strings_numbers_and_missing():
