@@ -1,10 +1,11 @@
 """The one way a source talks to the network.
 
-An httpx client with a per-host request budget (token buckets and quotas), an adaptive number of
-requests in flight per host (:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff
-and jitter that honour ``Retry-After``, a byte cap and a total deadline per attempt, the raw cache, and
-redaction of credentials everywhere. It never returns a silent ``None``: either a parsed value or a
-typed :class:`~energy_core.errors.EnergyError`. One client serves all of a source's threads.
+An httpx client over urllib3's connection pool (:mod:`~energy_core.ingest.transport`) with a per-host
+request budget (token buckets and quotas), an adaptive number of requests in flight per host
+(:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff and jitter that honour
+``Retry-After``, a byte cap and a total deadline per attempt, the raw cache, and redaction of
+credentials everywhere. It never returns a silent ``None``: either a parsed value or a typed
+:class:`~energy_core.errors.EnergyError`. One client serves all of a source's threads.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from energy_core.ingest.cache import RawCache, request_key
 from energy_core.ingest.concurrency import MAX_IN_FLIGHT, InFlightLimit
 from energy_core.ingest.redaction import SecretScope, redact, redact_bytes
 from energy_core.ingest.retry import RetryPolicy, default_error, parse_retry_after
+from energy_core.ingest.transport import PooledTransport, proxy_configured
 from energy_core.plugin.interfaces import Budget, CacheMode, Fetched, HttpResponse, RateBudget
 
 logger = logging.getLogger(__name__)
@@ -165,6 +167,8 @@ class HttpClient:
         self._pool: ThreadPoolExecutor | None = None
         self._refused: SourceError | None = None
         """A refused key or a spent quota: every later request would fail the same way, so none is sent."""
+        if transport is None and not proxy_configured():
+            transport = PooledTransport(MAX_IN_FLIGHT)
         self._client = httpx.Client(timeout=settings.timeout, follow_redirects=False, transport=transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
         self._rng = random.Random(settings.seed)
