@@ -41,6 +41,19 @@ def test_bytes_are_redacted_in_every_form_wherever_they_are(size):
     assert redacted == b"".join([b"***", padding, b"***", padding, b'{"api_key":"***"}***'])
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(key=st.text(alphabet="ab", min_size=4, max_size=6), body=st.text(alphabet="ab*", max_size=60),
+       spliced=st.lists(st.integers(0, 60), max_size=4))
+def test_bytes_are_redacted_as_bytes_replace_would(key, body, spliced):
+    """Keys spliced anywhere (overlapping, adjacent, at both ends) come out as ``bytes.replace`` leaves
+    them: one search and one copy must not change what is removed."""
+    data = body.encode()
+    for at in sorted(spliced, reverse=True):
+        data = data[:at] + key.encode() + data[at:]
+    with SecretScope([key]):
+        assert redact_bytes(data) == data.replace(key.encode(), REDACTED.encode())
+
+
 def test_logging_filter_redacts_messages_and_tracebacks(caplog):
     logger = logging.getLogger("test.secrets")
     logger.addFilter(RedactingFilter())
