@@ -83,6 +83,18 @@ def test_gaps_are_reported_from_what_the_sinks_hold(tmp_path, registry, sinks):
         assert GAP not in held(tmp_path, registry, sink)["ts"].to_list()
 
 
+def test_gaps_name_only_the_regions_of_the_run(tmp_path, registry):
+    """A region the home holds with a gap, but this run did not ask for, is not this run's gap."""
+    with FaultyEia(edit_json(drop_gap_hour), respondents=("PACW", "ERCO")) as sim:
+        def run_for(region: str) -> RunReport:
+            return run(RunConfig(sources=("eia",), start=JAN[0], end=JAN[1], home=tmp_path, regions=(region,),
+                                 datasets=("eia.region",), env=sim.env(), retry=FAST), registry=registry)
+
+        series = ("demand", "demand_forecast", "net_generation", "interchange")
+        assert set(run_for("ERCO").gaps) == {("eia.region", "ERCO", name) for name in series}
+        assert run_for("PACW").gaps == {}
+
+
 @pytest.mark.parametrize("sinks", READ_BACK, ids="+".join)
 def test_a_changed_value_replaces_the_row(tmp_path, registry, sinks):
     with EiaSimulator(respondents=("PACW",)) as sim:
