@@ -16,7 +16,7 @@ Every step runs in a fresh process; its peak RSS and CPU time are that process's
             parse, validate, normalize and Delta Lake as the run does them (its store thread, 16 windows
             at a time), without HTTP and the raw cache
   ingest    ``energy_core.run`` (HTTP, raw cache, parse, validate, normalize, Delta Lake) at an unlimited
-            budget; the clock starts after its imports, as in ``ingest_eia.py``
+            budget; the clock starts after its imports and the plugins are loaded, as in ``ingest_eia.py``
   features  ``energy features build`` (every entity), ``energy status``, ``energy quality`` and
             ``energy query`` (one aggregate over all observations), each timed as the whole command
 
@@ -332,15 +332,18 @@ def run_ingest(size: Size, home: Path, url: str, started: list[float]) -> dict:
 
     from energy_core import RunConfig, run
     from energy_core.api import RateBudget
+    from energy_core.plugin.manager import get_plugin_manager
+    from energy_core.plugin.registry import Registry
     from energy_eia.api import KEY_VARIABLE, URL_VARIABLE
 
     import_pipeline()  # what the run imports when it first stores, as the pipeline's clock leaves out
+    registry = Registry(get_plugin_manager())  # as `energy` loads the plugins before running a command
     regions = balancing_authorities(size.bas)
     gc.freeze()  # as the CLI does after its imports
     started += [time.perf_counter(), _cpu()]
     report = run(RunConfig(sources=("eia",), regions=regions, start=size.start, end=size.end, home=home,
                            env={URL_VARIABLE: f"{url}/v2", KEY_VARIABLE: KEY},
-                           budgets={"eia": RateBudget(1e9, burst=1e9)}))
+                           budgets={"eia": RateBudget(1e9, burst=1e9)}), registry=registry)
     finished = time.perf_counter()
     stats = report.requests.get("eia", {})
     return {"rows": report.rows_stored, "windows": len(report.windows), "failed": [w.error for w in report.failed][:3],
