@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from energy_core.errors import SchemaError
-from energy_core.storage.schema import POLARS_SCHEMA, validate_observations
+from energy_core.storage.schema import KEY, POLARS_SCHEMA, repeated_keys, validate_observations
 
 
 def observations(**overrides) -> pl.DataFrame:
@@ -46,6 +48,16 @@ def test_duplicate_key_is_rejected():
     stamp = datetime(2024, 1, 1, tzinfo=UTC)
     with pytest.raises(SchemaError, match="2 rows with a duplicated key"):
         validate_observations(observations(ts=[stamp, stamp, datetime(2024, 1, 2, tzinfo=UTC)]))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from(["eia.region", "eia.fuel"]), st.sampled_from(["PACW", "PAC", "W"]),
+                          st.sampled_from(["demand", "d", "emand"]), st.integers(0, 3)), max_size=12))
+def test_repeated_keys_are_exactly_the_keys_that_appear_twice(keys):
+    """Near-equal names (a region that is a prefix of another) must not hide or invent a repeat."""
+    rows = pl.DataFrame(keys, schema=list(KEY), orient="row")
+    expected = sorted(key for key in keys if keys.count(key) > 1)
+    assert sorted(repeated_keys(rows).iter_rows()) == expected
 
 
 def test_non_finite_values_are_rejected():
