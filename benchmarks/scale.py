@@ -23,6 +23,7 @@ Every step runs in a fresh process; its peak RSS and CPU time are that process's
     uv run python benchmarks/scale.py --json scale.json   # every size (~25 min); renders ~13 GB of pages first
     uv run python benchmarks/scale.py --smoke    # 1 BA, 2 months, in a temporary folder; the tests run it
     uv run python benchmarks/scale.py --only 1y-8 --only 3y-8   # some sizes
+    uv run python benchmarks/scale.py --only 1y-all --repeat 3  # limit, pipeline and ingest thrice, interleaved
     uv run python benchmarks/scale.py --report scale.json       # the tables of an earlier run
 """
 
@@ -36,6 +37,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -394,25 +396,34 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path, keep: bool) -> dict:
+def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path, keep: bool,
+                 repeat: int = 1) -> dict:
     from energy_core.home import Home
 
     base = [sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
             "--start", size.start.isoformat(), "--end", size.end.isoformat()]
     result: dict = {**size.record(), "ba_count": len(balancing_authorities(size.bas)),
                     "load_before": os.getloadavg()[0]}
-    usage, lines = child([*base, "--mode", "decode"])
-    result["decode"] = {**json.loads(lines[-1]), **usage}
     home = scratch / size.name
-    shutil.rmtree(home, ignore_errors=True)
-    usage, lines = child([*base, "--mode", "pipeline", "--home", str(home)])
-    result["pipeline"] = {**json.loads(lines[-1]), **usage}
-    shutil.rmtree(home, ignore_errors=True)
-    served = server.stats()
-    usage, lines = child([*base, "--mode", "ingest", "--home", str(home), "--url", server.url])
-    after = server.stats()
-    result["ingest"] = {**json.loads(lines[-1]), **usage, "server_cpu_s": after["cpu_s"] - served["cpu_s"],
-                        "served": after["requests"] - served["requests"], "misses": after["misses"] - served["misses"]}
+    runs = []
+    for _ in range(repeat):  # interleaved, so a drift in the machine's speed touches the limit and energy alike
+        run: dict = {}
+        usage, lines = child([*base, "--mode", "decode"])
+        run["decode"] = {**json.loads(lines[-1]), **usage}
+        shutil.rmtree(home, ignore_errors=True)
+        usage, lines = child([*base, "--mode", "pipeline", "--home", str(home)])
+        run["pipeline"] = {**json.loads(lines[-1]), **usage}
+        shutil.rmtree(home, ignore_errors=True)
+        served = server.stats()
+        usage, lines = child([*base, "--mode", "ingest", "--home", str(home), "--url", server.url])
+        after = server.stats()
+        run["ingest"] = {**json.loads(lines[-1]), **usage, "server_cpu_s": after["cpu_s"] - served["cpu_s"],
+                         "served": after["requests"] - served["requests"], "misses": after["misses"] - served["misses"]}
+        runs.append(run)
+    for name in ("decode", "pipeline", "ingest"):  # the median run of each step (the last ingest's home stays)
+        result[name] = sorted((run[name] for run in runs), key=lambda step: step["seconds"])[len(runs) // 2]
+    result["ratios"] = {name: [run["decode"]["seconds"] / run[name]["seconds"] for run in runs]
+                        for name in ("pipeline", "ingest")}
     layout = Home(home)
     result["store"] = {"processed": directory_size(Path(layout.processed)), "raw": directory_size(layout.raw)}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EIA_", "ENERGY_"))}
@@ -462,16 +473,26 @@ def ingest_table(results: list[dict]) -> str:
         ingest, decode = r["ingest"], r["decode"]
         limit, speed = decode["rows"] / decode["seconds"], ingest["rows"] / ingest["seconds"]
         pipeline = r.get("pipeline")  # not measured before 3 December 2026
-        stored = (f"{pipeline['seconds']:.1f} | {decode['seconds'] / pipeline['seconds']:.2f}x | "
+        ratios = r.get("ratios", {})  # one run each before 3 December 2026
+        stored = (f"{pipeline['seconds']:.1f} | {_ratio(ratios.get('pipeline'), decode, pipeline)} | "
                   f"{gib(pipeline['peak_rss'])}") if pipeline else "- | - | -"
         lines.append(
             f"| {r['size']} | {r['years']} | {r['ba_count']} | {ingest['rows']:,} | "
             f"{decode['pages']:,} ({decode['bytes'] / 1e9:.2f}) | {limit / 1e6:.2f} M | {stored} | "
             f"{ingest['seconds']:.1f} | "
-            f"{speed / 1e6:.2f} M | {speed / limit:.2f}x | {decode['clocked_cpu_s']:.1f} / "
+            f"{speed / 1e6:.2f} M | {_ratio(ratios.get('ingest'), decode, ingest)} | {decode['clocked_cpu_s']:.1f} / "
             f"{ingest['clocked_cpu_s']:.1f} ({decode['clocked_cpu_s'] / ingest['clocked_cpu_s']:.2f}x) | "
             f"{gib(ingest['peak_rss'])} | {r['store']['processed'] / 2**20:.0f} | {r['store']['raw'] / 2**20:.0f} |")
     return "\n".join(lines)
+
+
+def _ratio(ratios: list[float] | None, decode: dict, step: dict) -> str:
+    """The median of the interleaved runs' limit / step ratios and their range (one run: its ratio)."""
+    if not ratios:
+        return f"{decode['seconds'] / step['seconds']:.2f}x"
+    ordered = sorted(ratios)
+    median = statistics.median(ordered)
+    return f"{median:.2f}x" if len(ordered) == 1 else f"{median:.2f}x ({ordered[0]:.2f}-{ordered[-1]:.2f})"
 
 
 def after_table(results: list[dict]) -> str:
@@ -516,6 +537,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="1 BA, 2 months, in a temporary folder")
     parser.add_argument("--only", action="append", help="a size to measure (repeatable), e.g. 1y-8, history-all")
     parser.add_argument("--keep", action="store_true", help="keep each size's home")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="measure the limit, the pipeline and the ingest N times, interleaved; report the "
+                             "median of each and every run's ratio")
     parser.add_argument("--render-processes", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each size)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="print the tables of a --json file only")
@@ -548,7 +572,7 @@ def main() -> None:
         try:
             for size in wanted:
                 began = time.perf_counter()
-                results.append(measure_size(size, directory, server, scratch, args.keep))
+                results.append(measure_size(size, directory, server, scratch, args.keep, args.repeat))
                 print(f"{size.name}: measured in {time.perf_counter() - began:.0f} s (load average "
                       f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
                 if args.json:  # kept as it grows: a long run that fails late leaves what it measured
