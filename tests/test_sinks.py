@@ -3,7 +3,7 @@ incremental path as the built-in parquet sink, and is held to the same idempoten
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -12,13 +12,14 @@ from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.hookspecs import hookimpl
 from energy_core.ingest.catalog import Catalog
+from energy_core.ingest.gaps import gaps
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.runner import RunConfig, plan, run
 from energy_core.plugin.interfaces import Sink
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
 from energy_core.storage.lake import Lake
-from energy_core.storage.schema import KEY
+from energy_core.storage.schema import KEY, POLARS_SCHEMA
 from energy_core.storage.sinks import LakeSink
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
@@ -93,6 +94,23 @@ def test_gaps_name_only_the_regions_of_the_run(tmp_path, registry):
         series = ("demand", "demand_forecast", "net_generation", "interchange")
         assert set(run_for("ERCO").gaps) == {("eia.region", "ERCO", name) for name in series}
         assert run_for("PACW").gaps == {}
+
+
+def test_gaps_count_the_hours_of_a_series_stored_finer_than_hourly(tmp_path):
+    """Quarter-hours count by the hour they fall in: an hour with one quarter stored is held, an hour
+    with none is a gap, beside an hourly series whose rows are its hours."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    quarters = [start + timedelta(minutes=15 * i) for i in range(24) if not 12 <= i < 16]  # hour 3 missing
+    hourly = [start + timedelta(hours=i) for i in range(6) if i not in (1, 4)]
+    stamps = [*quarters[:-3], *hourly]  # hour 5 keeps one quarter of four
+    frame = pl.DataFrame({
+        "ts": stamps, "source": "test", "dataset": "test.load", "region": "R",
+        "series": ["quarterly"] * (len(quarters) - 3) + ["hourly"] * len(hourly), "value": 1.0, "unit": "MW",
+        "retrieved_at": start + timedelta(days=1)}, schema=POLARS_SCHEMA)
+    with LakeSink(Home(tmp_path)) as sink:
+        sink.write(frame)
+    assert gaps([LakeSink(Home(tmp_path))], ["test.load"], start, start + timedelta(hours=6)) == {
+        ("test.load", "R", "quarterly"): 1, ("test.load", "R", "hourly"): 2}
 
 
 @pytest.mark.parametrize("sinks", READ_BACK, ids="+".join)
