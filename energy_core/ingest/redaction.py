@@ -26,9 +26,7 @@ _MIN_SECRET_LENGTH = 4
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 """Environment variables whose names end so are treated as credentials."""
 
-THIRD_PARTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
-                       "urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.response",
-                       "urllib3.util.retry")
+THIRD_PARTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
 """Loggers of the HTTP stack that write request URLs (httpx logs every request at INFO)."""
 
 
