@@ -1,6 +1,6 @@
 """The one way a source talks to the network.
 
-An httpx client over urllib3's connection pool (:mod:`~energy_core.ingest.transport`) with a per-host
+An httpx client over kept-alive ``http.client`` connections (:mod:`~energy_core.ingest.transport`) with a per-host
 request budget (token buckets and quotas), an adaptive number of requests in flight per host
 (:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff and jitter that honour
 ``Retry-After``, a byte cap and a total deadline per attempt, the raw cache, and redaction of
@@ -168,7 +168,7 @@ class HttpClient:
         self._refused: SourceError | None = None
         """A refused key or a spent quota: every later request would fail the same way, so none is sent."""
         if transport is None and not proxy_configured():
-            transport = PooledTransport(MAX_IN_FLIGHT)
+            transport = PooledTransport()
         self._client = httpx.Client(timeout=settings.timeout, follow_redirects=False, transport=transport,
                                     headers={"User-Agent": "energy (+https://pypi.org/project/energy-core/)"})
         self._rng = random.Random(settings.seed)
@@ -289,8 +289,9 @@ class HttpClient:
                 f"{self.source}: {request} is not in the raw cache; run once without --offline to fetch it"
             )
         host = self._host(target.netloc, self.settings.budget_override or budget or self.settings.budget)
-        value, body, content_type, fetched_at = self._fetch(url, request, [*params, *secrets.items()], parse, classify,
-                                                            host, cost)
+        sent_query = "&".join(filter(None, (query, urlencode(list(secrets.items())))))  # httpx takes it as it is
+        value, body, content_type, fetched_at = self._fetch(f"{url}?{sent_query}" if sent_query else url, request,
+                                                            parse, classify, host, cost)
         self._record(request, Answer.NETWORK)
         if self.cache is not None:
             self.cache.put(key, namespace=namespace, request=request, status=200, content_type=content_type,
@@ -329,16 +330,16 @@ class HttpClient:
                                                       fixed=fixed_concurrency(budget), clock=self.clock)
             return _Host(host, buckets, self._in_flight[host])
 
-    def _fetch(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
+    def _fetch(self, url: str, request: str, parse: Callable[[HttpResponse], T],
                classify: Callable[[HttpResponse], EnergyError | None] | None,
                host: _Host, cost: float) -> tuple[T, bytes, str, datetime]:
         try:
-            return self._attempts(url, request, params, parse, classify, host, cost)
+            return self._attempts(url, request, parse, classify, host, cost)
         except (AuthError, QuotaExhaustedError) as exc:
             self._refused = self._refused or exc
             raise
 
-    def _attempts(self, url: str, request: str, params: list[tuple[str, str]], parse: Callable[[HttpResponse], T],
+    def _attempts(self, url: str, request: str, parse: Callable[[HttpResponse], T],
                   classify: Callable[[HttpResponse], EnergyError | None] | None,
                   host: _Host, cost: float) -> tuple[T, bytes, str, datetime]:
         started = self.clock()
@@ -352,7 +353,7 @@ class HttpClient:
                     self._pay(host, cost)
                     logger.debug("%s: GET %s (attempt %d)", self.source, request, attempt)
                     sent = self.clock()
-                    response = self._send(url, request, params)
+                    response = self._send(url, request)
                 if 200 <= response.status < 300:
                     host.in_flight.answered(self.clock() - sent)
                     fetched_at = datetime.now(UTC)
@@ -412,10 +413,11 @@ class HttpClient:
             )
         return retry_after + self._rng.uniform(0, min(1.0, self._retry.backoff_base))
 
-    def _send(self, url: str, request: str, params: list[tuple[str, str]]) -> HttpResponse:
+    def _send(self, url: str, request: str) -> HttpResponse:
+        """GET ``url`` (its query encoded, credentials included) and read the answer; ``request`` names it."""
         deadline = time.monotonic() + self._retry.attempt_timeout
         try:
-            with self._client.stream("GET", url, params=tuple(params)) as r:
+            with self._client.stream("GET", url) as r:
                 declared = r.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                     raise self._too_large(request, int(declared))
