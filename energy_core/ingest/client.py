@@ -1,8 +1,8 @@
 """The one way a source talks to the network.
 
-An httpx client over kept-alive ``http.client`` connections (:mod:`~energy_core.ingest.transport`) with a per-host
-request budget (token buckets and quotas), an adaptive number of requests in flight per host
-(:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff and jitter that honour
+An httpx client (over kept-alive ``http.client`` connections: :mod:`~energy_core.ingest.transport`)
+with a per-host request budget (token buckets and quotas), an adaptive number of requests in flight per
+host (:mod:`~energy_core.ingest.concurrency`), retries with exponential backoff and jitter that honour
 ``Retry-After``, a byte cap and a total deadline per attempt, the raw cache, and redaction of
 credentials everywhere. It never returns a silent ``None``: either a parsed value or a typed
 :class:`~energy_core.errors.EnergyError`. One client serves all of a source's threads.
