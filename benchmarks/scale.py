@@ -557,6 +557,8 @@ def main() -> None:
     if args.report:
         report(json.loads(args.report.read_text()))
         return
+    if args.repeat < 1:
+        parser.error(f"--repeat must be 1 or more, not {args.repeat}")
     with tempfile.TemporaryDirectory(prefix="energy-scale-") as temporary:
         scratch = args.scratch or Path(temporary)
         end = history_end()
