@@ -4,10 +4,14 @@ that counts its connections and answers with exactly the bytes a test gives it."
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,12 +31,13 @@ class RawServer:
     """Answers each request on a connection with ``answer(n)``; closes the connection after it when
     ``close_after`` is set."""
 
-    def __init__(self, answer: Answer, *, close_after: bool = False, delay_s: float = 0.0) -> None:
-        self.answer, self.close_after, self.delay_s = answer, close_after, delay_s
+    def __init__(self, answer: Answer, *, close_after: bool = False, delay_s: float = 0.0,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.answer, self.close_after, self.delay_s, self.tls = answer, close_after, delay_s, tls
         self.connections = 0
         self.requests = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -45,6 +50,11 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # the client refused the certificate
         with conn, conn.makefile("rb") as reader:
             while reader.readline() not in (b"", b"\r\n"):  # a request line
                 while reader.readline() not in (b"\r\n", b""):
@@ -136,3 +146,44 @@ def test_failures_are_the_httpx_errors_the_client_retries(serve):
 ])
 def test_a_proxy_in_the_environment_is_left_to_httpx(environ, expected):
     assert proxy_configured(environ) is expected
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "energy test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    (cert := folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (private := folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, private
+
+
+def test_https_verifies_the_server_and_keeps_the_connection(serve, tmp_path, monkeypatch):
+    """The trusted certificates are httpx's (certifi, or ``SSL_CERT_FILE``): a server they do not vouch
+    for is refused before a byte of the request is sent."""
+    cert, key = self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = serve(lambda n: plain(b'{"n": %d}' % n), tls=tls)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with client() as http, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        http.get(f"{server.url}/x")
+    assert server.requests == 0
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with client() as http:
+        assert [http.get(f"{server.url}/x").json() for _ in range(2)] == [{"n": 0}, {"n": 1}]
+    assert server.connections == 2, "one refused, then one kept for both requests"
