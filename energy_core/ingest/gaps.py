@@ -47,16 +47,16 @@ def _hours_held(scan: pl.LazyFrame, datasets: Sequence[str], start: datetime, en
     hour = pl.col("ts").dt.truncate("1h")
     counted = (in_range.group_by(SERIES).agg(rows=pl.len(), finer=(pl.col("ts") != hour).any())
                .collect(engine="streaming"))
-    wanted = set(regions)  # matched on the counts: matching every row read doubled the cost
+    if regions:  # matched on the counts: matching every row read doubled the cost
+        counted = counted.filter(pl.col("region").is_in(list(regions)))
     held: Counter[Series] = Counter()
     for dataset, region, series, rows, finer in counted.iter_rows():
-        if not finer and (not wanted or region in wanted):
+        if not finer:
             held[(dataset, region, series)] = rows
     finer = counted.filter(pl.col("finer")).select(SERIES)
     if finer.height:
         distinct = (in_range.join(finer.lazy(), on=SERIES, how="semi").group_by(SERIES)
                     .agg(hours=hour.n_unique()).collect(engine="streaming"))
         for dataset, region, series, hours in distinct.iter_rows():
-            if not wanted or region in wanted:
-                held[(dataset, region, series)] = hours
+            held[(dataset, region, series)] = hours
     return held

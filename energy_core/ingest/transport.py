@@ -79,7 +79,8 @@ class PooledTransport(httpx.BaseTransport):
         """An idle connection to ``origin`` that the server has not closed, or a new one."""
         while True:
             with self._lock:
-                connection = self._idle.get(origin, []).pop() if self._idle.get(origin) else None
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
             if connection is None:
                 break
             if connection.sock is not None and not _dropped(connection.sock):
