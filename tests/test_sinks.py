@@ -213,3 +213,27 @@ def test_a_sink_that_fails_to_store_stops_the_run_and_every_window_stays_pending
         assert [run.status for run in catalog.runs()] == ["failed"]
     finally:
         catalog.close()
+
+
+def test_a_commit_that_fails_behind_the_writes_is_raised_by_the_next_one(tmp_path):
+    """The lake sink commits a full buffer on a thread of its own while writes go on: a commit that fails
+    there is raised by the next write (and the sink's close), not lost."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def month(first: datetime) -> pl.DataFrame:
+        return pl.DataFrame({"ts": [first + timedelta(hours=i) for i in range(24)], "source": "test",
+                             "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
+                             "retrieved_at": start + timedelta(days=90)}, schema=POLARS_SCHEMA)
+
+    with LakeSink(Home(tmp_path)) as sink:
+        sink.write(month(start))
+    [stored] = (tmp_path / "lake" / "test.load").rglob("*.parquet")
+    stored.unlink()  # a bad disk: the table's log names a file that is gone, so no commit to it goes through
+    sink = LakeSink(Home(tmp_path))
+    sink.flush_rows = 24
+    with pytest.raises(StorageError, match=stored.name):  # raised again by the close
+        with sink:
+            sink.write(month(start + timedelta(days=31)))  # fills the buffer: its commit starts behind the write
+            with pytest.raises(StorageError, match=stored.name):
+                sink.write(month(start + timedelta(days=62)))
+    assert sink.stats.rows_written == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
@@ -15,13 +16,19 @@ from energy_core.storage.lake import Lake, by_dataset, partitions
 from energy_core.storage.lock import StoreLock
 
 Partition = tuple[str, int, int]
+COMMIT_THREADS = 4
+"""Datasets committed at once: each commit is its own table's."""
 
 
 class LakeSink(Sink):
     """Upserts observations into the home's lake, holding this machine's lock of it while open.
 
     Rows are buffered per month so each month is committed rarely: when the buffer is full, the
-    months the latest batch did not touch (usually finished ones) are committed first.
+    months the latest batch did not touch (usually finished ones) are committed first. A full buffer's
+    months are committed on threads of the sink's own, each dataset's table by its own thread, while
+    writes go on filling the buffer (merging and encoding them is polars and delta-rs work, which
+    leaves the GIL to the run); a buffer is taken only once the one before it is committed, so at most
+    two buffers' rows are held. A commit's failure is raised by the next write, flush or close.
     """
 
     name = "lake"
@@ -34,6 +41,9 @@ class LakeSink(Sink):
         self._buffer: dict[Partition, list[pl.DataFrame]] = {}
         self._buffered = 0
         self._guard = threading.RLock()  # sources write from their own threads
+        self._committer: ThreadPoolExecutor | None = None
+        self._committing: list[Future[None]] = []
+        self._stats_lock = threading.Lock()
         self.stats = SinkStats()
 
     def open(self) -> None:
@@ -59,23 +69,40 @@ class LakeSink(Sink):
             touched.append(partition)
         self._buffered += observations.height
         if self._buffered >= self.flush_rows:
-            self.flush(keep=set(touched))
+            self._commit_in_background(keep=set(touched))
             if self._buffered >= self.flush_rows:
-                self.flush()
+                self._commit_in_background(keep=())
 
     def flush(self, keep: Collection[Partition] = frozenset()) -> None:
-        """Write every buffered partition except those in ``keep``."""
+        """Write every buffered partition except those in ``keep``, and return once they are committed."""
         with self._guard:
-            self._flush(keep)
+            self._commit_in_background(keep)
+            self._wait_for_commits()
 
-    def _flush(self, keep: Collection[Partition]) -> None:
-        flushed = []
+    def _commit_in_background(self, keep: Collection[Partition]) -> None:
+        """Take the buffered partitions not in ``keep`` and commit them on the sink's threads, once the
+        commits under way (whose failure this raises) have ended."""
+        self._wait_for_commits()
+        taken = []
         for partition in [p for p in self._buffer if p not in keep]:
             rows = pl.concat(self._buffer.pop(partition), rechunk=False)
             self._buffered -= rows.height
-            flushed.append((partition, rows))
-        for dataset, months in by_dataset(flushed).items():
-            result = self.store.upsert_months(dataset, months)
+            taken.append((partition, rows))
+        if taken:
+            self._committer = self._committer or ThreadPoolExecutor(COMMIT_THREADS,
+                                                                    thread_name_prefix="energy-lake-commit")
+            self._committing = [self._committer.submit(self._commit, dataset, months)
+                                for dataset, months in by_dataset(taken).items()]
+
+    def _wait_for_commits(self) -> None:
+        committing, self._committing = self._committing, []
+        errors = [error for error in (future.exception() for future in committing) if error is not None]
+        if errors:
+            raise errors[0]
+
+    def _commit(self, dataset: str, months: dict[tuple[int, int], pl.DataFrame]) -> None:
+        result = self.store.upsert_months(dataset, months)
+        with self._stats_lock:
             self.stats.rows_written += result.rows_new + result.rows_changed
             self.stats.files_written += result.files_written
 
@@ -88,6 +115,9 @@ class LakeSink(Sink):
             try:
                 self.flush()
             finally:
+                if self._committer is not None:  # a failed commit was raised by the flush
+                    self._committer.shutdown()
+                    self._committer = None
                 self._lock.__exit__(None, None, None)
                 self._lock = None
         return self.stats
