@@ -16,27 +16,26 @@ from energy_core.storage.lake import Lake, by_dataset, partitions
 from energy_core.storage.lock import StoreLock
 
 Partition = tuple[str, int, int]
-COMMIT_THREADS = 4
-"""Datasets committed at once: each commit is its own table's."""
 
 
 class LakeSink(Sink):
     """Upserts observations into the home's lake, holding this machine's lock of it while open.
 
     Rows are buffered per month so each month is committed rarely: when the buffer is full, the
-    months the latest batch did not touch (usually finished ones) are committed first. A full buffer's
-    months are committed on threads of the sink's own, each dataset's table by its own thread, while
-    writes go on filling the buffer (merging and encoding them is polars and delta-rs work, which
-    leaves the GIL to the run); a buffer is taken only once the one before it is committed, so at most
-    two buffers' rows are held. A commit's failure is raised by the next write, flush or close.
+    months the latest batch did not touch (usually finished ones) are committed first, on a thread of
+    the sink's own, while writes go on filling the buffer (merging and encoding them is polars and
+    delta-rs work, which leaves the GIL to the run). A buffer is taken only once the one before it is
+    committed, so at most two buffers' rows are held. A commit's failure is raised by the next write,
+    flush or close.
     """
 
     name = "lake"
     flush_rows = 500_000
     """Rows buffered before the months not touched by the latest batch are committed. The buffer under
     commit is held too, and a run's close commits the last one after every window has ended: with half a
-    million, a year of every BA peaks near the memory a million took when commits held up the writes
-    (about 0.8 GB), and the close of 3y-8 takes 0.2 s instead of 0.45 (``benchmarks/scale.py``)."""
+    million, three years of every BA peak as they did with a million committed in the writes' way (0.77 to
+    0.86 GB against 0.79 to 0.84), and the close of 3y-8 takes about 0.25 s instead of 0.45
+    (``benchmarks/scale.py``)."""
 
     def __init__(self, home: Home) -> None:
         super().__init__(home)
@@ -46,8 +45,7 @@ class LakeSink(Sink):
         self._buffered = 0
         self._guard = threading.RLock()  # sources write from their own threads
         self._committer: ThreadPoolExecutor | None = None
-        self._committing: list[Future[None]] = []
-        self._stats_lock = threading.Lock()
+        self._committing: Future[None] | None = None
         self.stats = SinkStats()
 
     def open(self) -> None:
@@ -81,32 +79,29 @@ class LakeSink(Sink):
         """Write every buffered partition except those in ``keep``, and return once they are committed."""
         with self._guard:
             self._commit_in_background(keep)
-            self._wait_for_commits()
+            self._wait_for_commit()
 
     def _commit_in_background(self, keep: Collection[Partition]) -> None:
-        """Take the buffered partitions not in ``keep`` and commit them on the sink's threads, once the
-        commits under way (whose failure this raises) have ended."""
-        self._wait_for_commits()
+        """Take the buffered partitions not in ``keep`` and commit them on the sink's thread, once the
+        commit under way (whose failure this raises) has ended."""
+        self._wait_for_commit()
         taken = []
         for partition in [p for p in self._buffer if p not in keep]:
             rows = pl.concat(self._buffer.pop(partition), rechunk=False)
             self._buffered -= rows.height
             taken.append((partition, rows))
         if taken:
-            self._committer = self._committer or ThreadPoolExecutor(COMMIT_THREADS,
-                                                                    thread_name_prefix="energy-lake-commit")
-            self._committing = [self._committer.submit(self._commit, dataset, months)
-                                for dataset, months in by_dataset(taken).items()]
+            self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="energy-lake-commit")
+            self._committing = self._committer.submit(self._commit, taken)
 
-    def _wait_for_commits(self) -> None:
-        committing, self._committing = self._committing, []
-        errors = [error for error in (future.exception() for future in committing) if error is not None]
-        if errors:
-            raise errors[0]
+    def _wait_for_commit(self) -> None:
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.result()
 
-    def _commit(self, dataset: str, months: dict[tuple[int, int], pl.DataFrame]) -> None:
-        result = self.store.upsert_months(dataset, months)
-        with self._stats_lock:
+    def _commit(self, taken: list[tuple[Partition, pl.DataFrame]]) -> None:
+        for dataset, months in by_dataset(taken).items():
+            result = self.store.upsert_months(dataset, months)
             self.stats.rows_written += result.rows_new + result.rows_changed
             self.stats.files_written += result.files_written
 
