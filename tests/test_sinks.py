@@ -237,3 +237,20 @@ def test_a_commit_that_fails_behind_the_writes_is_raised_by_the_next_one(tmp_pat
             with pytest.raises(StorageError, match=stored.name):
                 sink.write(month(start + timedelta(days=62)))
     assert sink.stats.rows_written == 0
+
+
+def test_a_table_whose_log_is_damaged_is_refused_with_what_to_do(tmp_path):
+    """A log that is not JSON any more (a bad disk, a partial copy) is a storage error saying what to do,
+    to a reader and to the next write alike, not delta-rs's own error."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame({"ts": [start + timedelta(hours=i) for i in range(24)], "source": "test",
+                         "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
+                         "retrieved_at": start + timedelta(days=90)}, schema=POLARS_SCHEMA)
+    with LakeSink(Home(tmp_path)) as sink:
+        sink.write(rows)
+    *_, last = sorted((tmp_path / "lake" / "test.load" / "_delta_log").glob("*.json"))
+    last.write_text("not json{")
+    with pytest.raises(StorageError, match=r"test.load .* cannot be read .*--full-refresh"):
+        Lake(Home(tmp_path)).table("test.load")
+    with pytest.raises(StorageError, match="cannot be read"), LakeSink(Home(tmp_path)) as sink:
+        sink.write(rows.with_columns(value=pl.lit(2.0)))

@@ -231,7 +231,7 @@ class Lake:
         """The dataset's table at its latest version (a snapshot: reads through it are consistent), None
         when the dataset has none."""
         from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+        from deltalake.exceptions import DeltaError, TableNotFoundError
 
         try:
             table = DeltaTable(self.table_uri(dataset), storage_options=self._options)
@@ -239,6 +239,13 @@ class Lake:
             return None
         except OSError as exc:
             raise StorageError(f"could not read the table {dataset} of {self.root}: {exc}") from exc
+        except DeltaError as exc:  # a damaged log, something else where the table goes, a store that failed
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageError(f"the lake's table {dataset} at {self.table_uri(dataset)} cannot be read ({reason}). "
+                               "If the store was unreachable, run again; if its log (_delta_log) is damaged or "
+                               "the folder holds no Delta table, restore it from a copy, or move it aside and "
+                               "fetch its data again with `energy run --full-refresh` (the raw cache replays "
+                               "it)") from None
         if self.home.lake is None:
             _check_files(dataset, table)
         return table
