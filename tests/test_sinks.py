@@ -215,42 +215,41 @@ def test_a_sink_that_fails_to_store_stops_the_run_and_every_window_stays_pending
         catalog.close()
 
 
+
+def a_day_of_load(first: datetime) -> pl.DataFrame:
+    """24 canonical hours of one series from ``first``, retrieved a quarter later."""
+    return pl.DataFrame({"ts": [first + timedelta(hours=i) for i in range(24)], "source": "test",
+                         "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
+                         "retrieved_at": datetime(2024, 4, 1, tzinfo=UTC)}, schema=POLARS_SCHEMA)
+
+
 def test_a_commit_that_fails_behind_the_writes_is_raised_by_the_next_one(tmp_path):
     """The lake sink commits a full buffer on a thread of its own while writes go on: a commit that fails
     there is raised by the next write (and the sink's close), not lost."""
     start = datetime(2024, 1, 1, tzinfo=UTC)
-
-    def month(first: datetime) -> pl.DataFrame:
-        return pl.DataFrame({"ts": [first + timedelta(hours=i) for i in range(24)], "source": "test",
-                             "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
-                             "retrieved_at": start + timedelta(days=90)}, schema=POLARS_SCHEMA)
-
     with LakeSink(Home(tmp_path)) as sink:
-        sink.write(month(start))
+        sink.write(a_day_of_load(start))
     [stored] = (tmp_path / "lake" / "test.load").rglob("*.parquet")
     stored.unlink()  # a bad disk: the table's log names a file that is gone, so no commit to it goes through
     sink = LakeSink(Home(tmp_path))
     sink.flush_rows = 24
     with pytest.raises(StorageError, match=stored.name):  # raised again by the close
         with sink:
-            sink.write(month(start + timedelta(days=31)))  # fills the buffer: its commit starts behind the write
+            sink.write(a_day_of_load(start + timedelta(days=31)))  # fills the buffer: committed behind the write
             with pytest.raises(StorageError, match=stored.name):
-                sink.write(month(start + timedelta(days=62)))
+                sink.write(a_day_of_load(start + timedelta(days=62)))
     assert sink.stats.rows_written == 0
 
 
 def test_a_table_whose_log_is_damaged_is_refused_with_what_to_do(tmp_path):
     """A log that is not JSON any more (a bad disk, a partial copy) is a storage error saying what to do,
     to a reader and to the next write alike, not delta-rs's own error."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = pl.DataFrame({"ts": [start + timedelta(hours=i) for i in range(24)], "source": "test",
-                         "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
-                         "retrieved_at": start + timedelta(days=90)}, schema=POLARS_SCHEMA)
+    day = a_day_of_load(datetime(2024, 1, 1, tzinfo=UTC))
     with LakeSink(Home(tmp_path)) as sink:
-        sink.write(rows)
+        sink.write(day)
     *_, last = sorted((tmp_path / "lake" / "test.load" / "_delta_log").glob("*.json"))
     last.write_text("not json{")
     with pytest.raises(StorageError, match=r"test.load .* cannot be read .*--full-refresh"):
         Lake(Home(tmp_path)).table("test.load")
     with pytest.raises(StorageError, match="cannot be read"), LakeSink(Home(tmp_path)) as sink:
-        sink.write(rows.with_columns(value=pl.lit(2.0)))
+        sink.write(day.with_columns(value=pl.lit(2.0)))
