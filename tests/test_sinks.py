@@ -24,6 +24,7 @@ from energy_core.storage.sinks import LakeSink
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
 from tests.sinks import SinksPlugin, TallySink
+from tests.test_store import rows
 
 READ_BACK = [("lake",), ("sqlite",), ("lake", "sqlite")]
 """Every combination of sinks that can read back is held to the same guarantees."""
@@ -215,41 +216,33 @@ def test_a_sink_that_fails_to_store_stops_the_run_and_every_window_stays_pending
         catalog.close()
 
 
-
-def a_day_of_load(first: datetime) -> pl.DataFrame:
-    """24 canonical hours of one series from ``first``, retrieved a quarter later."""
-    return pl.DataFrame({"ts": [first + timedelta(hours=i) for i in range(24)], "source": "test",
-                         "dataset": "test.load", "region": "R", "series": "load", "value": 1.0, "unit": "MW",
-                         "retrieved_at": datetime(2024, 4, 1, tzinfo=UTC)}, schema=POLARS_SCHEMA)
-
-
 def test_a_commit_that_fails_behind_the_writes_is_raised_by_the_next_one(tmp_path):
     """The lake sink commits a full buffer on a thread of its own while writes go on: a commit that fails
     there is raised by the next write (and the sink's close), not lost."""
     start = datetime(2024, 1, 1, tzinfo=UTC)
     with LakeSink(Home(tmp_path)) as sink:
-        sink.write(a_day_of_load(start))
-    [stored] = (tmp_path / "lake" / "test.load").rglob("*.parquet")
+        sink.write(rows([1.0] * 24, start=start))
+    [stored] = (tmp_path / "lake" / "eia.region").rglob("*.parquet")
     stored.unlink()  # a bad disk: the table's log names a file that is gone, so no commit to it goes through
     sink = LakeSink(Home(tmp_path))
     sink.flush_rows = 24
     with pytest.raises(StorageError, match=stored.name):  # raised again by the close
         with sink:
-            sink.write(a_day_of_load(start + timedelta(days=31)))  # fills the buffer: committed behind the write
+            sink.write(rows([1.0] * 24, start=start + timedelta(days=31)))  # fills the buffer: committed behind
             with pytest.raises(StorageError, match=stored.name):
-                sink.write(a_day_of_load(start + timedelta(days=62)))
+                sink.write(rows([1.0] * 24, start=start + timedelta(days=62)))
     assert sink.stats.rows_written == 0
 
 
 def test_a_table_whose_log_is_damaged_is_refused_with_what_to_do(tmp_path):
     """A log that is not JSON any more (a bad disk, a partial copy) is a storage error saying what to do,
     to a reader and to the next write alike, not delta-rs's own error."""
-    day = a_day_of_load(datetime(2024, 1, 1, tzinfo=UTC))
+    day = rows([1.0] * 24, start=datetime(2024, 1, 1, tzinfo=UTC))
     with LakeSink(Home(tmp_path)) as sink:
         sink.write(day)
-    *_, last = sorted((tmp_path / "lake" / "test.load" / "_delta_log").glob("*.json"))
+    *_, last = sorted((tmp_path / "lake" / "eia.region" / "_delta_log").glob("*.json"))
     last.write_text("not json{")
-    with pytest.raises(StorageError, match=r"test.load .* cannot be read .*--full-refresh"):
-        Lake(Home(tmp_path)).table("test.load")
+    with pytest.raises(StorageError, match=r"eia.region .* cannot be read .*--full-refresh"):
+        Lake(Home(tmp_path)).table("eia.region")
     with pytest.raises(StorageError, match="cannot be read"), LakeSink(Home(tmp_path)) as sink:
         sink.write(day.with_columns(value=pl.lit(2.0)))
