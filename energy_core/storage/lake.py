@@ -240,7 +240,7 @@ class Lake:
         except OSError as exc:
             raise StorageError(f"could not read the table {dataset} of {self.root}: {exc}") from exc
         except DeltaError as exc:  # a damaged log, something else where the table goes, a store that failed
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = next(iter(str(exc).splitlines()), type(exc).__name__)
             raise StorageError(f"the lake's table {dataset} at {self.table_uri(dataset)} cannot be read ({reason}). "
                                "If the store was unreachable, run again; if its log (_delta_log) is damaged or "
                                "the folder holds no Delta table, restore it from a copy, or move it aside and "
