@@ -119,8 +119,11 @@ def run_energy(directory: Path, home: Path | str | None, started: list[float]) -
     import gc
     from itertools import groupby
 
+    from energy_core.allocator import keep_large_buffers
+
     import_pipeline()
     gc.freeze()  # as the CLI does after its imports
+    keep_large_buffers()
     started.append(time.perf_counter())
     windows = plan(read_manifest(directory)["covers"])
     by_window = [(windows[index], [directory / e["file"] for e in entries])

@@ -313,8 +313,11 @@ def run_pipeline(directory: Path, size: Size, home: Path, started: list[float]) 
 
     from ingest_eia import import_pipeline, store_windows
 
+    from energy_core.allocator import keep_large_buffers
+
     import_pipeline()
     gc.freeze()
+    keep_large_buffers()
     started += [time.perf_counter(), _cpu()]
     windows = [(window, partial(_read_pages, window_file(directory, size.bas, window))) for window in windows_of(size)]
     return {"rows": store_windows(windows, home)}
@@ -333,6 +336,7 @@ def run_ingest(size: Size, home: Path, url: str, started: list[float]) -> dict:
     from ingest_eia import import_pipeline
 
     from energy_core import RunConfig, run
+    from energy_core.allocator import keep_large_buffers
     from energy_core.api import RateBudget
     from energy_core.plugin.manager import get_plugin_manager
     from energy_core.plugin.registry import Registry
@@ -342,6 +346,7 @@ def run_ingest(size: Size, home: Path, url: str, started: list[float]) -> dict:
     registry = Registry(get_plugin_manager())  # as `energy` loads the plugins before running a command
     regions = balancing_authorities(size.bas)
     gc.freeze()  # as the CLI does after its imports
+    keep_large_buffers()
     started += [time.perf_counter(), _cpu()]
     report = run(RunConfig(sources=("eia",), regions=regions, start=size.start, end=size.end, home=home,
                            env={URL_VARIABLE: f"{url}/v2", KEY_VARIABLE: KEY},

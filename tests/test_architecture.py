@@ -21,7 +21,7 @@ PLUGIN_PACKAGES = [
 ]
 
 LAYERS = (
-    ("errors", "crash_points", "home", "hookspecs", "blas"),
+    ("errors", "crash_points", "home", "hookspecs", "blas", "allocator"),
     ("plugin",),
     ("storage",),
     ("ingest",),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from energy_core.allocator import keep_large_buffers
 from energy_core.cli.extras import missing_extra
 from energy_core.cli.settings import CONFIG_VARIABLE, DEFAULT_FILE, default_map, find, load
 from energy_core.errors import EnergyError
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"warning: {warning.message}", err=True)
     cli = build_cli(pm)
     gc.freeze()  # everything imported so far lives for the whole process; stop rescanning it
+    keep_large_buffers()
     declared = [os.environ.get(s.variable) for s in _declared_settings(pm) if s.secret]
     args = list(sys.argv[1:] if argv is None else argv)
     with SecretScope([*secrets_in(os.environ), *filter(None, declared)]):  # every credential, redacted from all output
