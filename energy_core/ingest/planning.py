@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from energy_core.errors import EnergyError
@@ -32,17 +33,18 @@ HOUR = timedelta(hours=1)
 
 
 class StoredHours:
-    """The (region, hour) pairs each sink holds per dataset within a span, read once per dataset."""
+    """The hours each sink holds per dataset within a span, read once per dataset; a window's hours are
+    then counted by binary search (a polars filter a window took 0.36 s to plan ten years of 8 BAs)."""
 
     def __init__(self, sinks: Sequence[Sink], start: datetime, end: datetime) -> None:
         self._sinks, self._start, self._end = sinks, start, end
-        self._read: dict[tuple[int, str], pl.DataFrame | None] = {}
+        self._read: dict[tuple[int, str], _Hours | None] = {}
 
-    def _hours(self, sink: int, dataset: str) -> pl.DataFrame | None:
-        """The sink's (region, ts) pairs of ``dataset`` in the span; None when it cannot read back."""
+    def _hours(self, sink: int, dataset: str) -> _Hours | None:
+        """The sink's hours of ``dataset`` in the span; None when it cannot read back."""
         if (sink, dataset) not in self._read:
             scan = self._sinks[sink].scan(dataset)
-            self._read[(sink, dataset)] = None if scan is None else (
+            self._read[(sink, dataset)] = None if scan is None else _Hours(
                 scan.filter(pl.col("ts") >= self._start, pl.col("ts") < self._end)
                 .select("region", "ts").unique().collect())
         return self._read[(sink, dataset)]
@@ -56,11 +58,27 @@ class StoredHours:
         if hours is None:
             return False
         expected = math.ceil((window.end - window.start) / HOUR)
-        rows = hours.filter(pl.col("ts") >= window.start, pl.col("ts") < window.end)
         if not window.regions:
-            return rows["ts"].n_unique() >= expected
-        counts = dict(rows.group_by("region").len().iter_rows())
-        return all(counts.get(region, 0) >= expected for region in window.regions)
+            return hours.count(hours.any_region, window) >= expected
+        return all(hours.count(hours.by_region.get(region), window) >= expected for region in window.regions)
+
+
+class _Hours:
+    """Distinct stored hours, sorted: per region, and those any region holds."""
+
+    def __init__(self, pairs: pl.DataFrame) -> None:
+        self.any_region = pairs["ts"].unique().sort().to_numpy()
+        self.by_region = {region: rows["ts"].to_numpy()
+                          for (region,), rows in pairs.sort("ts").partition_by("region", as_dict=True).items()}
+
+    @staticmethod
+    def count(hours: np.ndarray | None, window: Window) -> int:
+        """How many of ``hours`` fall within the window."""
+        if hours is None or hours.size == 0:
+            return 0
+        start, end = (np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
+                      for moment in (window.start, window.end))
+        return int(np.searchsorted(hours, end) - np.searchsorted(hours, start))
 
 
 def lookback(source: type[Source], override: timedelta | None) -> timedelta:
