@@ -59,22 +59,22 @@ class StoredHours:
             return False
         expected = math.ceil((window.end - window.start) / HOUR)
         if not window.regions:
-            return hours.count(hours.any_region, window) >= expected
-        return all(hours.count(hours.by_region.get(region), window) >= expected for region in window.regions)
+            return hours.within(window) >= expected
+        return all(hours.within(window, region) >= expected for region in window.regions)
 
 
 class _Hours:
     """Distinct stored hours, sorted: per region, and those any region holds."""
 
     def __init__(self, pairs: pl.DataFrame) -> None:
-        self.any_region = pairs["ts"].unique().sort().to_numpy()
-        self.by_region = {region: rows["ts"].to_numpy()
-                          for (region,), rows in pairs.sort("ts").partition_by("region", as_dict=True).items()}
+        self._any_region = pairs["ts"].unique().sort().to_numpy()
+        self._by_region = {region: rows["ts"].to_numpy()
+                           for (region,), rows in pairs.sort("ts").partition_by("region", as_dict=True).items()}
 
-    @staticmethod
-    def count(hours: np.ndarray | None, window: Window) -> int:
-        """How many of ``hours`` fall within the window."""
-        if hours is None or hours.size == 0:
+    def within(self, window: Window, region: str | None = None) -> int:
+        """How many of the hours ``region`` holds (any region: None) fall within the window."""
+        hours = self._any_region if region is None else self._by_region.get(region)
+        if hours is None:
             return 0
         start, end = (np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
                       for moment in (window.start, window.end))
