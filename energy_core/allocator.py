@@ -26,15 +26,12 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 """``mallopt`` parameters, from glibc's ``malloc.h``."""
 
-_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
-
 
 def keep_large_buffers() -> bool:
     """Set glibc's thresholds (see the module); whether they were set. Nothing is changed on other C
-    libraries, or where the environment tunes malloc itself (``GLIBC_TUNABLES``, ``MALLOC_*_``)."""
-    if not sys.platform.startswith("linux") or "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    if any(name in os.environ for name in _USER_SETTINGS):
+    libraries, or where the environment tunes malloc itself (``GLIBC_TUNABLES``, ``MALLOC_*``)."""
+    user_tuned = "malloc" in os.environ.get("GLIBC_TUNABLES", "") or any(n.startswith("MALLOC_") for n in os.environ)
+    if not sys.platform.startswith("linux") or user_tuned:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
