@@ -63,9 +63,21 @@ class FaultyProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def _body(self) -> bytes:
+                """The request's body, sent with a length or in chunks (Arrow's S3 client streams uploads)."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+
             def _relay(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 proxy.requests.append((self.command, self.path))
                 for rule in proxy.rules:
                     answer = rule(self.command, self.path)
@@ -73,19 +85,22 @@ class FaultyProxy:
                         proxy.injected += 1
                         self._answer(*answer, {"Content-Type": "application/xml"})
                         return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "transfer-encoding", "expect")}
                 upstream = proxy._client.request(self.command, f"{proxy.upstream}{self.path}", headers=headers,
                                                  content=body)
                 self._answer(upstream.status_code, upstream.content,
                              {k: v for k, v in upstream.headers.items()
                               if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                                   "content-encoding")})
+                                                   "content-encoding")},
+                             length=upstream.headers.get("content-length") if self.command == "HEAD" else None)
 
-            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            def _answer(self, status: int, body: bytes, headers: dict[str, str], length: str | None = None) -> None:
+                """Send an answer; a HEAD's ``length`` is the object's size, as S3 gave it."""
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", length or str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)

@@ -137,6 +137,26 @@ def test_writers_racing_for_one_month_lose_nothing(lake_home):
     assert stored.select(pl.struct(KEY).n_unique()).item() == stored.height
 
 
+@pytest.mark.parametrize("month", ["new", "stored"])
+def test_a_commit_from_a_snapshot_another_writer_outdated_merges_again(lake_home, monkeypatch, month):
+    """A writer reads the table, another commits the same keys, then the first commits: its values must
+    supersede the other's, not sit beside them, whether the month held files before or not."""
+    lake = Lake(lake_home)
+    lake.upsert(rows([0.0], start=T0 - timedelta(days=40)))  # the table exists; December only
+    if month == "stored":
+        lake.upsert(rows([9.0], start=T0 + timedelta(hours=5), region="MISO"))
+    stale = lake.table("eia.region")
+    Lake(lake_home).upsert(rows([1.0, 2.0], start=T0 + timedelta(hours=3)))  # February's keys, first
+    opened = iter([stale])
+    real = lake.table
+    monkeypatch.setattr(lake, "table", lambda dataset: next(opened, None) or real(dataset))
+    stats = lake.upsert(rows([3.0, 4.0], start=T0 + timedelta(hours=3), retrieved_at=FETCH_2))
+    assert stats.commits == 1 and stats.rows_changed == 2
+    february = Lake(lake_home).revisions().filter(pl.col("ts") >= T0 + timedelta(hours=2), region="PACW")
+    assert february.sort("retrieved_at", "ts").collect()["value"].to_list() == [1.0, 2.0, 3.0, 4.0]
+    assert values(Lake(lake_home)) == [0.0, 3.0, 4.0] + ([9.0] if month == "stored" else [])
+
+
 def test_an_empty_lake_reads_as_empty(lake_home):
     lake = Lake(lake_home)
     assert lake.scan().collect().height == 0 and lake.datasets() == [] and lake.changed_at() is None

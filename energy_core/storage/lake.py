@@ -25,6 +25,7 @@ from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.storage import revisions
+from energy_core.storage.datafiles import DataFiles, month_claim, removals
 from energy_core.storage.revisions import STORED_COLUMNS, STORED_SCHEMA
 from energy_core.storage.schema import COLUMNS, KEY
 
@@ -101,13 +102,13 @@ class Lake:
                            f"first {COMMIT_ATTEMPTS} times running; nothing of this write is stored, run again")
 
     def _create(self, dataset: str) -> DeltaTable:
-        """Create the dataset's table, empty, unless a racing writer just did: rows are only ever written by an
-        overwrite of the months they belong to, whose commit fails if another writer's rows reached them
+        """Create the dataset's table, empty, unless a racing writer just did: rows are only ever written by a
+        commit that claims the months they belong to, which fails if another writer's rows reached them
         first (an append that creates a table would add its rows beside a racing creator's, keys and all)."""
         from deltalake import DeltaTable
 
         try:
-            DeltaTable.create(self.table_uri(dataset), schema=_with_partition(_empty(), 1, 1).schema,
+            DeltaTable.create(self.table_uri(dataset), schema=_table_schema(),
                               partition_by=list(PARTITION_BY), mode="ignore", storage_options=self._options)
         except Exception as exc:  # the racing creator won version 0: its table is the same
             logger.info("creating %s lost a race (%s); using the winner's table", dataset, str(exc).splitlines()[0])
@@ -118,22 +119,30 @@ class Lake:
 
     def _commit(self, dataset: str, table: DeltaTable,
                 merged: Mapping[tuple[int, int], revisions.Merged]) -> None:
-        import pyarrow as pa
-        from deltalake import WriterProperties, write_deltalake
+        """Write each merged month as a new file and commit them in one transaction that removes the months'
+        files before, and claims the months (:func:`month_claim`), so a racing writer's commit of any of
+        them makes this one fail with ``CommitFailedError``. Files of a commit that failed are deleted."""
+        from deltalake import CommitProperties, Transaction
         from deltalake.exceptions import CommitFailedError
 
-        data = pa.concat_tables([_with_partition(m.rows, year, month) for (year, month), m in merged.items()])
         fault_point("lake_before_commit")
-        properties = WriterProperties(compression="ZSTD")
-        months = " OR ".join(f"(year = {year} AND month = {month})" for year, month in merged)
+        files = DataFiles(self.table_uri(dataset), local=self.home.lake is None)
         try:
-            write_deltalake(table, data, mode="overwrite", partition_by=list(PARTITION_BY), predicate=months,
-                            writer_properties=properties)
-        except CommitFailedError:
-            raise
-        except Exception as exc:  # deltalake's errors (DeltaError) are not OSErrors: a full disk raises one too
+            actions = [files.add(month, m.rows) for month, m in merged.items()]
+        except Exception as exc:
+            files.discard()
             raise StorageError(f"could not write {dataset} to {self.root}: {exc}; nothing of this write is "
                                "visible, run again") from exc
+        claims = [Transaction(month_claim(dataset, month), table.version() + 1) for month in merged]
+        try:
+            table.create_write_transaction([*actions, *removals(table, merged)], "append", table.schema(),
+                                           list(PARTITION_BY), commit_properties=CommitProperties(
+                                               app_transactions=claims))
+        except CommitFailedError:
+            files.discard()
+            raise
+        except Exception as exc:  # deltalake's errors (DeltaError) are not OSErrors: a full disk raises one too
+            raise StorageError(f"could not write {dataset} to {self.root}: {exc}; run again") from exc
         fault_point("lake_after_commit")
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -329,9 +338,9 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=STORED_SCHEMA)
 
 
-def _with_partition(rows: pl.DataFrame, year: int, month: int) -> pa.Table:
-    return rows.select(STORED_COLUMNS).with_columns(year=pl.lit(year, pl.Int32), month=pl.lit(month, pl.Int32)) \
-        .to_arrow()
+def _table_schema() -> pa.Schema:
+    """The stored columns, then the partition columns."""
+    return _empty().with_columns(year=pl.lit(None, pl.Int32), month=pl.lit(None, pl.Int32)).to_arrow().schema
 
 
 def _object_store_tables(root: str, options: dict[str, str] | None) -> Iterable[str]:

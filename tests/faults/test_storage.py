@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import deltalake
 import numpy as np
 import polars as pl
 import pytest
@@ -259,22 +258,23 @@ def test_f30_a_damaged_committed_data_file_is_a_storage_error_naming_the_table(t
 
 @contextlib.contextmanager
 def out_of_space(limit: int = 1024) -> Iterator[None]:
-    """Lake writes inside the block run out of space: while deltalake writes, the kernel refuses (EFBIG)
-    to grow any file past ``limit`` bytes, the real failure a full disk (ENOSPC) gives, in the real writer."""
-    write = deltalake.write_deltalake
+    """Lake writes inside the block run out of space: while the lake commits (writes its data files and its
+    log), the kernel refuses (EFBIG) to grow any file past ``limit`` bytes, the real failure a full disk
+    (ENOSPC) gives, in the real writer."""
+    commit = Lake._commit
 
     def limited(*args, **kwargs):
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
         try:
-            return write(*args, **kwargs)
+            return commit(*args, **kwargs)
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
     ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(deltalake, "write_deltalake", limited)
+            patch.setattr(Lake, "_commit", limited)
             yield
     finally:
         signal.signal(signal.SIGXFSZ, ignored)
