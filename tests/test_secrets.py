@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from contextlib import contextmanager
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -8,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from energy_core.errors import SourceError
+from energy_core.ingest import redaction
 from energy_core.ingest.redaction import (
     REDACTED,
     RedactingFilter,
@@ -30,27 +33,45 @@ def test_every_form_of_a_registered_key_is_removed(key, prefix):
             assert key not in cleaned and quote(key, safe="") not in cleaned and quote_plus(key) not in cleaned
 
 
+SEARCHES = ["memmem", "bytes.find"]
+"""How bodies are searched: the C library's memmem where it has one, else Python's own search."""
+
+
+@contextmanager
+def searching_with(search: str):
+    with pytest.MonkeyPatch.context() as patch:
+        if search == "bytes.find":
+            patch.setattr(redaction, "_MEMMEM", None)
+        yield
+
+
+def test_bodies_are_searched_by_the_c_library_on_linux():
+    assert sys.platform != "linux" or redaction._MEMMEM is not None
+
+
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("size", [0, 1 << 20])
-def test_bytes_are_redacted_in_every_form_wherever_they_are(size):
+def test_bytes_are_redacted_in_every_form_wherever_they_are(size, search):
     key = "CANARY bytes/123456"
     padding = b"x" * size
     body = b"".join([key.encode(), padding, quote(key, safe="").encode(), padding, b'{"api_key":"',
                      quote_plus(key).encode(), b'"}', key.encode()])
-    with SecretScope([key]):
+    with SecretScope([key]), searching_with(search):
         redacted = redact_bytes(body)
     assert redacted == b"".join([b"***", padding, b"***", padding, b'{"api_key":"***"}***'])
 
 
+@pytest.mark.parametrize("search", SEARCHES)
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(key=st.text(alphabet="ab", min_size=4, max_size=6), body=st.text(alphabet="ab*", max_size=60),
        spliced=st.lists(st.integers(0, 60), max_size=4))
-def test_bytes_are_redacted_as_bytes_replace_would(key, body, spliced):
+def test_bytes_are_redacted_as_bytes_replace_would(search, key, body, spliced):
     """Keys spliced anywhere (overlapping, adjacent, at both ends) come out as ``bytes.replace`` leaves
     them: one search and one copy must not change what is removed."""
     data = body.encode()
     for at in sorted(spliced, reverse=True):
         data = data[:at] + key.encode() + data[at:]
-    with SecretScope([key]):
+    with SecretScope([key]), searching_with(search):
         assert redact_bytes(data) == data.replace(key.encode(), REDACTED.encode())
 
 

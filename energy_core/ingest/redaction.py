@@ -13,9 +13,10 @@ forgotten. Nothing is remembered beyond the scope that learned it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote, quote_plus
 
 from energy_core.errors import EnergyError
@@ -128,7 +129,7 @@ def redact_bytes(data: bytes) -> bytes:
 def _replace_all(data: bytes, old: bytes, new: bytes) -> bytes:
     """``data.replace(old, new)`` in one search and, where ``old`` occurs, one copy (``bytes.replace``
     searches a body of megabytes twice; EIA echoes the key at the end of every page)."""
-    found = data.find(old)
+    found = _find(data, old, 0)
     if found < 0:
         return data
     view, start = memoryview(data), 0
@@ -136,9 +137,33 @@ def _replace_all(data: bytes, old: bytes, new: bytes) -> bytes:
     while found >= 0:
         pieces += [view[start:found], new]
         start = found + len(old)
-        found = data.find(old, start)
+        found = _find(data, old, start)
     pieces.append(view[start:])
     return b"".join(pieces)
+
+
+def _c_memmem() -> Callable[[int, int, bytes, int], int | None] | None:
+    """The C library's ``memmem``, where ctypes finds one."""
+    try:
+        function = ctypes.CDLL(None).memmem
+    except (OSError, AttributeError, TypeError):  # no C library to load by name (Windows), or no memmem in it
+        return None
+    function.restype = ctypes.c_void_p
+    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    return function
+
+
+_MEMMEM = _c_memmem()
+
+
+def _find(data: bytes, old: bytes, start: int) -> int:
+    """``data.find(old, start)``, through the C library's ``memmem`` where there is one: half the time on a
+    page of a megabyte, and without holding the GIL, which the run's other threads are waiting for."""
+    if _MEMMEM is None:
+        return data.find(old, start)
+    base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0  # the bytes' own buffer, not a copy
+    found = _MEMMEM(base + start, len(data) - start, old, len(old))
+    return -1 if found is None else found - base
 
 
 class RedactingFilter(logging.Filter):
