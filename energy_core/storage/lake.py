@@ -119,9 +119,9 @@ class Lake:
 
     def _commit(self, dataset: str, table: DeltaTable,
                 merged: Mapping[tuple[int, int], revisions.Merged]) -> None:
-        """Write each merged month as a new file and commit them in one transaction that removes the months'
-        files before, and claims the months (:func:`month_claim`), so a racing writer's commit of any of
-        them makes this one fail with ``CommitFailedError``. Files of a commit that failed are deleted."""
+        """Write each merged month as a new file and commit the files in one transaction that removes the
+        files the months held and claims the months (:func:`month_claim`), so that a racing writer's commit
+        of any of them makes this one fail with ``CommitFailedError``; a failed commit's files are deleted."""
         from deltalake import CommitProperties, Transaction
         from deltalake.exceptions import CommitFailedError
 
