@@ -78,11 +78,14 @@ class DataFiles:
 
     def _object_store(self) -> tuple[pafs.FileSystem, str]:
         """The table's object store, configured from the standard variables (as delta-rs's is)."""
+        import pyarrow as pa
         import pyarrow.fs as pafs
 
         if self._object_store_root is None:
-            # delayed opening sends a small file in one request, not a multipart upload of three
-            self._object_store_root = pafs.FileSystem.from_uri(f"{self.table_uri}?allow_delayed_open=true")
+            try:  # delayed opening sends a small file in one request, not a multipart upload of three
+                self._object_store_root = pafs.FileSystem.from_uri(f"{self.table_uri}?allow_delayed_open=true")
+            except pa.ArrowInvalid:  # pyarrow before 21 takes no such option in a URI
+                self._object_store_root = pafs.FileSystem.from_uri(self.table_uri)
         return self._object_store_root
 
 

@@ -186,7 +186,7 @@ def run_both_datasets(home, sim: EiaSimulator, span: tuple[datetime, datetime]) 
 
 
 def leave_what_a_killed_writer_leaves(home) -> list[Path]:
-    """Plant, named as deltalake names them, the files a writer killed inside a write (no fault point is
+    """Plant, named as the lake and deltalake name them, the files a writer killed inside a write (no fault point is
     there) or beaten to its commit by another machine leaves: a whole data file that no commit names,
     holding values no run stores; a half-written staged upload of one (the object store writes
     ``<name>#<n>`` and renames it once complete); a half-written staged commit that would have named
