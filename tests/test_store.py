@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from energy_core.errors import StorageError
+from energy_core.home import Home
 from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
 from energy_core.storage.schema import KEY, POLARS_SCHEMA
@@ -155,6 +156,15 @@ def test_a_commit_from_a_snapshot_another_writer_outdated_merges_again(lake_home
     february = Lake(lake_home).revisions().filter(pl.col("ts") >= T0 + timedelta(hours=2), region="PACW")
     assert february.sort("retrieved_at", "ts").collect()["value"].to_list() == [1.0, 2.0, 3.0, 4.0]
     assert values(Lake(lake_home)) == [0.0, 3.0, 4.0] + ([9.0] if month == "stored" else [])
+
+
+def test_a_lake_named_with_s3a_is_the_same_bucket(s3_home):
+    """delta-rs takes ``s3a://`` as well as ``s3://``; the lake's own file writes and listings must too."""
+    assert s3_home.lake is not None
+    s3a = Home.of(s3_home.lake.replace("s3://", "s3a://", 1))
+    stats = Lake(s3a).upsert(rows([1.0, 2.0]))
+    assert stats.rows_new == 2 and Lake(s3a).datasets() == ["eia.region"]
+    assert values(Lake(s3_home)) == values(Lake(s3a)) == [1.0, 2.0]
 
 
 def test_an_empty_lake_reads_as_empty(lake_home):

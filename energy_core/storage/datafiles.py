@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -61,7 +62,7 @@ class DataFiles:
                 else:
                     filesystem, root = self._object_store()
                     filesystem.delete_file(f"{root}/{relative}")
-            except OSError:
+            except Exception:  # the failure that brought us here is the one to report
                 pass
         self._written = []
 
@@ -79,14 +80,21 @@ class DataFiles:
     def _object_store(self) -> tuple[pafs.FileSystem, str]:
         """The table's object store, configured from the standard variables (as delta-rs's is)."""
         import pyarrow as pa
-        import pyarrow.fs as pafs
 
         if self._object_store_root is None:
             try:  # delayed opening sends a small file in one request, not a multipart upload of three
-                self._object_store_root = pafs.FileSystem.from_uri(f"{self.table_uri}?allow_delayed_open=true")
+                self._object_store_root = arrow_filesystem(f"{self.table_uri}?allow_delayed_open=true")
             except pa.ArrowInvalid:  # pyarrow before 21 takes no such option in a URI
-                self._object_store_root = pafs.FileSystem.from_uri(self.table_uri)
+                self._object_store_root = arrow_filesystem(self.table_uri)
         return self._object_store_root
+
+
+def arrow_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem and path for a lake's URI (pyarrow names S3 ``s3://`` only; delta-rs, and so a
+    home, takes ``s3a://`` too)."""
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(re.sub(r"^s3a://", "s3://", uri, flags=re.IGNORECASE))
 
 
 def removals(table: DeltaTable, months: Iterable[Month]) -> list[RemoveAction]:
@@ -145,4 +153,4 @@ def _bound(value: object, *, up: bool) -> object:
     return value
 
 
-__all__ = ["DataFiles", "Month", "month_claim", "removals"]
+__all__ = ["DataFiles", "Month", "arrow_filesystem", "month_claim", "removals"]

@@ -25,7 +25,7 @@ from energy_core.crash_points import fault_point
 from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.storage import revisions
-from energy_core.storage.datafiles import DataFiles, month_claim, removals
+from energy_core.storage.datafiles import DataFiles, arrow_filesystem, month_claim, removals
 from energy_core.storage.revisions import STORED_COLUMNS, STORED_SCHEMA
 from energy_core.storage.schema import COLUMNS, KEY
 
@@ -347,7 +347,7 @@ def _object_store_tables(root: str, options: dict[str, str] | None) -> Iterable[
     """The datasets under a lake on object storage: the folders that hold a ``_delta_log``."""
     import pyarrow.fs as pafs
 
-    filesystem, path = pafs.FileSystem.from_uri(root)
+    filesystem, path = arrow_filesystem(root)
     try:
         listing = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     except OSError as exc:
