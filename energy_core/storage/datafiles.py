@@ -31,13 +31,13 @@ Month = tuple[int, int]
 
 
 class DataFiles:
-    """The data files one commit writes to a table (``table_uri``, local or on object storage), so that
-    those of a commit that did not happen can be deleted again."""
+    """The data files one commit writes to a table, so that those of a commit that did not happen can be
+    deleted again: in the local folder ``table_uri``, or, given ``object_store`` (its filesystem and the
+    table's path there), on object storage."""
 
-    def __init__(self, table_uri: str, *, local: bool) -> None:
+    def __init__(self, table_uri: str, object_store: tuple[pafs.FileSystem, str] | None = None) -> None:
         self.table_uri = table_uri
-        self._local = local
-        self._object_store_root: tuple[pafs.FileSystem, str] | None = None
+        self._object_store = object_store
         self._written: list[str] = []
 
     def add(self, month: Month, rows: pl.DataFrame) -> AddAction:
@@ -57,10 +57,10 @@ class DataFiles:
         """Delete the files written (best effort: one left behind is named by no commit, so never read)."""
         for relative in self._written:
             try:
-                if self._local:
+                if self._object_store is None:
                     Path(self.table_uri, relative).unlink(missing_ok=True)
                 else:
-                    filesystem, root = self._object_store()
+                    filesystem, root = self._object_store
                     filesystem.delete_file(f"{root}/{relative}")
             except Exception:  # the failure that brought us here is the one to report
                 pass
@@ -68,33 +68,28 @@ class DataFiles:
 
     def _put(self, relative: str, data: bytes) -> None:
         self._written.append(relative)
-        if self._local:
+        if self._object_store is None:
             path = Path(self.table_uri, relative)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             return
-        filesystem, root = self._object_store()
+        filesystem, root = self._object_store
         with filesystem.open_output_stream(f"{root}/{relative}") as out:
             out.write(data)
 
-    def _object_store(self) -> tuple[pafs.FileSystem, str]:
-        """The table's object store, configured from the standard variables (as delta-rs's is)."""
-        import pyarrow as pa
-
-        if self._object_store_root is None:
-            try:  # delayed opening sends a small file in one request, not a multipart upload of three
-                self._object_store_root = arrow_filesystem(f"{self.table_uri}?allow_delayed_open=true")
-            except pa.ArrowInvalid:  # pyarrow before 21 takes no such option in a URI
-                self._object_store_root = arrow_filesystem(self.table_uri)
-        return self._object_store_root
-
 
 def arrow_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's filesystem and path for a lake's URI (pyarrow names S3 ``s3://`` only; delta-rs, and so a
-    home, takes ``s3a://`` too)."""
+    """pyarrow's filesystem and path for a lake's URI, configured from the standard variables as delta-rs's
+    is. pyarrow names S3 ``s3://`` only (delta-rs, and so a home, takes ``s3a://`` too); where pyarrow takes
+    it (21 on), delayed opening sends a small file in one request, not a multipart upload of three."""
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
-    return pafs.FileSystem.from_uri(re.sub(r"^s3a://", "s3://", uri, flags=re.IGNORECASE))
+    uri = re.sub(r"^s3a://", "s3://", uri, flags=re.IGNORECASE)
+    try:
+        return pafs.FileSystem.from_uri(f"{uri}?allow_delayed_open=true")
+    except pa.ArrowInvalid:  # pyarrow before 21 takes no such option in a URI
+        return pafs.FileSystem.from_uri(uri)
 
 
 def removals(table: DeltaTable, months: Iterable[Month]) -> list[RemoveAction]:

@@ -31,6 +31,7 @@ from energy_core.storage.schema import COLUMNS, KEY
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.fs as pafs
     from deltalake import DeltaTable
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Lake:
         self.home = Home.of(home)
         self.root = self.home.processed
         self._options = self.home.storage_options()
+        self._object_store: tuple[pafs.FileSystem, str] | None = None
         self._snapshots: dict[str, tuple[tuple[int, int], DeltaTable | None]] = {}
         self._snapshots_lock = threading.Lock()
 
@@ -126,7 +128,7 @@ class Lake:
         from deltalake.exceptions import CommitFailedError
 
         fault_point("lake_before_commit")
-        files = DataFiles(self.table_uri(dataset), local=self.home.lake is None)
+        files = DataFiles(self.table_uri(dataset), None if self.home.lake is None else self._table_store(dataset))
         try:
             actions = [files.add(month, m.rows) for month, m in merged.items()]
         except Exception as exc:
@@ -145,6 +147,17 @@ class Lake:
             raise StorageError(f"could not write {dataset} to {self.root}: {exc}; run again") from exc
         fault_point("lake_after_commit")
 
+    def _lake_store(self) -> tuple[pafs.FileSystem, str]:
+        """The lake's object store and the lake's path there, made once (from a URI, pyarrow asks S3 where
+        the bucket is)."""
+        if self._object_store is None:
+            self._object_store = arrow_filesystem(self.root)
+        return self._object_store
+
+    def _table_store(self, dataset: str) -> tuple[pafs.FileSystem, str]:
+        filesystem, root = self._lake_store()
+        return filesystem, f"{root}/{dataset}"
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def table_uri(self, dataset: str) -> str:
@@ -155,7 +168,7 @@ class Lake:
         if self.home.lake is None:
             root = Path(self.root)
             return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.exists() else []
-        return sorted(_object_store_tables(self.root, self._options))
+        return sorted(_object_store_tables(self.root, *self._lake_store()))
 
     def scan(self, dataset: str | None = None, *, as_of: datetime | None = None) -> pl.LazyFrame:
         """The stored observations (of one dataset), lazily: the latest values, or those known at ``as_of``.
@@ -343,11 +356,11 @@ def _table_schema() -> pa.Schema:
     return _empty().with_columns(year=pl.lit(None, pl.Int32), month=pl.lit(None, pl.Int32)).to_arrow().schema
 
 
-def _object_store_tables(root: str, options: dict[str, str] | None) -> Iterable[str]:
-    """The datasets under a lake on object storage: the folders that hold a ``_delta_log``."""
+def _object_store_tables(root: str, filesystem: pafs.FileSystem, path: str) -> Iterable[str]:
+    """The datasets under a lake on object storage (``root``, at ``path`` of ``filesystem``): the folders
+    that hold a ``_delta_log``."""
     import pyarrow.fs as pafs
 
-    filesystem, path = arrow_filesystem(root)
     try:
         listing = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     except OSError as exc:
