@@ -32,6 +32,7 @@ from energy_core.ingest.catalog import Catalog
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.runner import RunConfig, run
 from energy_core.ops.vacuum import vacuum
+from energy_core.storage.datafiles import DataFiles
 from energy_core.storage.lake import Lake
 from energy_core.storage.lock import StoreLock
 from energy_core.storage.revisions import SUPERSEDED_AT
@@ -298,6 +299,28 @@ def test_f33_running_out_of_space_is_a_storage_error_and_keeps_the_previous_vers
 
 
 @pytest.mark.fault(33)
+def test_f33_a_month_that_cannot_be_written_leaves_no_file_of_its_commit(tmp_path, monkeypatch):
+    """A commit writes its months' files several at a time: when one fails, the files of the others, even
+    those still being written, are deleted, and the lake is as it was."""
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        assert run_eia(tmp_path, sim).ok
+        before, versions = values(tmp_path), Lake(tmp_path).versions()
+        add = DataFiles.add
+
+        def failing_first(self, month, rows):
+            if month == (2024, 1):
+                raise OSError(28, "No space left on device")
+            time.sleep(0.3)  # the other months end after the failure
+            return add(self, month, rows)
+
+        monkeypatch.setattr(DataFiles, "add", failing_first)
+        with pytest.raises(StorageError, match=r"could not write eia\.region .*No space left on device"):
+            run_eia(tmp_path, sim, span=(JAN[1], JAN[1] + timedelta(days=90)))
+    assert Lake(tmp_path).versions() == versions and values(tmp_path).equals(before)
+    assert unreferenced(tmp_path) == []
+
+
+@pytest.mark.fault(33)
 def test_f33_a_file_size_limit_in_a_real_process_fails_cleanly(tmp_path, clean_home):
     assert run_energy(tmp_path, "--end", "2024-01-31").returncode == 0
     january = months(values(tmp_path))
@@ -365,6 +388,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from energy_core.storage.datafiles import DataFiles
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
