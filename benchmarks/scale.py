@@ -25,6 +25,13 @@ Every step runs in a fresh process; its peak RSS and CPU time are that process's
     uv run python benchmarks/scale.py --only 1y-8 --only 3y-8   # some sizes
     uv run python benchmarks/scale.py --only 1y-all --repeat 3  # limit, pipeline and ingest thrice, interleaved
     uv run python benchmarks/scale.py --report scale.json       # the tables of an earlier run
+    uv run python benchmarks/scale.py --only 1y-8 --month-threads 1 4 --pairs 25  # a setting, compared
+
+``--month-threads A B`` compares two settings of the lake's ``MONTH_THREADS`` (months of a commit merged and
+written at once): in one process, after a first run that imports everything, the size is ingested ``--pairs``
+times in each setting, alternating (A then B, then B then A, ...), so that the machine's drift touches both;
+the median of each pair's time ratio B / A is what it reports. On this shared machine whole runs of one
+setting vary by a fifth from minute to minute, and two settings' medians only show a difference above that.
 """
 
 from __future__ import annotations
@@ -358,8 +365,70 @@ def run_ingest(size: Size, home: Path, url: str, started: list[float]) -> dict:
             "gaps_and_report_s": finished - started[0] - (report.finished_at - report.started_at).total_seconds()}
 
 
+def run_pairs(size: Size, home: Path, url: str, pairs: int, settings: tuple[int, int]) -> dict:
+    """Ingest ``size`` ``pairs`` times with each of two values of the lake's ``MONTH_THREADS``, alternating,
+    after one run that imports everything; each run's seconds, CPU seconds and rows, by setting."""
+    import energy_core.storage.lake as lake
+
+    run_ingest(size, home, url, [])
+    runs: dict[int, list[dict]] = {setting: [] for setting in settings}
+    for pair in range(pairs):
+        for setting in settings if pair % 2 == 0 else settings[::-1]:
+            lake.MONTH_THREADS = setting
+            shutil.rmtree(home, ignore_errors=True)
+            started: list[float] = []
+            result = run_ingest(size, home, url, started)
+            runs[setting].append({"seconds": time.perf_counter() - started[0], "cpu_s": _cpu() - started[1],
+                                  "rows": result["rows"], "failed": result["failed"]})
+    return {"settings": list(settings), "runs": [runs[setting] for setting in settings]}
+
+
+def pairs_table(size: Size, result: dict, served: int) -> tuple[str, list[str]]:
+    """The comparison's line of the table, and what went wrong (rows not stored, windows failed)."""
+    (a, b), (first, second) = result["settings"], result["runs"]
+    seconds = [(x["seconds"], y["seconds"]) for x, y in zip(first, second, strict=True)]
+    ratios = sorted(y / x for x, y in seconds)
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    problems = [f"{size.name}, MONTH_THREADS={setting}: {run['rows']} rows stored of {served}, failed {run['failed']}"
+                for setting, runs in zip(result["settings"], result["runs"], strict=True) for run in runs
+                if run["rows"] != served or run["failed"]]
+
+    def medians(key: str) -> str:
+        return " / ".join(f"{statistics.median(run[key] for run in runs):.2f}" for runs in (first, second))
+
+    line = (f"| {size.name} | {a} / {b} | {len(ratios)} | {medians('seconds')} | {medians('cpu_s')} | "
+            f"**{statistics.median(ratios):.3f}** ({quartiles[0]:.3f}-{quartiles[2]:.3f}) | "
+            f"{sum(y < x for x, y in seconds)} of {len(ratios)} |")
+    return line, problems
+
+
+def compare(sizes_: list[Size], directory: Path, server: PageServer, scratch: Path, pairs: int,
+            settings: tuple[int, int]) -> None:
+    """Print the comparison of two ``MONTH_THREADS`` settings for each size; exit 1 if a run lost rows."""
+    print("| size | MONTH_THREADS A / B | pairs | ingest s, medians A / B | CPU s, medians A / B | "
+          "time B / A: median of the pairs (quartiles) | pairs B was faster |")
+    print("|---|---|---|---|---|---|---|")
+    problems = []
+    for size in sizes_:
+        served = sum(rows for *_, rows in pages_of(directory, size))
+        _, lines = child([sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
+                          "--start", size.start.isoformat(), "--end", size.end.isoformat(), "--mode", "pairs",
+                          "--home", str(scratch / size.name), "--url", server.url, "--pairs", str(pairs),
+                          "--month-threads", *map(str, settings)])
+        line, found = pairs_table(size, json.loads(lines[-1]), served)
+        print(line, flush=True)
+        problems += found
+    for problem in problems:
+        print(problem)
+    if problems:
+        sys.exit(1)
+    print("checks passed: every run of both settings stored every served row")
+
+
 def measure(mode: str, args: argparse.Namespace) -> dict:
     size = Size(args.size, args.bas, datetime.fromisoformat(args.start), datetime.fromisoformat(args.end))
+    if mode == "pairs":
+        return run_pairs(size, args.home, args.url, args.pairs, tuple(args.month_threads))
     started: list[float] = []
     if mode == "decode":
         result = run_decode(args.data, size, started)
@@ -548,7 +617,10 @@ def main() -> None:
     parser.add_argument("--render-processes", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here (after each size)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="print the tables of a --json file only")
-    parser.add_argument("--mode", choices=["serve", "decode", "pipeline", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--month-threads", type=int, nargs=2, metavar=("A", "B"),
+                        help="compare two settings of the lake's MONTH_THREADS (see above) instead of measuring")
+    parser.add_argument("--pairs", type=int, default=25, metavar="N", help="runs of each setting (--month-threads)")
+    parser.add_argument("--mode", choices=["serve", "decode", "pipeline", "ingest", "pairs"], help=argparse.SUPPRESS)
     for hidden in ("--size", "--bas", "--start", "--end", "--url"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -562,8 +634,10 @@ def main() -> None:
     if args.report:
         report(json.loads(args.report.read_text()))
         return
-    if args.repeat < 1:
-        parser.error(f"--repeat must be 1 or more, not {args.repeat}")
+    if args.repeat < 1 or args.pairs < 1:
+        parser.error(f"--repeat and --pairs must be 1 or more, not {args.repeat} and {args.pairs}")
+    if args.month_threads and min(args.month_threads) < 1:
+        parser.error(f"--month-threads takes two counts of 1 or more, not {args.month_threads}")
     with tempfile.TemporaryDirectory(prefix="energy-scale-") as temporary:
         scratch = args.scratch or Path(temporary)
         end = history_end()
@@ -575,6 +649,12 @@ def main() -> None:
                 parser.error(f"--only names no size; sizes: {', '.join(s.name for s in sizes(end))}")
         generate(directory, wanted, args.render_processes)
         server = PageServer(directory)
+        if args.month_threads:
+            try:
+                compare(wanted, directory, server, scratch, args.pairs, tuple(args.month_threads))
+            finally:
+                server.close()
+            return
         results = []
         try:
             for size in wanted:

@@ -45,3 +45,14 @@ def test_every_benchmark_has_a_smoke_run_in_the_suite():
                if not any(script.name in text and "--smoke" in text for text in tests)]
     assert missing == [], (f"benchmarks without a smoke run in the test suite: {missing}; give each a --smoke size "
                            "that runs in seconds and run it from a test")
+
+
+def test_the_scale_benchmark_compares_two_commit_settings():
+    """``scale.py --month-threads A B`` alternates two settings in one process; its smoke size must store
+    every served row in both."""
+    script = str(ROOT / "benchmarks" / "scale.py")
+    command = [sys.executable, script, "--smoke", "--month-threads", "1", "4", "--pairs", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=child_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checks passed: every run of both settings stored every served row" in result.stdout, result.stdout
+    assert "| smoke | 1 / 4 | 2 |" in result.stdout, result.stdout
