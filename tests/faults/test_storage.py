@@ -388,7 +388,6 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from energy_core.storage.datafiles import DataFiles
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import COLUMNS, POLARS_SCHEMA
 
