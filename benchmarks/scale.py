@@ -411,10 +411,8 @@ def compare(sizes_: list[Size], directory: Path, server: PageServer, scratch: Pa
     problems = []
     for size in sizes_:
         served = sum(rows for *_, rows in pages_of(directory, size))
-        _, lines = child([sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
-                          "--start", size.start.isoformat(), "--end", size.end.isoformat(), "--mode", "pairs",
-                          "--home", str(scratch / size.name), "--url", server.url, "--pairs", str(pairs),
-                          "--month-threads", *map(str, settings)])
+        _, lines = child([*step_command(size, directory), "--mode", "pairs", "--home", str(scratch / size.name),
+                          "--url", server.url, "--pairs", str(pairs), "--month-threads", *map(str, settings)])
         line, found = pairs_table(size, json.loads(lines[-1]), served)
         print(line, flush=True)
         problems += found
@@ -439,6 +437,12 @@ def measure(mode: str, args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - started[0]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {**result, "seconds": seconds, "clocked_cpu_s": usage.ru_utime + usage.ru_stime - started[1]}
+
+
+def step_command(size: Size, directory: Path) -> list[str]:
+    """This script's command line for one step of ``size`` in a process of its own; add ``--mode`` and the rest."""
+    return [sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
+            "--start", size.start.isoformat(), "--end", size.end.isoformat()]
 
 
 def child(command: list[str], *, env: dict | None = None, check: bool = True) -> tuple[dict, list[str]]:
@@ -474,8 +478,7 @@ def measure_size(size: Size, directory: Path, server: PageServer, scratch: Path,
                  repeat: int = 1) -> dict:
     from energy_core.home import Home
 
-    base = [sys.executable, __file__, "--data", str(directory), "--size", size.name, "--bas", size.bas,
-            "--start", size.start.isoformat(), "--end", size.end.isoformat()]
+    base = step_command(size, directory)
     result: dict = {**size.record(), "ba_count": len(balancing_authorities(size.bas)),
                     "load_before": os.getloadavg()[0]}
     home = scratch / size.name
