@@ -111,7 +111,7 @@ if TYPE_CHECKING:
     )
     from energy_core.ops.locks import StoreBusyError
     from energy_core.ops.monitor.settings import MonitorSettings, Objective
-    from energy_core.storage.flags import FLAG_SCHEMA
+    from energy_core.storage.flags import FLAG_SCHEMA, flag_detail
     from energy_core.storage.schema import ARROW_SCHEMA, COLUMNS, KEY, POLARS_SCHEMA, validate_observations
 
 _STORAGE = {
@@ -121,6 +121,7 @@ _STORAGE = {
     "POLARS_SCHEMA": "energy_core.storage.schema",
     "validate_observations": "energy_core.storage.schema",
     "FLAG_SCHEMA": "energy_core.storage.flags",
+    "flag_detail": "energy_core.storage.flags",
 }
 """Names that load on first use: they bring polars and pyarrow, which loading a plugin does without."""
 _JOBS = {
@@ -204,6 +205,7 @@ __all__ = [
     "build_features",
     "built_entities",
     "check_quality",
+    "flag_detail",
     "hookimpl",
     "ingest_source",
     "issue_forecast",

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from energy_core.api import PanelStyle, PlotPanel, QualityCheck, Setting, hookimpl
+from energy_core.api import PanelStyle, PlotPanel, QualityCheck, Setting, flag_detail, hookimpl
 from energy_core.errors import PluginError
 from energy_core.ops.plot import plot_entity
 from energy_core.ops.quality import check
@@ -36,7 +36,7 @@ def main_above_backup(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     both = frames["meter.main"].join(frames["meter.backup"], on=["region", "series", "ts"], suffix="_backup")
     return (both.filter(pl.col("value") > pl.col("value_backup"))
             .select("region", "series", dataset=pl.lit("meter.main"), check=pl.lit("meters_disagree"), start="ts",
-                    end="ts", hours=pl.lit(1), detail=pl.format("main {} > backup {}", "value", "value_backup")))
+                    end="ts", hours=pl.lit(1), detail=flag_detail("main {} > backup {}", "value", "value_backup")))
 
 
 class MeterPlugin:

@@ -1,4 +1,4 @@
-"""The outlier rule flags readings that jump away and back, not real events (steps, heat waves)."""
+"""The outlier rule flags readings that jump away and back, not real events (steps, heat waves); flags say why."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from energy_core.ops.quality import QualityConfig, outliers
+from energy_core.storage.flags import flag_detail
 from tests.recorded import recorded
 
 START = datetime(2024, 7, 1, tzinfo=UTC)
@@ -71,3 +73,11 @@ def test_per_series_checks_hold_when_series_arrive_interleaved_by_hour():
     assert (run["series"], run["hours"], run["start"]) == ("demand", 60, START)
     [gap] = gaps(frame).iter_rows(named=True)
     assert (gap["series"], gap["hours"], gap["start"]) == ("net_generation", 1, START + timedelta(hours=30))
+
+
+def test_a_flag_detail_fills_its_placeholders_in_order_and_refuses_a_miscount():
+    frame = pl.DataFrame({"series": ["demand"], "value": [-5.0]})
+    detail = flag_detail("negative {}: {}", "series", pl.col("value") * 2)
+    assert frame.select(detail).item() == "negative demand: -10.0"
+    with pytest.raises(ValueError, match="2 placeholder"):
+        flag_detail("negative {}: {}", "series")

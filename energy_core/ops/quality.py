@@ -23,7 +23,7 @@ from energy_core.errors import PluginError
 from energy_core.home import Home
 from energy_core.ops.quality_config import QualityConfig
 from energy_core.plugin.contributions import QualityCheck
-from energy_core.storage.flags import FLAG_SCHEMA
+from energy_core.storage.flags import FLAG_SCHEMA, flag_detail
 from energy_core.storage.flags import MASKED_CHECKS as MASKED_CHECKS  # re-exported for `energy quality`
 from energy_core.storage.flags import save as save  # re-exported for `energy quality`
 from energy_core.storage.lake import Lake
@@ -81,7 +81,7 @@ def gaps(frame: pl.DataFrame) -> pl.DataFrame:
 def duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     return (frame.group_by(KEY).len().filter(pl.col("len") > 1)
             .select(*_GROUP, check=pl.lit("duplicate"), start="ts", end="ts", hours=pl.lit(1),
-                    detail=pl.format("stored {} times", "len")))
+                    detail=flag_detail("stored {} times", "len")))
 
 
 def stuck(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
@@ -94,7 +94,7 @@ def stuck(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
                                          value=pl.col("value").first()))
     return (runs.filter(pl.col("hours") >= config.stuck_hours, pl.col("value") != 0)
             .select(*_GROUP, check=pl.lit("stuck"), start="start", end="end", hours="hours",
-                    detail=pl.format("value {} repeated", "value")))
+                    detail=flag_detail("value {} repeated", "value")))
 
 
 def outliers(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
@@ -114,14 +114,14 @@ def outliers(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
               .with_columns(z=(value - pl.col("local")) / pl.col("scale")))
     return (scored.filter(pl.col("z").abs() > config.outlier_z)
             .select(*_GROUP, check=pl.lit("outlier"), start="ts", end="ts", hours=pl.lit(1),
-                    detail=pl.format("value {} is {} typical hourly changes from its neighbours' median {}",
+                    detail=flag_detail("value {} is {} typical hourly changes from its neighbours' median {}",
                                      "value", pl.col("z").round(1), "local")))
 
 
 def impossible(frame: pl.DataFrame) -> pl.DataFrame:
     return (frame.filter(_consumption, pl.col("value") < 0)
             .select(*_GROUP, check=pl.lit("impossible"), start="ts", end="ts", hours=pl.lit(1),
-                    detail=pl.format("negative {}: {}", "series", "value")))
+                    detail=flag_detail("negative {}: {}", "series", "value")))
 
 
 def misstamped(frame: pl.DataFrame) -> pl.DataFrame:

@@ -21,6 +21,19 @@ FLAG_SCHEMA = pl.Schema({"check": pl.String(), "dataset": pl.String(), "region":
 """One row per flagged span: [start, end] are the first and last flagged hours."""
 
 
+def flag_detail(template: str, *values: str | pl.Expr) -> pl.Expr:
+    """A flag's ``detail`` text: ``template`` with each ``{}`` replaced by the next value (a column name or an
+    expression), as ``pl.format`` would. ``pl.format`` panics in polars 2.1 in some processes on frames made
+    by a join and a filter (an index assertion of its string views); ``pl.concat_str`` does not."""
+    texts = template.split("{}")
+    if len(texts) != len(values) + 1:
+        raise ValueError(f"{template!r} has {len(texts) - 1} placeholder(s) for {len(values)} value(s)")
+    parts: list[pl.Expr] = [pl.lit(texts[0])]
+    for value, text in zip(values, texts[1:], strict=True):
+        parts += [pl.col(value) if isinstance(value, str) else value, pl.lit(text)]
+    return pl.concat_str(parts)
+
+
 def save(flags: pl.DataFrame, home: Home | Path, *, datasets: Collection[str] = (), regions: Collection[str] = (),
          keep_checks: Collection[str] = ()) -> Path:
     """Save ``flags`` atomically in place of the saved flags of the ``datasets`` and ``regions`` just checked
