@@ -14,7 +14,7 @@ import pytest
 from energy_core.features import FeatureStore
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.ingest.runner import RunConfig, run
-from energy_core.ops.quality import check, save
+from energy_core.ops.quality import check, region_groups, save
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import quality_checks
 from energy_core.storage.lake import Lake
@@ -125,30 +125,36 @@ def test_every_stored_value_traces_to_its_run_and_requests(tmp_path):
 # -- quality --------------------------------------------------------------------------------------
 
 def observations(series: str, values: list[float | None], dataset: str = "eia.region",
-                 start: datetime = JAN[0]) -> pl.DataFrame:
+                 start: datetime = JAN[0], region: str = "PACW") -> pl.DataFrame:
     return pl.DataFrame({
         "ts": [start + timedelta(hours=h) for h in range(len(values))], "source": "eia", "dataset": dataset,
-        "region": "PACW", "series": series, "value": values, "unit": "MWh", "retrieved_at": JAN[1],
+        "region": region, "series": series, "value": values, "unit": "MWh", "retrieved_at": JAN[1],
     }, schema=POLARS_SCHEMA).select(COLUMNS)
 
 
-def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_path):
-    hours = 24 * 7 * 10  # ten weeks, so every hour-of-week has a profile
+def store_defects(home: Path, region: str = "PACW", shift: int = 0) -> None:
+    """Ten weeks of a region's data (so every hour-of-week has a profile), with one defect of each kind at
+    hours 500 to 950 (``+ shift``)."""
+    hours = 24 * 7 * 10
     noise = [((h * 7919) % 201) - 100 for h in range(hours)]  # deterministic, +-100
     demand = [1000 + 200 * ((h % 24) >= 8) + noise[h] for h in range(hours)]
-    demand[500] = 9000.0  # a spike
-    demand[600] = -5.0  # impossible (and far off its profile too)
-    demand[700:730] = [1100.0] * 30  # a frozen feed, at a plausible level
-    demand[800:803] = [None] * 3  # a gap (nulls count as missing)
+    demand[500 + shift] = 9000.0  # a spike
+    demand[600 + shift] = -5.0  # impossible (and far off its profile too)
+    demand[700 + shift:730 + shift] = [1100.0] * 30  # a frozen feed, at a plausible level
+    demand[800 + shift:803 + shift] = [None] * 3  # a gap (nulls count as missing)
     generation = [d if d is not None else 1000.0 for d in demand]
     interchange = [0.0] * hours
-    interchange[900] = 500.0  # demand no longer matches generation minus interchange
+    interchange[900 + shift] = 500.0  # demand no longer matches generation minus interchange
     fuels = [g * 0.5 for g in generation]
-    fuels[950] = 10.0  # fuels no longer add up
-    store = Lake(tmp_path)
-    store.upsert(pl.concat([observations("demand", demand), observations("net_generation", generation),
-                            observations("interchange", interchange)]))
-    store.upsert(pl.concat([observations("gen.gas", fuels, "eia.fuel"), observations("gen.coal", fuels, "eia.fuel")]))
+    fuels[950 + shift] = 10.0  # fuels no longer add up
+    store = Lake(home)
+    store.upsert(pl.concat([observations(name, values, region=region) for name, values in
+                            (("demand", demand), ("net_generation", generation), ("interchange", interchange))]))
+    store.upsert(pl.concat([observations(name, fuels, "eia.fuel", region=region) for name in ("gen.gas", "gen.coal")]))
+
+
+def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_path):
+    store_defects(tmp_path)
     flags = check(tmp_path, checks=quality_checks(get_plugin_manager()))
 
     def at(kind: str, series: str = "demand") -> set[int]:
@@ -174,6 +180,19 @@ def test_quality_flags_each_kind_of_defect_and_the_feature_store_masks_them(tmp_
     without_eia = energy("quality", "--json", "--home", str(tmp_path), env={"ENERGY_DISABLE_PLUGINS": "eia"})
     kinds = {f["check"] for f in json.loads(without_eia.stdout)}
     assert without_eia.returncode == 0 and "stuck" in kinds and not kinds & {"fuel_sum", "balance"}
+
+
+def test_quality_checks_a_large_home_a_group_of_regions_at_a_time_and_finds_the_same_flags(tmp_path):
+    for shift, region in enumerate(("PACW", "ERCO", "NYIS")):
+        store_defects(tmp_path, region, shift)
+    plugins = quality_checks(get_plugin_manager())
+    together, apart = check(tmp_path, checks=plugins), check(tmp_path, checks=plugins, rows_at_once=1)
+    assert set(together["region"]) == {"PACW", "ERCO", "NYIS"}
+    assert set(together["check"]) >= {"outlier", "impossible", "stuck", "gap", "balance", "fuel_sum"}
+    assert apart.equals(together)
+    assert region_groups({"PACW": 3, "ERCO": 5, "NYIS": 4}, 8) == [["ERCO"], ["NYIS", "PACW"]]
+    assert region_groups({"MISO": 20, "ERCO": 1}, 8) == [["ERCO"], ["MISO"]]  # a region over the rows alone
+    assert region_groups({"MISO": 20, "ERCO": 1}, 21) == [["ERCO", "MISO"]] and region_groups({}, 8) == []
 
 
 # -- SQL and plots --------------------------------------------------------------------------------

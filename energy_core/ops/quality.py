@@ -43,28 +43,72 @@ _GROUP = ["dataset", "region", "series"]
 _consumption = pl.col("series").is_in(CONSUMPTION) | pl.col("series").str.starts_with("load_forecast")
 
 
+ROWS_AT_ONCE = 5_000_000
+"""Stored rows checked at once: a home holding more is checked a group of regions at a time (a region's
+series whole), each group read from the lake in one pass. Ten years of 67 BAs (63.5 M rows): 78 s and 1.8 GiB
+at peak, against 135 s and 9.7 GiB reading each dataset whole."""
+
+
 def check(home: Home | Path, datasets: tuple[str, ...] = (), regions: tuple[str, ...] = (),
-          config: QualityConfig = QualityConfig(), checks: Sequence[QualityCheck] = ()) -> pl.DataFrame:
+          config: QualityConfig = QualityConfig(), checks: Sequence[QualityCheck] = (), *,
+          rows_at_once: int = ROWS_AT_ONCE) -> pl.DataFrame:
     """Run every per-series check over the stored data (optionally narrowed), then each of ``checks``
     (the plugins' own, from ``registry.quality_checks``) whose datasets are all among those checked;
-    return the flags."""
+    return the flags. Regions are checked in groups of at most ``rows_at_once`` rows (a larger region
+    alone), so memory does not grow with the home."""
     store = Lake(home)
-    flags, frames = [], {}
-    for dataset in datasets or store.datasets():
-        scan = store.scan(dataset)
-        if regions:
-            scan = scan.filter(pl.col("region").is_in(regions))
-        frames[dataset] = scan.select(*KEY, "value").collect().sort("ts")  # .over(series) keeps this order
-        # imputed series (``energy quality --screen``) hold values only where the reported ones fail: not checked
-        frame = frames[dataset].filter(~pl.col("series").str.contains(IMPUTED, literal=True))
-        if frame.height:
-            flags += [gaps(frame), duplicates(frame), stuck(frame, config), outliers(frame, config),
-                      impossible(frame), misstamped(frame)]
-    for contributed in checks:
-        if set(contributed.datasets) <= frames.keys():
-            flags.append(_run(contributed, {name: frames[name] for name in contributed.datasets}))
-    return pl.concat([f.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA) for f in flags]) if flags else \
-        pl.DataFrame(schema=FLAG_SCHEMA)
+    scans = {dataset: _narrowed(store.scan(dataset), regions) for dataset in datasets or store.datasets()}
+    flags = []
+    for group in region_groups(_rows_per_region(scans), rows_at_once):
+        frames = {dataset: _read(scan, group) for dataset, scan in scans.items()}
+        for rows in frames.values():
+            # imputed series (``energy quality --screen``) hold values only where the reported ones fail: not checked
+            reported = rows.filter(~pl.col("series").str.contains(IMPUTED, literal=True))
+            if reported.height:
+                flags += [gaps(reported), duplicates(reported), stuck(reported, config), outliers(reported, config),
+                          impossible(reported), misstamped(reported)]
+        for contributed in checks:
+            if set(contributed.datasets) <= frames.keys():
+                flags.append(_run(contributed, {name: frames[name] for name in contributed.datasets}))
+    if not flags:
+        return pl.DataFrame(schema=FLAG_SCHEMA)
+    return pl.concat([f.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA) for f in flags]).sort(_ORDER)
+
+
+_ORDER = ["check", "dataset", "region", "series", "start"]
+"""Of the flags: the same whatever the groups of regions were."""
+
+
+def region_groups(rows: dict[str, int], rows_at_once: int) -> list[list[str]]:
+    """Regions (by name, with their rows) in groups of at most ``rows_at_once`` rows, a larger region alone;
+    one group (or none) when everything fits."""
+    groups: list[list[str]] = []
+    held = 0
+    for region in sorted(rows):
+        if not groups or held + rows[region] > rows_at_once:
+            groups.append([])
+            held = 0
+        groups[-1].append(region)
+        held += rows[region]
+    return groups
+
+
+def _narrowed(scan: pl.LazyFrame, regions: tuple[str, ...]) -> pl.LazyFrame:
+    return scan.filter(pl.col("region").is_in(regions)) if regions else scan
+
+
+def _rows_per_region(scans: dict[str, pl.LazyFrame]) -> dict[str, int]:
+    """Stored rows per region, over every dataset checked (a streaming pass over the region column)."""
+    counts = [scan.group_by("region").agg(rows=pl.len()) for scan in scans.values()]
+    if not counts:
+        return {}
+    total = pl.concat(counts).group_by("region").agg(pl.col("rows").sum()).collect(engine="streaming")
+    return dict(total.iter_rows())
+
+
+def _read(scan: pl.LazyFrame, regions: list[str]) -> pl.DataFrame:
+    """A dataset's rows of ``regions``, in hour order (``.over(series)`` keeps it)."""
+    return scan.filter(pl.col("region").is_in(regions)).select(*KEY, "value").collect().sort("ts")
 
 
 def gaps(frame: pl.DataFrame) -> pl.DataFrame:

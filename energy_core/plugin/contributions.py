@@ -30,7 +30,8 @@ class QualityCheck:
     run: Callable[[Mapping[str, pl.DataFrame]], pl.DataFrame]
     """Takes each named dataset's rows (``dataset, region, series, ts, value``, narrowed to the regions
     asked for) by dataset name and returns its flags, one row per flagged span, with the columns of
-    ``FLAG_SCHEMA``: ``check, dataset, region, series, start, end, hours, detail``."""
+    ``FLAG_SCHEMA``: ``check, dataset, region, series, start, end, hours, detail``. A large home is checked
+    a group of regions at a time: each call gets every row of some regions, in every dataset it names."""
 
 
 class PanelStyle(Enum):
