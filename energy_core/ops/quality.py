@@ -159,7 +159,7 @@ def outliers(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
     return (scored.filter(pl.col("z").abs() > config.outlier_z)
             .select(*_GROUP, check=pl.lit("outlier"), start="ts", end="ts", hours=pl.lit(1),
                     detail=flag_detail("value {} is {} typical hourly changes from its neighbours' median {}",
-                                     "value", pl.col("z").round(1), "local")))
+                                       "value", pl.col("z").round(1), "local")))
 
 
 def impossible(frame: pl.DataFrame) -> pl.DataFrame:

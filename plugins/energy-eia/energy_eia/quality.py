@@ -34,13 +34,13 @@ class EiaConsistency:
             flags.append(both.filter(gap > allowed)
                          .select("region", dataset=pl.lit(FUEL), series=pl.lit("net_generation"),
                                  check=pl.lit("fuel_sum"), start="ts", end="ts", hours=pl.lit(1),
-                                 detail=flag_detail("generation by fuel sums to {}, net generation is {}", "fuel_sum",
-                                                  "net_generation")))
+                                 detail=flag_detail("generation by fuel sums to {}, net generation is {}",
+                                                    "fuel_sum", "net_generation")))
         if {"demand", "net_generation", "interchange"} <= set(region.columns):
             implied = pl.col("net_generation") - pl.col("interchange")
             flags.append(region.filter((pl.col("demand") - implied).abs() > self.balance_tolerance * pl.col("demand"))
                          .select("region", dataset=pl.lit(REGION), series=pl.lit("demand"),
                                  check=pl.lit("balance"), start="ts", end="ts", hours=pl.lit(1),
                                  detail=flag_detail("demand {} against net generation minus interchange {}",
-                                                  "demand", implied.round(1))))
+                                                    "demand", implied.round(1))))
         return pl.concat([f.select(FLAG_SCHEMA.keys()).cast(FLAG_SCHEMA) for f in flags])
