@@ -24,7 +24,7 @@ from energy_core.storage.sinks import LakeSink
 from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import FAST, JAN, FaultyEia, edit_json
 from tests.sinks import SinksPlugin, TallySink
-from tests.test_store import rows
+from tests.test_store import FETCH_2, rows
 
 READ_BACK = [("lake",), ("sqlite",), ("lake", "sqlite")]
 """Every combination of sinks that can read back is held to the same guarantees."""
@@ -232,6 +232,21 @@ def test_a_commit_that_fails_behind_the_writes_is_raised_by_the_next_one(tmp_pat
             with pytest.raises(StorageError, match=stored.name):
                 sink.write(rows([1.0] * 24, start=start + timedelta(days=62)))
     assert sink.stats.rows_written == 0
+
+
+def test_a_key_written_twice_before_a_commit_keeps_both_values_as_revisions(tmp_path):
+    """Two batches of one month wait in the sink's buffer, their keys the same: the commit keeps both values,
+    the later one current. (A month of one batch, which holds each key once, is merged without looking for
+    repeated keys.)"""
+    january, march = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    with LakeSink(Home(tmp_path)) as sink:
+        sink.write(rows([1.0] * 24, start=january))
+        sink.write(rows([2.0] * 24, start=january, retrieved_at=FETCH_2))
+        sink.write(rows([5.0] * 24, start=march))
+    stored = Lake(tmp_path).revisions().collect()
+    current = stored.filter(pl.col("superseded_at").is_null())
+    assert current.height == 48 and set(current["value"]) == {2.0, 5.0}
+    assert stored.filter(pl.col("superseded_at").is_not_null())["value"].to_list() == [1.0] * 24
 
 
 def test_a_table_whose_log_is_damaged_is_refused_with_what_to_do(tmp_path):

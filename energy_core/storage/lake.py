@@ -85,15 +85,18 @@ class Lake:
             stats.add(self.upsert_months(dataset, months))
         return stats
 
-    def upsert_months(self, dataset: str, months: Mapping[tuple[int, int], pl.DataFrame]) -> UpsertStats:
-        """Merge rows of one dataset, given by (year, month) (each frame within its month), in one commit."""
+    def upsert_months(self, dataset: str, months: Mapping[tuple[int, int], pl.DataFrame], *,
+                      keys_unique: Collection[tuple[int, int]] = ()) -> UpsertStats:
+        """Merge rows of one dataset, given by (year, month) (each frame within its month), in one commit.
+        The months in ``keys_unique`` hold each key once (one validated batch, already searched for repeated
+        keys), which spares their merge that search: about 0.9 ms of CPU a month of one BA."""
         from deltalake.exceptions import CommitFailedError
 
         rows_in = sum(frame.height for frame in months.values())
         for attempt in range(COMMIT_ATTEMPTS):
             table = self.table(dataset) or self._create(dataset)
             stored = {(int(p["year"]), int(p["month"])) for p in table.partitions()}
-            merges = _each_month(partial(_merge_month, table, stored), months)
+            merges = _each_month(partial(_merge_month, table, stored, set(keys_unique)), months)
             merged = {month: result for month, result in merges.items() if result is not None}
             if not merged:
                 return UpsertStats(rows_in=rows_in)
@@ -327,10 +330,11 @@ def _damaged(table: DeltaTable) -> list[tuple[Path, str]]:
     return damaged
 
 
-def _merge_month(table: DeltaTable, stored: Collection[tuple[int, int]], month: tuple[int, int],
-                 new: pl.DataFrame) -> revisions.Merged | None:
+def _merge_month(table: DeltaTable, stored: Collection[tuple[int, int]], keys_unique: Collection[tuple[int, int]],
+                 month: tuple[int, int], new: pl.DataFrame) -> revisions.Merged | None:
     """``new`` merged into what ``table`` holds of ``month`` (nothing unless ``stored`` names it)."""
-    return revisions.merge(Lake.read_month(table, *month) if month in stored else _empty(), new)
+    return revisions.merge(Lake.read_month(table, *month) if month in stored else _empty(), new,
+                           keys_unique=month in keys_unique)
 
 
 def _each_month(work: Callable[[tuple[int, int], V], R],

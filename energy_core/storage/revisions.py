@@ -43,15 +43,16 @@ def known_at(moment: datetime) -> pl.Expr:
     return (pl.col("retrieved_at") <= moment) & (pl.col(SUPERSEDED_AT).is_null() | (pl.col(SUPERSEDED_AT) > moment))
 
 
-def merge(old: pl.DataFrame, new: pl.DataFrame) -> Merged | None:
+def merge(old: pl.DataFrame, new: pl.DataFrame, *, keys_unique: bool = False) -> Merged | None:
     """Merge canonical rows ``new`` into the stored revisions ``old`` of one partition; None when nothing changes.
 
     The common cases are joins against the current rows: a new key is appended; a later, equal value is
     already known; a later, different value supersedes the current one. A value known *earlier* than the
     current one, or a key repeated in ``new``, rebuilds that key's history (rare: a replayed old answer).
+    ``keys_unique`` says ``new`` holds each key once (one validated batch): no search for repeated keys.
     """
     new = new.select(COLUMNS)
-    repeated = repeated_keys(new)
+    repeated = new.select(KEY).clear() if keys_unique else repeated_keys(new)
     if old.height == 0 and repeated.height == 0:  # a new month: every row is a first revision
         return Merged(_fresh(new), new.height, 0)
     known = old.filter(current()).select(*KEY, old_value="value", old_at="retrieved_at")

@@ -85,23 +85,27 @@ class LakeSink(Sink):
         """Take the buffered partitions not in ``keep`` and commit them on the sink's thread, once the
         commit under way (whose failure this raises) has ended."""
         self._wait_for_commit()
-        taken = []
+        taken, single_batch = [], set()
         for partition in [p for p in self._buffer if p not in keep]:
-            rows = pl.concat(self._buffer.pop(partition), rechunk=False)
+            batches = self._buffer.pop(partition)
+            if len(batches) == 1:  # one validated batch holds each key once
+                single_batch.add(partition)
+            rows = pl.concat(batches, rechunk=False)
             self._buffered -= rows.height
             taken.append((partition, rows))
         if taken:
             self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="energy-lake-commit")
-            self._committing = self._committer.submit(self._commit, taken)
+            self._committing = self._committer.submit(self._commit, taken, single_batch)
 
     def _wait_for_commit(self) -> None:
         committing, self._committing = self._committing, None
         if committing is not None:
             committing.result()
 
-    def _commit(self, taken: list[tuple[Partition, pl.DataFrame]]) -> None:
+    def _commit(self, taken: list[tuple[Partition, pl.DataFrame]], single_batch: set[Partition]) -> None:
         for dataset, months in by_dataset(taken).items():
-            result = self.store.upsert_months(dataset, months)
+            unique = [(year, month) for name, year, month in single_batch if name == dataset]
+            result = self.store.upsert_months(dataset, months, keys_unique=unique)
             self.stats.rows_written += result.rows_new + result.rows_changed
             self.stats.files_written += result.files_written
 
