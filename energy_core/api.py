@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from energy_core.errors import (
     AuthError,
+    CacheMissError,
     ConfigError,
     EnergyError,
     IncompleteFetchError,
@@ -43,6 +44,7 @@ from energy_core.errors import (
     StorageError,
     TransientSourceError,
     UnexpectedPayloadError,
+    WouldFetchError,
 )
 from energy_core.home import Home
 from energy_core.hookspecs import hookimpl
@@ -96,7 +98,7 @@ from energy_core.plugin.tracking import (
     TrainingRun,
     TrainingStatus,
 )
-from energy_core.plugin.windows import month_windows, parse_utc
+from energy_core.plugin.windows import calendar_windows, month_windows, parse_utc
 
 if TYPE_CHECKING:
     from energy_core.ops.jobs import (
@@ -147,6 +149,7 @@ __all__ = [
     "Alerter",
     "AuthError",
     "Budget",
+    "CacheMissError",
     "CacheMode",
     "CheckKind",
     "CheckResult",
@@ -202,8 +205,10 @@ __all__ = [
     "TransientSourceError",
     "UnexpectedPayloadError",
     "Window",
+    "WouldFetchError",
     "build_features",
     "built_entities",
+    "calendar_windows",
     "check_quality",
     "flag_detail",
     "hookimpl",

@@ -19,10 +19,11 @@ from energy_eia.simulator import EiaSimulator
 from tests.faults.conftest import values
 from tests.processes import child_env, energy, energy_command
 
-RUN = ("run", "--source", "eia", "--region", "PACW", "--dataset", "eia.region", "--no-features")
+RUN = ("run", "--source", "eia", "--dataset", "eia.region", "--no-features")
 FOUR_YEARS = ("--start", "2021-01-01", "--end", "2024-12-31")
-"""48 windows of one page each, three times what a source fetches at once: many are not started when a
-signal comes, however late the child gets to handle it."""
+"""48 windows of one page each (a run naming no region asks for every BA a month at a time; the simulator
+knows one), three times what a source fetches at once: many are not started when a signal comes, however
+late the child gets to handle it."""
 
 
 @contextlib.contextmanager

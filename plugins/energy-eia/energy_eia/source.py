@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Collection, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -13,6 +13,7 @@ import polars as pl
 
 from energy_core.api import (
     AuthError,
+    CacheMissError,
     CacheMode,
     Fetched,
     FetchRequest,
@@ -22,6 +23,8 @@ from energy_core.api import (
     Source,
     SourceContext,
     Window,
+    WouldFetchError,
+    calendar_windows,
     month_windows,
 )
 from energy_eia.api import (
@@ -44,6 +47,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RESPONDENTS_PER_WINDOW = 10
+WINDOW_PAGES = 16
+"""A window spans a calendar year or quarter instead of a month where its rows fill at most this many pages:
+a month of one BA fills part of one or two pages, a year of it fills 8 to 15 whole ones."""
 ESTIMATED_FUELS = 8
 ESTIMATED_RESPONDENTS = len(BALANCING_AUTHORITIES)
 """For estimates only: a window naming no respondent gets every BA EIA-930 has, about this many."""
@@ -85,14 +91,22 @@ class EiaSource(Source):
         return EiaSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
+        """Windows of at most ten respondents, over whole years or quarters where they fill few pages
+        (the months EIA still revises stay months), earliest first."""
         regions = tuple(dict.fromkeys(r.upper() for r in request.regions))
         groups = [regions[i : i + RESPONDENTS_PER_WINDOW] for i in range(0, len(regions), RESPONDENTS_PER_WINDOW)]
-        return [
+        settled_before = datetime.now(UTC) - self.revision_lookback
+        windows = [
             Window(self.name, dataset, start, end, group)
-            for start, end in month_windows(request.start, request.end)
             for dataset in request.datasets
             for group in groups or [()]
+            for start, end in calendar_windows(request.start, request.end, settled_before=settled_before,
+                                               fits=partial(self._fits, dataset, group))
         ]
+        return sorted(windows, key=lambda window: window.start)
+
+    def _fits(self, dataset: str, regions: tuple[str, ...], start: datetime, end: datetime) -> bool:
+        return self.cost(Window(self.name, dataset, start, end, regions)) <= WINDOW_PAGES
 
     def fetch(self, window: Window) -> Iterator[RawBatch]:
         route = ROUTES[window.dataset]
@@ -109,7 +123,14 @@ class EiaSource(Source):
 
     def _fetch_window(self, route: Route, window: Window, mode: CacheMode) -> RawBatch:
         """The first page tells the total; the other pages then go out together."""
-        first = self._page(route, window, 0, mode)
+        try:
+            first = self._page(route, window, 0, mode)
+        except (CacheMissError, WouldFetchError):
+            months = [Window(self.name, window.dataset, start, end, window.regions)
+                      for start, end in month_windows(window.start, window.end)]
+            if not self.http.offline or len(months) == 1:
+                raise
+            return join_windows(window, [self._fetch_window(route, month, mode) for month in months])
         total = first.value.total
         offsets = range(PAGE_LENGTH, total, PAGE_LENGTH) if first.value.rows.height else range(0)
         fetched = [first, *self.http.map(partial(self._page, route, window, mode=mode), offsets)]
@@ -177,6 +198,13 @@ def assemble_window(route: Route, window: Window, pages: list[Page], retrieved_a
         warnings.append(f"unknown {route.code_column} code(s) {unknown} stored as "
                         f"{[route.series_for_unknown(c) for c in unknown]}")
     return RawBatch(window, rows, retrieved_at, tuple(dict.fromkeys(warnings)))
+
+
+def join_windows(window: Window, parts: list[RawBatch]) -> RawBatch:
+    """One batch for ``window`` from batches of its months: a raw cache written when this source
+    fetched month by month still answers ``--offline`` and ``--plan``."""
+    return RawBatch(window, pl.concat([part.rows for part in parts]), max(part.retrieved_at for part in parts),
+                    tuple(dict.fromkeys(w for part in parts for w in part.warnings)))
 
 
 def _strictly_increasing(rows: pl.DataFrame) -> bool:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import polars as pl
 import pytest
 
-from energy_core.errors import AuthError, IncompleteFetchError
+from energy_core.errors import AuthError, CacheMissError, IncompleteFetchError
 from energy_core.ingest.cache import RawCache
 from energy_core.ingest.client import FetchMode
 from energy_core.ingest.retry import RetryPolicy
 from energy_core.plugin.interfaces import FetchRequest, Window
 from energy_core.plugin.simulator import SimResponse, Throttle
+from energy_core.plugin.windows import month_windows
 from energy_core.storage.lake import Lake
 from energy_eia.simulator import EiaSimulator, Faults
+from energy_eia.source import WINDOW_PAGES
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
 
@@ -36,6 +39,58 @@ def test_plan_splits_by_month_dataset_and_respondent_groups(sim, make_source):
     assert len(windows) == 2 * 2 * 2  # months x datasets x groups of at most 10 respondents
     assert windows[0].start == datetime(2024, 1, 15, tzinfo=UTC) and windows[0].end == datetime(2024, 2, 1, tzinfo=UTC)
     assert [len(w.regions) for w in windows[:2]] == [10, 2]
+
+
+def test_plan_spans_whole_years_and_quarters_where_a_month_would_fill_part_of_a_page(sim, make_source):
+    source = make_source(sim)
+    request = FetchRequest(datetime(2022, 11, 15, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC), ("PACW",),
+                           ("eia.region", "eia.fuel"))
+    windows = source.plan(request)
+    bounds = ["2022-11-15", "2022-12-01", "2023-01-01", "2024-01-01", "2024-04-01", "2024-05-01"]
+    for dataset in request.datasets:
+        spans = [(f"{w.start:%Y-%m-%d}", f"{w.end:%Y-%m-%d}") for w in windows if w.dataset == dataset]
+        assert spans == list(itertools.pairwise(bounds)), dataset
+    assert [w.start for w in windows] == sorted(w.start for w in windows)
+    assert max(source.cost(w) for w in windows) <= WINDOW_PAGES
+
+    ten = FetchRequest(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC),
+                       tuple(f"R{i}" for i in range(10)), ("eia.region", "eia.fuel"))
+    assert {(w.end - w.start).days for w in source.plan(ten)} <= {28, 30, 31}, "ten BAs fill pages by the month"
+
+
+def test_the_months_eia_still_revises_stay_months(sim, make_source):
+    source = make_source(sim)
+    now = datetime.now(UTC)
+    windows = source.plan(FetchRequest(now - timedelta(days=800), now, ("PACW",), ("eia.region",)))
+    unsettled = [w for w in windows if w.end > now - source.revision_lookback]
+    assert unsettled and all(w.end - w.start <= timedelta(days=31) for w in unsettled)
+    assert any(w.end - w.start >= timedelta(days=365) for w in windows)
+
+
+def test_a_year_of_one_ba_comes_in_full_pages(sim, make_source):
+    source = make_source(sim)
+    [year] = source.plan(FetchRequest(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC), ("PACW",),
+                                      ("eia.region",)))
+    rows = fetch_all(source, year)
+    assert rows.height == 8760 * 4 and rows.unique(["period", "respondent", "code"]).height == rows.height
+    assert len(sim.requests) == 8, "35,040 rows in 8 pages of 5,000, where 12 months take 12 requests"
+
+
+def test_a_cache_written_month_by_month_still_answers_a_year_offline_and_in_a_plan(sim, make_source, tmp_path):
+    cache = RawCache(tmp_path)
+    start, end = datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)
+    months = [window("eia.region", ("PACW",), span) for span in month_windows(start, end)]
+    online = pl.concat([fetch_all(make_source(sim, cache=cache), month) for month in months])
+    sent = len(sim.requests)
+    year = window("eia.region", ("PACW",), (start, end))
+    offline = fetch_all(make_source(sim, cache=cache, mode=FetchMode.OFFLINE, env={"EIA_API_KEY": ""}), year)
+    assert offline.equals(online)
+    planned = fetch_all(make_source(sim, cache=cache, mode=FetchMode.DRY_RUN, env={"EIA_API_KEY": ""}), year)
+    assert planned.equals(online)
+    assert len(sim.requests) == sent
+    cache.close()
+    with pytest.raises(CacheMissError, match="not in the raw cache"):
+        fetch_all(make_source(sim, cache=RawCache(tmp_path / "empty"), mode=FetchMode.OFFLINE), year)
 
 
 def test_pagination_collects_every_row_exactly_once(sim, make_source):
