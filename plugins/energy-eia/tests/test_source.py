@@ -9,6 +9,7 @@ import orjson
 import polars as pl
 import pytest
 
+import energy_eia.source
 from energy_core.errors import AuthError, CacheMissError, IncompleteFetchError
 from energy_core.ingest.cache import RawCache
 from energy_core.ingest.client import FetchMode
@@ -19,6 +20,7 @@ from energy_core.plugin.windows import month_windows
 from energy_core.storage.lake import Lake
 from energy_eia.simulator import EiaSimulator, Faults
 from energy_eia.source import WINDOW_PAGES
+from tests.faults.conftest import run_eia
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
 
@@ -91,6 +93,22 @@ def test_a_cache_written_month_by_month_still_answers_a_year_offline_and_in_a_pl
     cache.close()
     with pytest.raises(CacheMissError, match="not in the raw cache"):
         fetch_all(make_source(sim, cache=RawCache(tmp_path / "empty"), mode=FetchMode.OFFLINE), year)
+
+
+def test_a_home_whose_cache_was_filled_month_by_month_replays_its_years_offline(tmp_path, monkeypatch):
+    span = (datetime(2022, 12, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+    with EiaSimulator(respondents=("PACW",)) as sim:
+        monkeypatch.setattr(energy_eia.source, "WINDOW_PAGES", 0)  # as this source planned before: months only
+        monthly = run_eia(tmp_path, sim, span=span)
+        monkeypatch.undo()
+        stored = Lake(tmp_path).scan().collect()
+        replayed = run_eia(tmp_path, sim, span=span, offline=True, incremental=False, env={"EIA_API_KEY": ""})
+    assert len(monthly.windows) == 13 and monthly.ok
+    assert [(f"{w.spec.start:%Y-%m}", f"{w.spec.end:%Y-%m}") for w in replayed.windows] == [
+        ("2022-12", "2023-01"), ("2023-01", "2024-01")]
+    assert replayed.ok and all(w.from_cache for w in replayed.windows)
+    assert sum(w.rows for w in replayed.windows) == stored.height and replayed.rows_stored == 0, "nothing new"
+    assert Lake(tmp_path).scan().collect().equals(stored)
 
 
 def test_pagination_collects_every_row_exactly_once(sim, make_source):
