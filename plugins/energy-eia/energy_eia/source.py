@@ -91,17 +91,19 @@ class EiaSource(Source):
         return EiaSimulator.from_env(env)
 
     def plan(self, request: FetchRequest) -> list[Window]:
-        """Windows of at most ten respondents, over whole years or quarters where they fill few pages
-        (the months EIA still revises stay months), earliest first."""
+        """Windows of at most ten respondents, over whole years or quarters where the first (largest)
+        group's fill few pages (the months EIA still revises stay months), earliest first. A dataset's
+        groups share their spans, so that a month's windows go out one after another: the lake's buffer
+        commits the months its latest batch did not touch, and merges a month again for a late window."""
         regions = tuple(dict.fromkeys(r.upper() for r in request.regions))
         groups = [regions[i : i + RESPONDENTS_PER_WINDOW] for i in range(0, len(regions), RESPONDENTS_PER_WINDOW)]
         settled_before = datetime.now(UTC) - self.revision_lookback
         windows = [
             Window(self.name, dataset, start, end, group)
             for dataset in request.datasets
-            for group in groups or [()]
             for start, end in calendar_windows(request.start, request.end, settled_before=settled_before,
-                                               fits=partial(self._fits, dataset, group))
+                                               fits=partial(self._fits, dataset, groups[0] if groups else ()))
+            for group in groups or [()]
         ]
         return sorted(windows, key=lambda window: window.start)
 

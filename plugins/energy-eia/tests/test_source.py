@@ -55,9 +55,10 @@ def test_plan_spans_whole_years_and_quarters_where_a_month_would_fill_part_of_a_
     assert [w.start for w in windows] == sorted(w.start for w in windows)
     assert max(source.cost(w) for w in windows) <= WINDOW_PAGES
 
-    ten = FetchRequest(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC),
-                       tuple(f"R{i}" for i in range(10)), ("eia.region", "eia.fuel"))
-    assert {(w.end - w.start).days for w in source.plan(ten)} <= {28, 30, 31}, "ten BAs fill pages by the month"
+    twelve = FetchRequest(datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC),
+                          tuple(f"R{i}" for i in range(12)), ("eia.region", "eia.fuel"))
+    assert {(w.end - w.start).days for w in source.plan(twelve)} <= {28, 30, 31}, (
+        "ten BAs fill pages by the month, and the group of the other two keeps to their months")
 
 
 def test_the_months_eia_still_revises_stay_months(sim, make_source):
