@@ -3,6 +3,8 @@ incremental path as the built-in parquet sink, and is held to the same idempoten
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -15,9 +17,10 @@ from energy_core.ingest.catalog import Catalog
 from energy_core.ingest.gaps import gaps
 from energy_core.ingest.report import RunReport
 from energy_core.ingest.runner import RunConfig, plan, run
-from energy_core.plugin.interfaces import Sink
+from energy_core.plugin.interfaces import RateBudget, Sink
 from energy_core.plugin.manager import get_plugin_manager
 from energy_core.plugin.registry import Registry
+from energy_core.plugin.simulator import Throttle
 from energy_core.storage.lake import Lake
 from energy_core.storage.schema import KEY, POLARS_SCHEMA
 from energy_core.storage.sinks import LakeSink
@@ -27,6 +30,8 @@ from tests.sinks import SinksPlugin, TallySink
 from tests.test_store import FETCH_2, rows
 
 READ_BACK = [("lake",), ("sqlite",), ("lake", "sqlite")]
+TWELVE = ("AECI", "AVA", "AZPS", "BANC", "BPAT", "CHPD", "CISO", "CPLE", "DOPD", "DUK", "EPE", "ERCO")
+"""Two groups of EIA respondents: two windows of each dataset for each month."""
 """Every combination of sinks that can read back is held to the same guarantees."""
 GAP = datetime(2024, 1, 2, 4, tzinfo=UTC)
 """The hour ``drop_gap_hour`` removes from EIA's answer (EIA's period 2024-01-02T05 ends it)."""
@@ -247,6 +252,70 @@ def test_a_key_written_twice_before_a_commit_keeps_both_values_as_revisions(tmp_
     current = stored.filter(pl.col("superseded_at").is_null())
     assert current.height == 48 and set(current["value"]) == {2.0, 5.0}
     assert stored.filter(pl.col("superseded_at").is_not_null())["value"].to_list() == [1.0] * 24
+
+
+def files_added(home, dataset: str) -> Counter[str]:
+    """How many data files every commit of the table has added to each month, over its whole log."""
+    added: Counter[str] = Counter()
+    for commit in sorted((home / "lake" / dataset / "_delta_log").glob("*.json")):
+        for action in map(json.loads, commit.read_text().splitlines()):
+            if "add" in action:
+                added["{year}-{month:0>2}".format(**action["add"]["partitionValues"])] += 1
+    return added
+
+
+def test_a_full_buffer_holds_a_month_that_a_window_under_way_still_writes_to(tmp_path):
+    """Windows end in any order. When the buffer fills, a month the runner says a window under way still
+    writes to is held, so it is written once; held by the latest batch alone, it was committed before its
+    other window came and was merged and written again."""
+    january, february, march = (datetime(2024, month, 1, tzinfo=UTC) for month in (1, 2, 3))
+    for told in (True, False):
+        home = tmp_path / f"told-{told}"
+        sink = LakeSink(Home(home))
+        sink.flush_rows = 48
+        with sink:
+            if told:
+                sink.expect("eia.region", [(february, march)])
+            sink.write(rows([1.0] * 24, start=february))  # one of February's windows
+            sink.write(rows([1.0] * 24, start=january))  # January's: the buffer is full
+            sink.write(rows([2.0] * 24, start=february + timedelta(days=1)))  # February's other window
+        assert Lake(home).scan().collect().height == 72
+        assert files_added(home, "eia.region") == ({"2024-01": 1, "2024-02": 1} if told else
+                                                   {"2024-01": 1, "2024-02": 2})
+
+
+def test_a_run_tells_the_sinks_where_its_windows_still_write(tmp_path):
+    """As each window ends, the runner tells the sinks where the windows of its dataset that have not ended
+    lie, whatever order they end in: nothing is left out, and nothing once the last has ended."""
+    told: list[tuple[str, list]] = []
+
+    class Listening(LakeSink):
+        name = "listening"
+
+        def expect(self, dataset, coming):
+            told.append((dataset, list(coming)))
+            super().expect(dataset, coming)
+
+    class Plugin:
+        @hookimpl
+        def register_sinks(self):
+            return [Listening]
+
+    ended: list = []
+    registry = Registry(get_plugin_manager(extra=(Plugin(),)))
+    one_at_a_time = RateBudget(1000, burst=100, concurrency=1)  # two windows in flight: the others wait to start
+    with EiaSimulator(respondents=TWELVE, throttle=Throttle(latency_s=0.02)) as sim:
+        report = run(RunConfig(sources=("eia",), start=datetime(2024, 1, 25, tzinfo=UTC),
+                               end=datetime(2024, 3, 3, tzinfo=UTC), home=tmp_path, regions=TWELVE, env=sim.env(),
+                               retry=FAST, sinks=("listening",), budgets={"eia": one_at_a_time}),
+                     registry=registry, on_window=ended.append)
+    assert report.ok and len(ended) == len(told) == 2 * 3 * 2, "datasets x months x groups of ten BAs"
+    for k, (dataset, coming) in enumerate(told):
+        assert dataset == ended[k].spec.dataset
+        for later in (o.spec for o in ended[k + 1:] if o.spec.dataset == dataset):
+            assert any(start <= later.start and (end is None or later.end <= end) for start, end in coming), (
+                f"{later.describe()} had not ended, yet was left out of {coming}")
+    assert {dataset: coming for dataset, coming in told} == {"eia.region": [], "eia.fuel": []}
 
 
 def test_a_table_whose_log_is_damaged_is_refused_with_what_to_do(tmp_path):

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import polars as pl
 
@@ -80,6 +81,48 @@ class WindowStore:
             sink.write(observations)
         return observations.group_by("dataset", "region", "series").len()
 
+    def expect(self, dataset: str, coming: list[tuple[datetime, datetime | None]]) -> None:
+        """Tell the sinks where rows of ``dataset`` may still come (see :meth:`Sink.expect`)."""
+        self._thread.submit(self._expect, dataset, coming).result()
+
+    def _expect(self, dataset: str, coming: list[tuple[datetime, datetime | None]]) -> None:
+        for sink in self.sinks:
+            sink.expect(dataset, coming)
+
+
+class _Unended:
+    """Where a source's windows that have not ended lie, per dataset: the spans of those under way, and
+    from where on those not yet started begin (they start in order)."""
+
+    def __init__(self, windows: Sequence[Window]) -> None:
+        self._windows = windows
+        self._started = 0
+        self._running: dict[int, Window] = {}
+        self._later: dict[str, list[datetime | None]] = {}
+        """Per dataset, by position in ``windows``: the earliest start from that position on (None: none)."""
+        for dataset in {w.dataset for w in windows}:
+            earliest: list[datetime | None] = [None] * (len(windows) + 1)
+            for position in range(len(windows) - 1, -1, -1):
+                window, after = windows[position], earliest[position + 1]
+                if window.dataset != dataset:
+                    earliest[position] = after
+                else:
+                    earliest[position] = window.start if after is None else min(window.start, after)
+            self._later[dataset] = earliest
+
+    def start(self, position: int) -> None:
+        self._started = position + 1
+        self._running[position] = self._windows[position]
+
+    def end(self, position: int) -> list[tuple[datetime, datetime | None]]:
+        """Mark a window ended (started or not); return where its dataset's rows may still come."""
+        dataset = self._windows[position].dataset
+        self._running.pop(position, None)
+        coming: list[tuple[datetime, datetime | None]] = [
+            (w.start, w.end) for w in self._running.values() if w.dataset == dataset]
+        later = self._later[dataset][self._started]
+        return coming if later is None else [*coming, (later, None)]
+
 
 def windows_in_flight(http: HttpClient) -> int:
     sequential = fixed_concurrency(http.settings.effective_budget) == 1
@@ -100,6 +143,7 @@ def run_source(source: Source, http: HttpClient, normalizer: Normalizer, windows
 def _run_windows(fetcher: _WindowFetcher, windows: Sequence[Window], on_window: ProgressCallback | None,
                  stop: threading.Event) -> SourceResult:
     order = {window: i for i, window in enumerate(windows)}
+    unended = _Unended(windows)
     result = SourceResult()
     storage_error: StorageError | None = None
 
@@ -107,6 +151,7 @@ def _run_windows(fetcher: _WindowFetcher, windows: Sequence[Window], on_window: 
         if outcome.status is WindowStatus.OK and outcome.rows == 0:
             outcome.status = WindowStatus.EMPTY
         result.windows.append(outcome)
+        fetcher.store.expect(outcome.spec.dataset, unended.end(order[outcome.spec]))
         if on_window:
             on_window(outcome)
 
@@ -128,6 +173,7 @@ def _run_windows(fetcher: _WindowFetcher, windows: Sequence[Window], on_window: 
                 window = next(queue, None)
                 if window is None:
                     break
+                unended.start(order[window])
                 skipped = not_started(window)
                 if skipped is not None:
                     record(skipped)

@@ -255,6 +255,12 @@ class Sink(ABC):
     def write(self, observations: pl.DataFrame) -> None:
         """Accept validated canonical observations (a sink may buffer them); only while open."""
 
+    def expect(self, dataset: str, coming: Sequence[tuple[datetime, datetime | None]]) -> None:  # noqa: B027
+        """Where the run's rows of ``dataset`` may still come: the ``[start, end)`` spans of its windows that
+        have not ended (an end of None: from that start on), so that a sink that buffers may commit the
+        rest and hold these. The runner calls it between writes, as each window ends; a sink that does
+        not buffer ignores it (the default)."""
+
     @abstractmethod
     def close(self) -> SinkStats:
         """Flush everything accepted so far and release what :meth:`open` took; a second call only

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -22,11 +23,14 @@ class LakeSink(Sink):
     """Upserts observations into the home's lake, holding this machine's lock of it while open.
 
     Rows are buffered per month so each month is committed rarely: when the buffer is full, the
-    months the latest batch did not touch (usually finished ones) are committed first, on a thread of
-    the sink's own, while writes go on filling the buffer (merging and encoding them is polars and
-    delta-rs work, which leaves the GIL to the run). A buffer is taken only once the one before it is
-    committed, so at most two buffers' rows are held. A commit's failure is raised by the next write,
-    flush or close.
+    months no more rows are coming to are committed, on a thread of the sink's own, while writes go on
+    filling the buffer (merging and encoding them is polars and delta-rs work, which leaves the GIL to
+    the run). The runner tells which months rows may still come to (:meth:`expect`: those of the windows
+    under way or yet to start); of a dataset it has not told of, the months the latest batch touched are
+    held. A month committed while windows of it are still coming is merged and written again when they
+    come, so the months still filling are committed early only once they alone hold twice the buffer. A
+    buffer is taken only once the one before it is committed. A commit's failure is raised by the next
+    write, flush or close.
     """
 
     name = "lake"
@@ -43,6 +47,8 @@ class LakeSink(Sink):
         self._lock: StoreLock | None = None
         self._buffer: dict[Partition, list[pl.DataFrame]] = {}
         self._buffered = 0
+        self._coming: dict[str, Sequence[tuple[datetime, datetime | None]]] = {}
+        """Per dataset the runner told of, where its rows may still come (see :meth:`expect`)."""
         self._guard = threading.RLock()  # sources write from their own threads
         self._committer: ThreadPoolExecutor | None = None
         self._committing: Future[None] | None = None
@@ -65,15 +71,31 @@ class LakeSink(Sink):
             self._write(observations)
 
     def _write(self, observations: pl.DataFrame) -> None:
-        touched = []
+        touched = set()
         for partition, rows in partitions(observations):
             self._buffer.setdefault(partition, []).append(rows)
-            touched.append(partition)
+            touched.add(partition)
         self._buffered += observations.height
         if self._buffered >= self.flush_rows:
-            self._commit_in_background(keep=set(touched))
-            if self._buffered >= self.flush_rows:
+            self._commit_in_background(keep=self._filling(touched))
+            if self._buffered >= self.flush_rows * (2 if self._coming else 1):
                 self._commit_in_background(keep=())
+
+    def expect(self, dataset: str, coming: Sequence[tuple[datetime, datetime | None]]) -> None:
+        with self._guard:
+            self._coming[dataset] = coming
+
+    def _filling(self, touched: set[Partition]) -> set[Partition]:
+        """The buffered months more rows may still come to."""
+        def filling(partition: Partition) -> bool:
+            dataset, year, month = partition
+            if dataset not in self._coming:
+                return partition in touched
+            begins = datetime(year, month, 1, tzinfo=UTC)
+            ends = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            return any(start < ends and (end is None or begins < end) for start, end in self._coming[dataset])
+
+        return {partition for partition in self._buffer if filling(partition)}
 
     def flush(self, keep: Collection[Partition] = frozenset()) -> None:
         """Write every buffered partition except those in ``keep``, and return once they are committed."""
@@ -82,20 +104,22 @@ class LakeSink(Sink):
             self._wait_for_commit()
 
     def _commit_in_background(self, keep: Collection[Partition]) -> None:
-        """Take the buffered partitions not in ``keep`` and commit them on the sink's thread, once the
-        commit under way (whose failure this raises) has ended."""
+        """Take the buffered partitions not in ``keep`` (if there are any) and commit them on the sink's
+        thread, once the commit under way (whose failure this raises) has ended."""
+        ready = [p for p in self._buffer if p not in keep]
+        if not ready:
+            return
         self._wait_for_commit()
         taken, single_batch = [], set()
-        for partition in [p for p in self._buffer if p not in keep]:
+        for partition in ready:
             batches = self._buffer.pop(partition)
             if len(batches) == 1:  # one validated batch holds each key once
                 single_batch.add(partition)
             rows = pl.concat(batches, rechunk=False)
             self._buffered -= rows.height
             taken.append((partition, rows))
-        if taken:
-            self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="energy-lake-commit")
-            self._committing = self._committer.submit(self._commit, taken, single_batch)
+        self._committer = self._committer or ThreadPoolExecutor(1, thread_name_prefix="energy-lake-commit")
+        self._committing = self._committer.submit(self._commit, taken, single_batch)
 
     def _wait_for_commit(self) -> None:
         committing, self._committing = self._committing, None
