@@ -29,8 +29,8 @@ class LakeSink(Sink):
     under way or yet to start); of a dataset it has not told of, the months the latest batch touched are
     held. A month committed while windows of it are still coming is merged and written again when they
     come, so the months still filling are committed early only once they alone hold twice the buffer. A
-    buffer is taken only once the one before it is committed. A commit's failure is raised by the next
-    write, flush or close.
+    buffer is taken only once the one before it is committed. A commit's failure is raised by the write
+    that takes the next buffer, or by the flush or close.
     """
 
     name = "lake"

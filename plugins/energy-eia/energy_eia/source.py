@@ -93,8 +93,8 @@ class EiaSource(Source):
     def plan(self, request: FetchRequest) -> list[Window]:
         """Windows of at most ten respondents, over whole years or quarters where the first (largest)
         group's fill few pages (the months EIA still revises stay months), earliest first. A dataset's
-        groups share their spans, so that a month's windows go out one after another: the lake's buffer
-        commits the months its latest batch did not touch, and merges a month again for a late window."""
+        groups share their spans, so that a month's windows go out one after another and the lake's
+        buffer holds fewer months at once."""
         regions = tuple(dict.fromkeys(r.upper() for r in request.regions))
         groups = [regions[i : i + RESPONDENTS_PER_WINDOW] for i in range(0, len(regions), RESPONDENTS_PER_WINDOW)]
         settled_before = datetime.now(UTC) - self.revision_lookback
