@@ -19,7 +19,7 @@ def month_windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, da
     """Split ``[start, end)`` at UTC month boundaries, so windows (and cache keys) repeat across runs."""
     cursor = start
     while cursor < end:
-        following = _add_months(_month_start(cursor), 1)
+        following = add_months(_month_start(cursor), 1)
         yield cursor, min(following, end)
         cursor = min(following, end)
 
@@ -35,7 +35,7 @@ def calendar_windows(start: datetime, end: datetime, *, settled_before: datetime
         following = next((span_end for months in SPAN_MONTHS
                           if (span_end := _span_end(cursor, months)) is not None
                           and span_end <= min(end, settled_before) and fits(cursor, span_end)),
-                         _add_months(_month_start(cursor), 1))
+                         add_months(_month_start(cursor), 1))
         yield cursor, min(following, end)
         cursor = min(following, end)
 
@@ -43,13 +43,14 @@ def calendar_windows(start: datetime, end: datetime, *, settled_before: datetime
 def _span_end(cursor: datetime, months: int) -> datetime | None:
     """The end of the calendar span of ``months`` months that starts at ``cursor``; None when none does."""
     starts_span = cursor == _month_start(cursor) and (cursor.month - 1) % months == 0
-    return _add_months(cursor, months) if starts_span else None
+    return add_months(cursor, months) if starts_span else None
 
 
 def _month_start(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
-def _add_months(month_start: datetime, months: int) -> datetime:
+def add_months(month_start: datetime, months: int) -> datetime:
+    """The first hour of the month ``months`` after the one ``month_start`` begins (UTC)."""
     index = month_start.year * 12 + month_start.month - 1 + months
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)

@@ -13,6 +13,7 @@ import polars as pl
 from energy_core.errors import StorageError
 from energy_core.home import Home
 from energy_core.plugin.interfaces import Sink, SinkStats
+from energy_core.plugin.windows import add_months
 from energy_core.storage.lake import Lake, by_dataset, partitions
 from energy_core.storage.lock import StoreLock
 
@@ -92,7 +93,7 @@ class LakeSink(Sink):
             if dataset not in self._coming:
                 return partition in touched
             begins = datetime(year, month, 1, tzinfo=UTC)
-            ends = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            ends = add_months(begins, 1)
             return any(start < ends and (end is None or begins < end) for start, end in self._coming[dataset])
 
         return {partition for partition in self._buffer if filling(partition)}
