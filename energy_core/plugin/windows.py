@@ -17,11 +17,7 @@ def parse_utc(text: str) -> datetime:
 
 def month_windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
     """Split ``[start, end)`` at UTC month boundaries, so windows (and cache keys) repeat across runs."""
-    cursor = start
-    while cursor < end:
-        following = add_months(_month_start(cursor), 1)
-        yield cursor, min(following, end)
-        cursor = min(following, end)
+    return calendar_windows(start, end, settled_before=start, fits=lambda first, last: False)
 
 
 def calendar_windows(start: datetime, end: datetime, *, settled_before: datetime,
