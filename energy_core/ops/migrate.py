@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from energy_core.errors import ConfigError, StorageError
 from energy_core.home import Home
+from energy_core.plugin.windows import add_months
 from energy_core.storage.lock import StoreLock
 
 if TYPE_CHECKING:
@@ -193,8 +194,8 @@ def _lake_month(lake: Lake, month: LegacyMonth) -> pl.DataFrame:
     import polars as pl
 
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
-    return lake.scan(month.dataset).filter(pl.col("ts").is_between(start, end, closed="left")).collect()
+    return (lake.scan(month.dataset).filter(pl.col("ts").is_between(start, add_months(start, 1), closed="left"))
+            .collect())
 
 
 def _set_aside(home: Home) -> Path:
